@@ -1,0 +1,95 @@
+"""The bot process: the Bolt app served over HTTP (and/or Socket Mode) with /healthz and /metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+
+import commands.triage  # noqa: F401  (registers the verb)
+from bot import handlers
+from bot.runtime import Runtime
+from bot.settings import Settings
+from bot.telemetry import REQUEST_SECONDS
+from bot.threads import TenantThreads
+from commands.config import RunbookConfig
+
+log = logging.getLogger(__name__)
+
+
+def create_bolt_app(rt: Runtime, threads: TenantThreads) -> AsyncApp:
+    app = AsyncApp(
+        client=rt.io.client,
+        signing_secret=rt.settings.slack_signing_secret.get_secret_value(),
+        process_before_response=False,
+    )
+
+    @app.error
+    async def on_error(error: Exception) -> None:
+        log.error("unhandled error in a Slack listener", exc_info=error)
+
+    handlers.register(app, rt, threads)
+    return app
+
+
+class Bot:
+    """One bot process; `start()` returns once it listens."""
+
+    def __init__(self, settings: Settings, config: RunbookConfig, *, channel_rate: float = 1.0) -> None:
+        self.settings = settings
+        self.config = config
+        self.channel_rate = channel_rate
+        self.rt: Runtime | None = None
+        self.app: AsyncApp | None = None
+        self._runner: web.AppRunner | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self.url = ""
+
+    async def start(self, *, http: bool = True, socket_mode: bool = False) -> None:
+        self.rt = await Runtime.create(self.settings, self.config, channel_rate=self.channel_rate)
+        threads = TenantThreads(self.rt.io, self.settings.incident_channel)
+        self.app = create_bolt_app(self.rt, threads)
+        self._runner = web.AppRunner(self._web_app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.host, self.settings.port if http else 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://{self.settings.host}:{port}"
+        if socket_mode:
+            if self.settings.slack_app_token is None:
+                raise RuntimeError("SLACK_APP_TOKEN: required for Socket Mode")
+            self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
+            await self._socket.connect_async()
+
+    def _web_app(self) -> web.Application:
+        web_app = web.Application()
+        web_app.router.add_post("/slack/events", self._slack_events)
+        web_app.router.add_get("/healthz", self._healthz)
+        web_app.router.add_get("/metrics", self._metrics)
+        return web_app
+
+    async def _slack_events(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        assert self.app is not None
+        response = await self.app.async_dispatch(await to_bolt_request(request))
+        REQUEST_SECONDS.observe(time.perf_counter() - started)
+        return await to_aiohttp_response(response)
+
+    async def _healthz(self, _: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.rt is not None:
+            await self.rt.close()

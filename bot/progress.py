@@ -1,0 +1,79 @@
+"""A step's progress message in the thread: one checklist, edited as probes finish.
+
+Edits are coalesced (at most one per `interval_s`) because `chat.update` is rate limited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from bot.render import progress_blocks
+from bot.slack_io import SlackIO
+from commands.models import Finding, Probe
+
+log = logging.getLogger(__name__)
+
+
+class Progress:
+    def __init__(
+        self,
+        io: SlackIO,
+        channel: str,
+        thread_ts: str,
+        step: str,
+        tenant: str,
+        probes: list[Probe],
+        interval_s: float,
+    ) -> None:
+        self.io = io
+        self.channel = channel
+        self.thread_ts = thread_ts
+        self.step = step
+        self.tenant = tenant
+        self.probes = probes
+        self.interval_s = interval_s
+        self.done: dict[str, Finding] = {}
+        self.ts: str | None = None
+        self._last_edit = 0.0
+        self._pending: asyncio.Task[None] | None = None
+
+    def _text(self) -> str:
+        return f"{self.step} of {self.tenant}: {len(self.done)}/{len(self.probes)} probes done"
+
+    async def start(self) -> None:
+        blocks = progress_blocks(self.step, self.tenant, self.probes, self.done)
+        response = await self.io.post(self.channel, self._text(), blocks, thread_ts=self.thread_ts)
+        self.ts = response["ts"]
+        self._last_edit = time.monotonic()
+
+    async def on_finding(self, finding: Finding) -> None:
+        self.done[finding.key] = finding
+        if self._pending is None or self._pending.done():
+            self._pending = asyncio.create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        delay = self._last_edit + self.interval_s - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await self._edit()
+
+    async def _edit(self) -> None:
+        if self.ts is None:
+            return
+        self._last_edit = time.monotonic()
+        blocks = progress_blocks(self.step, self.tenant, self.probes, self.done)
+        try:
+            await self.io.update(self.channel, self.ts, self._text(), blocks)
+        except Exception:
+            # A missed progress edit is cosmetic; the final edit and the summary carry the facts.
+            log.warning("progress edit failed", exc_info=True)
+
+    async def finish(self) -> None:
+        if self._pending is not None and not self._pending.done():
+            self._pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pending
+        await self._edit()

@@ -1,0 +1,81 @@
+"""Everything the bot sends to Slack goes through here: retries from slack_sdk's handlers, and a
+per-channel limiter so bursts queue instead of provoking 429s."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.models.blocks import Block
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+
+def make_client(token: str, base_url: str) -> AsyncWebClient:
+    client = AsyncWebClient(token=token, base_url=base_url, timeout=10)
+    client.retry_handlers.extend(
+        [
+            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+            AsyncConnectionErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=3),
+        ]
+    )
+    return client
+
+
+class ChannelLimiter:
+    """A token bucket per channel: Slack allows about one message per second per channel."""
+
+    def __init__(self, rate_per_s: float, burst: int) -> None:
+        self.rate = rate_per_s
+        self.burst = burst
+        self._state: dict[str, tuple[float, float]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def wait(self, channel: str) -> None:
+        if self.rate <= 0:
+            return
+        lock = self._locks.setdefault(channel, asyncio.Lock())
+        async with lock:
+            now = time.monotonic()
+            tokens, last = self._state.get(channel, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if tokens < 1:
+                await asyncio.sleep((1 - tokens) / self.rate)
+                now = time.monotonic()
+                tokens = 1.0
+            self._state[channel] = (tokens - 1, now)
+
+
+class SlackIO:
+    def __init__(self, client: AsyncWebClient, limiter: ChannelLimiter) -> None:
+        self.client = client
+        self.limiter = limiter
+
+    async def post(
+        self, channel: str, text: str, blocks: list[Block] | None = None, thread_ts: str | None = None, **extra: Any
+    ) -> AsyncSlackResponse:
+        await self.limiter.wait(channel)
+        return await self.client.chat_postMessage(
+            channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, unfurl_links=False, **extra
+        )
+
+    async def update(self, channel: str, ts: str, text: str, blocks: list[Block] | None = None) -> None:
+        await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+
+    async def upload(
+        self, channel: str, thread_ts: str | None, filename: str, content: str | bytes, title: str
+    ) -> None:
+        await self.client.files_upload_v2(
+            channel=channel, thread_ts=thread_ts, filename=filename, content=content, title=title
+        )
+
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        response = await self.client.chat_getPermalink(channel=channel, message_ts=ts)
+        return response.get("permalink")

@@ -1,0 +1,49 @@
+"""Reports in a terminal (and as the plain-text file attached to long Slack reports)."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from commands.models import Report, Status
+
+STYLE = {
+    Status.OK: "green",
+    Status.WARN: "yellow",
+    Status.BREACH: "bold red",
+    Status.ERROR: "red",
+    Status.UNKNOWN: "dim",
+}
+
+
+def print_report(report: Report, console: Console) -> None:
+    console.rule(f"{report.step} · {report.tenant} · {report.status.value}")
+    if report.verdict is not None:
+        console.print(Text(report.verdict.headline, style="bold"))
+        for line in report.verdict.evidence:
+            console.print(f"  • {line}", markup=False)
+        for step in report.verdict.next_steps:
+            console.print(f"  next: flk {step}", style="cyan", markup=False)
+    table = Table(show_lines=False, expand=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("probe", no_wrap=True)
+    table.add_column("finding")
+    for finding in report.findings:
+        body = Text(finding.summary)
+        for key, value in finding.facts.items():
+            body.append(f"\n{key}: {value}", style="dim")
+        for line in finding.evidence:
+            body.append(f"\n  {line}", style="dim")
+        table.add_row(Text(finding.status.value, style=STYLE[finding.status]), finding.title, body)
+    console.print(table)
+    console.print(f"{len(report.findings)} probes in {report.wall_ms:.0f} ms", style="dim")
+
+
+def report_text(report: Report, width: int = 160) -> str:
+    """The whole report as plain text, for a file attached to a Slack thread."""
+    buffer = io.StringIO()
+    print_report(report, Console(file=buffer, width=width, color_system=None, force_terminal=False))
+    return buffer.getvalue()

@@ -1,0 +1,26 @@
+"""What every runbook step needs: the runbook config, the backends, the tenant directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from commands.config import RunbookConfig
+from commands.tenants import TenantDirectory
+from integrations.admin import AdminApi
+from integrations.kube import Kube
+from integrations.prometheus import Prometheus
+from integrations.tenant_repo import TenantRepo
+
+
+@dataclass
+class Context:
+    config: RunbookConfig
+    prometheus: Prometheus
+    kube: Kube
+    admin: AdminApi
+    repo: TenantRepo | None
+    tenants: TenantDirectory
+
+    async def close(self) -> None:
+        await self.kube.close()
+        await self.admin.close()

@@ -1,0 +1,92 @@
+"""The models that cross layers: a Finding is one observation, a Report one step's result.
+
+They are plain data, Slack-free: `bot/render.py` turns them into Block Kit and
+`bot/terminal.py` into a terminal report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+Scenario = Literal["signatures", "escalations", "quota", "policy"]
+
+SCENARIO_LETTER: dict[str, str] = {"signatures": "A", "escalations": "B", "quota": "C", "policy": "D"}
+SCENARIO_TITLE: dict[str, str] = {
+    "signatures": "A · signature failures",
+    "escalations": "B · escalation spike (data quality)",
+    "quota": "C · quota exceeded (rate limit)",
+    "policy": "D · per-tenant policy misconfiguration",
+}
+
+
+class Status(StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    BREACH = "breach"
+    ERROR = "error"
+    UNKNOWN = "unknown"
+
+
+# Worst first: a report's overall status is the worst of its findings.
+SEVERITY = [Status.BREACH, Status.ERROR, Status.WARN, Status.UNKNOWN, Status.OK]
+
+
+@dataclass
+class Finding:
+    key: str
+    title: str
+    status: Status
+    summary: str
+    facts: dict[str, str] = field(default_factory=dict)
+    evidence: list[str] = field(default_factory=list)
+    # name -> [(unix time, value)], for charts
+    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    next_steps: list[str] = field(default_factory=list)
+    # Machine-readable values that the verdict and later steps use.
+    data: dict[str, Any] = field(default_factory=dict)
+    duration_ms: float = 0.0
+
+    @classmethod
+    def error(cls, key: str, title: str, reason: str) -> Finding:
+        return cls(key=key, title=title, status=Status.ERROR, summary=reason)
+
+
+@dataclass
+class Verdict:
+    scenario: Scenario | None
+    headline: str
+    evidence: list[str] = field(default_factory=list)
+    next_steps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Probe:
+    """A named unit of work in a step, shown as one line of the progress checklist."""
+
+    key: str
+    title: str
+
+
+@dataclass
+class Report:
+    step: str
+    tenant: str
+    findings: list[Finding]
+    started_at: datetime
+    finished_at: datetime
+    verdict: Verdict | None = None
+
+    @property
+    def wall_ms(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds() * 1000
+
+    def finding(self, key: str) -> Finding | None:
+        return next((f for f in self.findings if f.key == key), None)
+
+    @property
+    def status(self) -> Status:
+        present = {f.status for f in self.findings}
+        return next((s for s in SEVERITY if s in present), Status.UNKNOWN)

@@ -1,0 +1,58 @@
+"""The FLK backend admin API (`/admin/tenants/<t>`, `/admin/flags`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from integrations.errors import BackendError
+
+
+class AdminApi:
+    def __init__(self, base_url: str, timeout_s: float = 5.0, headers: dict[str, str] | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        # Headers carry the API server token when the admin API is reached through the service proxy.
+        self._headers = headers or {}
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s), headers=self._headers
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def _get_json(self, path: str) -> Any:
+        url = f"{self.base_url}{path}"
+        try:
+            async with self._http().get(url) as response:
+                if response.status == 404:
+                    raise BackendError("admin API", f"{path} not found (404)")
+                if response.status >= 400:
+                    raise BackendError("admin API", f"{path} answered HTTP {response.status}")
+                try:
+                    return await response.json(content_type=None)
+                except ValueError:
+                    raise BackendError("admin API", f"{path} answered something that is not JSON") from None
+        except TimeoutError:
+            raise BackendError("admin API", f"no answer within {self.timeout_s:g} s") from None
+        except aiohttp.ClientError as exc:
+            raise BackendError("admin API", f"cannot reach {self.base_url} ({type(exc).__name__})") from None
+
+    async def tenant(self, tenant: str) -> dict[str, Any]:
+        body = await self._get_json(f"/admin/tenants/{tenant}")
+        if not isinstance(body, dict):
+            raise BackendError("admin API", "tenant answer is not an object")
+        return body
+
+    async def flags(self) -> dict[str, Any]:
+        body = await self._get_json("/admin/flags")
+        if not isinstance(body, dict):
+            raise BackendError("admin API", "flags answer is not an object")
+        return body

@@ -1,0 +1,138 @@
+"""The Kubernetes API through kubernetes-asyncio: only the reads and writes the runbook needs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from integrations.errors import BackendError
+
+_VERB_BY_METHOD = {"GET": "get", "PATCH": "patch", "PUT": "update", "POST": "create", "DELETE": "delete"}
+
+
+class KubeError(BackendError):
+    def __init__(self, reason: str, status: int, kind: str = "") -> None:
+        super().__init__("kubernetes", reason)
+        self.status = status
+        self.kind = kind  # the Status reason: NotFound, Forbidden, Conflict, ...
+
+
+@dataclass(frozen=True)
+class ConfigMap:
+    name: str
+    data: dict[str, str]
+    resource_version: str
+
+
+@dataclass(frozen=True)
+class Event:
+    reason: str
+    message: str
+    type: str
+    object_kind: str
+    object_name: str
+    last_seen: str
+    count: int
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient, namespace: str, timeout_s: float = 5.0) -> None:
+        self._api = api
+        self.namespace = namespace
+        self.timeout_s = timeout_s
+        self.core = client.CoreV1Api(api)
+        self.apps = client.AppsV1Api(api)
+
+    @classmethod
+    async def connect(cls, url: str | None, token: str | None, namespace: str, timeout_s: float) -> Kube:
+        """A client for the given API server, or the in-cluster service account when url is None."""
+        if url is None:
+            configuration = client.Configuration()
+            config.load_incluster_config(client_configuration=configuration)
+        else:
+            configuration = client.Configuration(host=url)
+            if token:
+                configuration.api_key = {"authorization": token}
+                configuration.api_key_prefix = {"authorization": "Bearer"}
+        return cls(client.ApiClient(configuration), namespace, timeout_s)
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def _call(self, verb: str, resource: str, coro: Any) -> Any:
+        try:
+            return await asyncio.wait_for(coro, self.timeout_s)
+        except TimeoutError:
+            raise KubeError(f"no answer within {self.timeout_s:g} s", 504, "Timeout") from None
+        except ApiException as exc:
+            raise _from_api_exception(exc, verb, resource, self.namespace) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise KubeError(f"cannot reach the API server ({type(exc).__name__})", 503, "Unavailable") from None
+
+    async def config_map(self, name: str) -> ConfigMap:
+        cm = await self._call("get", "configmaps", self.core.read_namespaced_config_map(name, self.namespace))
+        return ConfigMap(name=name, data=dict(cm.data or {}), resource_version=cm.metadata.resource_version)
+
+    async def backend_pods(self, selector: str) -> list[str]:
+        pods = await self._call("list", "pods", self.core.list_namespaced_pod(self.namespace, label_selector=selector))
+        return [p.metadata.name for p in pods.items]
+
+    async def pod_log(
+        self, pod: str, container: str | None, tail_lines: int | None = None, since_seconds: int | None = None
+    ) -> list[str]:
+        kwargs: dict[str, Any] = {"container": container}
+        if tail_lines is not None:
+            kwargs["tail_lines"] = tail_lines
+        if since_seconds is not None:
+            kwargs["since_seconds"] = since_seconds
+        text = await self._call("get", "pods/log", self.core.read_namespaced_pod_log(pod, self.namespace, **kwargs))
+        return str(text).splitlines()
+
+    async def events_for(self, kind: str, name: str) -> list[Event]:
+        selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+        events = await self._call(
+            "list", "events", self.core.list_namespaced_event(self.namespace, field_selector=selector)
+        )
+        return [
+            Event(
+                reason=e.reason or "",
+                message=e.message or "",
+                type=e.type or "",
+                object_kind=e.involved_object.kind,
+                object_name=e.involved_object.name,
+                last_seen=_iso(e.last_timestamp or e.event_time or e.first_timestamp),
+                count=e.count or 1,
+            )
+            for e in events.items
+        ]
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value or "")
+
+
+def _from_api_exception(exc: ApiException, verb: str, resource: str, namespace: str) -> KubeError:
+    status = exc.status or 0
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    kind = str(body.get("reason", "")) if isinstance(body, dict) else ""
+    message = str(body.get("message", "")) if isinstance(body, dict) else ""
+    if status == 403:
+        reason = f"forbidden: the bot may not {verb} {resource} in namespace {namespace} (RBAC)"
+    elif status == 404:
+        reason = message or f"{resource} not found in namespace {namespace}"
+    elif status == 401:
+        reason = "unauthorised: the API server rejected the bot's token"
+    elif status == 409:
+        reason = message or "conflict: the object changed"
+    else:
+        reason = f"HTTP {status} {kind}: {message}".strip()
+    return KubeError(reason[:300], status, kind)
