@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -76,10 +78,15 @@ _ENV_NAMES = {
 }
 
 
-def load_settings() -> tuple[Settings, RunbookConfig]:
-    """Read the environment; raise SettingsError with one line on the first bad setting."""
+def load_settings(environ: Mapping[str, str] | None = None) -> tuple[Settings, RunbookConfig]:
+    """Read the environment (or the given mapping of the same variables); raise SettingsError
+    with one line on the first bad setting."""
     try:
-        settings = Settings()  # type: ignore[call-arg]
+        if environ is None:
+            settings = Settings()  # type: ignore[call-arg]
+        else:
+            fields = {k.removeprefix("FLK_").lower() if k.startswith("FLK_") else k: v for k, v in environ.items()}
+            settings = Settings(**fields)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"

@@ -31,4 +31,4 @@ def signature_error_ratio(config: RunbookConfig, tenant: str, window: str | None
 
 
 def pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.2f}%"
+    return "n/a" if value is None else f"{value * 100:.3g}%"
