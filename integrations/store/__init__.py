@@ -1,0 +1,49 @@
+"""Incident store: SQLite by default, PostgreSQL for several replicas; Alembic-migrated.
+
+    store = await Store.connect(settings.database_url)   # upgrades the schema to head
+    incident, created = await store.open_or_get_incident("acme", title=...)
+"""
+
+from integrations.store.engine import DEFAULT_SQLITE_PATH, normalise_url, safe_url
+from integrations.store.errors import (
+    IncidentConflict,
+    NotFound,
+    StoreConfigError,
+    StoreError,
+    StoreUnavailable,
+)
+from integrations.store.queues import Checks, Outbox, default_backoff
+from integrations.store.records import (
+    Alert,
+    AlertIn,
+    AlertUpdate,
+    BreachStart,
+    Incident,
+    OutboxItem,
+    ScheduledCheck,
+    TimelineEvent,
+)
+from integrations.store.store import Store
+
+__all__ = [
+    "DEFAULT_SQLITE_PATH",
+    "Alert",
+    "AlertIn",
+    "AlertUpdate",
+    "BreachStart",
+    "Checks",
+    "Incident",
+    "IncidentConflict",
+    "NotFound",
+    "Outbox",
+    "OutboxItem",
+    "ScheduledCheck",
+    "Store",
+    "StoreConfigError",
+    "StoreError",
+    "StoreUnavailable",
+    "TimelineEvent",
+    "default_backoff",
+    "normalise_url",
+    "safe_url",
+]
