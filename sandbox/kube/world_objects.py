@@ -18,6 +18,8 @@ Obj = dict[str, Any]
 
 BACKEND_CONTAINER = "backend"
 BACKEND_PORT = 8080
+# The Service in front of the backend's admin API; the service proxy is keyed by this name.
+BACKEND_SERVICE = "backend"
 BACKEND_IMAGE = "registry.fractal-lba.example/backend:3.4.1"
 POLICY_REGISTRY = "policy-registry"
 # How long the backend pods have been running when the sandbox starts (longer than any history).
@@ -146,7 +148,7 @@ def _backend(live: LiveWorld) -> list[Obj]:
     service = {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(world, backend.deployment, app),
+        "metadata": _meta(world, BACKEND_SERVICE, app),
         "spec": {
             "type": "ClusterIP",
             "clusterIP": "10.96.0.10",
