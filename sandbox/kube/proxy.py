@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from sandbox.kube.errors import KubeError, bad_request
 
@@ -47,7 +48,9 @@ async def forward(
     path: str,
     query: Mapping[str, str],
 ) -> web.Response:
-    url = upstream.rstrip("/") + "/" + path.lstrip("/")
+    base = URL(upstream)
+    # ``path`` arrives decoded; yarl re-encodes it, so a literal "%" stays a "%".
+    url = base.with_path(base.path.rstrip("/") + "/" + path.lstrip("/"))
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROPPED}
     body = await request.read()
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,9 +14,13 @@ import pytest
 from aiohttp import web
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.leaderelection import electionconfig
+from kubernetes_asyncio.leaderelection.leaderelection import LeaderElection
+from kubernetes_asyncio.leaderelection.resourcelock.leaselock import LeaseLock
 
-from sandbox.kube import DEFAULT_USER, KubeFake, KubeStore
+from sandbox.kube import DEFAULT_USER, KubeFake, KubeStore, Rbac
 from sandbox.kube.timefmt import rfc3339_nano
+from sandbox.world.spec import RbacDeny
 
 NS = "ns-test"
 TOKEN = "test-token-0123"
@@ -467,3 +473,74 @@ async def test_self_subject_access_review(env: Env) -> None:
     assert not await allowed("get", "pods", POD, subresource="log")
     assert await allowed("get", "pods", POD)
     assert await allowed("patch", "deployments", "web", group="apps")
+
+
+async def test_leader_election_with_the_client_lease_lock(env: Env) -> None:
+    """kubernetes_asyncio's own LeaseLock elects exactly one of two candidates through the fake."""
+    started = {"a": asyncio.Event(), "b": asyncio.Event()}
+
+    def candidate(identity: str) -> LeaderElection:
+        async def lead() -> None:
+            started[identity].set()
+
+        lock = LeaseLock("flk-leader", NS, identity, env.api)
+        return LeaderElection(electionconfig.Config(lock, 3, 2, 1, lead, None))
+
+    first = asyncio.create_task(candidate("a").run())
+    await asyncio.wait_for(started["a"].wait(), 5)
+    second = asyncio.create_task(candidate("b").run())
+    await asyncio.sleep(1.2)  # long enough for "b" to look at the lease at least twice
+    first.cancel()
+    second.cancel()
+    await asyncio.gather(first, second, return_exceptions=True)
+    assert not started["b"].is_set()
+    lease = await env.leases.read_namespaced_lease("flk-leader", NS)
+    assert lease.spec.holder_identity == "a" and lease.spec.lease_duration_seconds == 3
+    assert lease.spec.renew_time > lease.spec.acquire_time, "the leader renewed through a PUT"
+
+
+async def test_services_and_secrets(env: Env) -> None:
+    service = await env.core.read_namespaced_service("api", NS)
+    assert service.spec.ports[0].port == 8080
+    patched = await env.core.patch_namespaced_service(
+        "api", NS, {"spec": {"ports": [{"port": 9090, "name": "metrics"}, {"port": 8080, "targetPort": 8081}]}}
+    )
+    assert [(p.port, p.target_port) for p in patched.spec.ports] == [(8080, 8081), (9090, None)]
+    secret = await env.core.read_namespaced_secret("sec", NS)
+    assert base64.b64decode(secret.data["k"]) == b"value"
+    listed = await env.core.list_namespaced_secret(NS)
+    assert [s.metadata.name for s in listed.items] == ["sec"]
+    everywhere = await env.core.list_config_map_for_all_namespaces()
+    assert [c.metadata.namespace for c in everywhere.items] == [NS]
+
+
+async def test_rbac_from_a_world_spec(upstream: str) -> None:
+    denies = (RbacDeny(verb="patch", resource="deployments"), RbacDeny(verb="get", resource="secrets", name="sec"))
+    fake = KubeFake(KubeStore(_objects()), token=TOKEN, rbac=Rbac(denies))
+    await fake.start()
+    api = _client(fake.url, TOKEN)
+    try:
+        for call in (
+            client.AppsV1Api(api).patch_namespaced_deployment("web", NS, {"metadata": {"labels": {"a": "b"}}}),
+            client.CoreV1Api(api).read_namespaced_secret("sec", NS),
+        ):
+            with pytest.raises(ApiException) as caught:
+                await call
+            assert _status(caught.value)["reason"] == "Forbidden"
+        assert (await client.CoreV1Api(api).list_namespaced_secret(NS)).items
+    finally:
+        await api.close()
+        await fake.stop()
+
+
+async def test_proxy_passes_method_query_and_body(env: Env, upstream: str) -> None:
+    url = f"{env.fake.url}/api/v1/namespaces/{NS}/services/api:8080/proxy/admin/tenants/acme"
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as session:
+        async with session.get(url, params={"fields": "token_rate"}) as response:
+            assert await response.json() == {"tenant": "acme", "query": {"fields": "token_rate"}}
+        async with session.post(url, json={"x": 1}) as response:
+            assert response.status == 405  # the upstream's answer: it serves GET only
+    env.fake.rbac.deny("get", "services/proxy")
+    with pytest.raises(ApiException) as caught:
+        await env.core.connect_get_namespaced_service_proxy_with_path("api", NS, "admin/flags")
+    assert 'cannot get resource "services/proxy"' in _status(caught.value)["message"]
