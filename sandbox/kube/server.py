@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -71,7 +72,8 @@ class KubeFake:
         self.user = user
         self.pod_logs = pod_logs
         self.proxy_upstreams: dict[str, str] = dict(proxy_upstreams or {})
-        self.requests: list[Recorded] = []
+        # The latest requests answered, for tests; bounded so that a long demo does not grow it.
+        self.requests: deque[Recorded] = deque(maxlen=1000)
         self._token = token
         self._clock = clock
         self._runner: web.AppRunner | None = None
