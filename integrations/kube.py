@@ -91,8 +91,15 @@ class Kube:
             kwargs["tail_lines"] = tail_lines
         if since_seconds is not None:
             kwargs["since_seconds"] = since_seconds
-        text = await self._call("get", "pods/log", self.core.read_namespaced_pod_log(pod, self.namespace, **kwargs))
-        return str(text).splitlines()
+        # Without _preload_content=False the client json-decodes a body that happens to be JSON.
+        response = await self._call(
+            "get",
+            "pods/log",
+            self.core.read_namespaced_pod_log(pod, self.namespace, _preload_content=False, **kwargs),
+        )
+        async with response:
+            text = await response.text()
+        return text.splitlines()
 
     async def events_for(self, kind: str, name: str) -> list[Event]:
         selector = f"involvedObject.kind={kind},involvedObject.name={name}"
