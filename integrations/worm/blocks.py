@@ -1,0 +1,162 @@
+"""Bounded block reading of JSONL files and the byte pre-filter.
+
+Files are read in fixed-size blocks, forwards or (plain files) backwards, and never
+whole: memory stays within one block plus one line of at most ``max_line`` bytes. A
+block's complete lines form a *region* that is searched in place with ``bytes.find``
+for the tenant's quoted id, so only the tenant's lines are ever sliced out and decoded.
+
+Every region also gets a cheap structural check: one ``"tenant_id"`` key per line. When
+the compact key (``"tenant_id":"``) is on every line, the exact compact needle
+``"tenant_id":"X"`` is used; when the key is there in another spacing, the looser
+``"X"`` needle is used (the decoded record is compared exactly anyway); when some line
+lacks the key or has it twice, the region is walked line by line and the odd lines are
+decoded so that they are counted as malformed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from integrations.worm.records import TOO_LONG, ScanStats
+
+COMPACT_KEY = b'"tenant_id":"'
+KEY = b'"tenant_id"'
+NL = b"\n"
+
+# Ids whose JSON encoding is the id itself between quotes, so a byte search is exact.
+PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,252}")
+
+
+@dataclass(frozen=True)
+class Needles:
+    compact: bytes  # "tenant_id":"X"
+    loose: bytes  # "X"
+    outcome: bytes | None  # "escalated"
+
+    @classmethod
+    def build(cls, tenant: str, outcome: str | None) -> Needles:
+        for label, value in (("tenant id", tenant), ("outcome", outcome)):
+            if value is not None and not PLAIN_ID.fullmatch(value):
+                raise ValueError(f"invalid {label} {value[:40]!r}: letters, digits and . _ : @ + - only")
+        quoted = f'"{tenant}"'.encode()
+        return cls(COMPACT_KEY[:-1] + quoted, quoted, f'"{outcome}"'.encode() if outcome else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Complete lines ``buf[start:end]`` (a region), or one line when ``single``."""
+
+    buf: bytes
+    start: int
+    end: int
+    single: bool
+
+
+def _lines_with(buf: bytes, start: int, end: int, needle: bytes) -> list[bytes]:
+    out: list[bytes] = []
+    find, rfind = buf.find, buf.rfind
+    i = find(needle, start, end)
+    while i >= 0:
+        a = rfind(NL, start, i) + 1 or start
+        b = find(NL, i, end) + 1
+        out.append(buf[a:b])
+        i = find(needle, b, end)
+    return out
+
+
+def split(chunk: Chunk, nd: Needles, stats: ScanStats) -> tuple[list[bytes], list[bytes]]:
+    """(hits, suspects) of a chunk, in file order: hits carry the tenant's quoted id,
+    suspects are structurally odd lines to decode only to count them as malformed."""
+    buf, start, end = chunk.buf, chunk.start, chunk.end
+    if chunk.single:
+        stats.lines += 1
+        if nd.loose in buf:
+            return [buf], []
+        # An unterminated line is the file's last: decode it to tell a record from a truncation.
+        odd = buf.count(KEY) != 1 or not buf.endswith(NL)
+        return [], [buf] if odd else []
+    lines = buf.count(NL, start, end)
+    stats.lines += lines
+    if buf.count(COMPACT_KEY, start, end) == lines:
+        return _lines_with(buf, start, end, nd.compact), []
+    if buf.count(KEY, start, end) == lines:
+        return _lines_with(buf, start, end, nd.loose), []
+    hits: list[bytes] = []
+    suspects: list[bytes] = []
+    for line in buf[start:end].splitlines(keepends=True):
+        if nd.loose in line:
+            hits.append(line)
+        elif line.count(KEY) != 1:
+            suspects.append(line)
+    return hits, suspects
+
+
+def read_forward(f: BinaryIO, block: int, max_line: int, stats: ScanStats) -> Iterator[Chunk]:
+    """Chunks of a stream from its start; works on gzip streams too."""
+    carry = b""
+    overlong = False  # inside a line already counted as too long: drop up to its newline
+    while data := f.read(block):
+        stats.bytes += len(data)
+        first = data.find(NL)
+        if first < 0:
+            if not overlong:
+                carry += data
+                if len(carry) > max_line:
+                    stats.skip(TOO_LONG)
+                    carry, overlong = b"", True
+            continue
+        # The block's first line is whole only when nothing was carried into it.
+        start = first + 1 if carry or overlong else 0
+        if overlong:
+            overlong = False
+        elif carry:
+            line = carry + data[: first + 1]
+            if len(line) > max_line:
+                stats.skip(TOO_LONG)
+            else:
+                yield Chunk(line, 0, len(line), single=True)
+        last = data.rfind(NL)
+        if start < last + 1:
+            yield Chunk(data, start, last + 1, single=False)
+        carry = data[last + 1 :]
+    if carry and not overlong:
+        yield Chunk(carry, 0, len(carry), single=True)
+
+
+def read_backward(f: BinaryIO, block: int, max_line: int, stats: ScanStats) -> Iterator[Chunk]:
+    """Chunks of a seekable file from its end: newest lines first (the lines inside a
+    region are still in file order; the caller walks them in reverse)."""
+    pos = f.seek(0, 2)
+    carry = b""  # the head of the later block: the end of a line that began earlier
+    overlong = False
+    while pos > 0:
+        size = min(block, pos)
+        pos -= size
+        f.seek(pos)
+        data = f.read(size)
+        stats.bytes += len(data)
+        last = data.rfind(NL)
+        if last < 0:
+            if not overlong:
+                carry = data + carry
+                if len(carry) > max_line:
+                    stats.skip(TOO_LONG)
+                    carry, overlong = b"", True
+            continue
+        if overlong:
+            overlong = False
+        elif last + 1 < len(data) or carry:
+            line = data[last + 1 :] + carry
+            if len(line) > max_line:
+                stats.skip(TOO_LONG)
+            else:
+                yield Chunk(line, 0, len(line), single=True)
+        first = data.find(NL)
+        if first < last:
+            yield Chunk(data, first + 1, last + 1, single=False)
+        carry = data[: first + 1]
+    if carry and not overlong:
+        yield Chunk(carry, 0, len(carry), single=True)

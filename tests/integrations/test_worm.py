@@ -1,0 +1,288 @@
+"""The WORM audit scanner against files written here: exactness, order, gz, bad input, bounds."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+import re
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from integrations.worm import WormRecord, WormScanner
+
+T0 = datetime(2031, 3, 9, 23, 0, tzinfo=UTC)  # an hour before midnight UTC
+COMPACT = (",", ":")
+
+
+def iso(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def rec(ts: datetime, tenant: str, outcome: str = "accepted", **extra: Any) -> dict[str, Any]:
+    body = {
+        "ts": iso(ts),
+        "tenant_id": tenant,
+        "pcs_id": f"pcs-{tenant}-{int(ts.timestamp() * 1000)}",
+        "D_hat": 1.5,
+        "coh_star": 0.8,
+        "verify_outcome": outcome,
+        "reason": "D_hat above tol_D" if outcome == "escalated" else "within tolerance",
+        "policy_version": "v7",
+    }
+    return body | extra
+
+
+def day_dir(root: Path, ts: datetime) -> Path:
+    folder = root / f"{ts:%Y}" / f"{ts:%m}" / f"{ts:%d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def write(path: Path, records: list[dict[str, Any]], *, seps: tuple[str, str] = COMPACT, tail: str = "") -> None:
+    text = "".join(json.dumps(r, separators=seps) + "\n" for r in records) + tail
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.name.endswith(".gz"):
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+
+
+def oracle(root: Path, tenant: str, outcome: str | None, start: datetime, end: datetime) -> list[str]:
+    """pcs ids of the matching records, newest first, by decoding every line of every file."""
+    found: list[tuple[str, str]] = []
+    for path in root.rglob("*.jsonl*"):
+        data = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
+        for line in data.splitlines():
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(obj, dict) or obj.get("tenant_id") != tenant or "ts" not in obj:
+                continue
+            if outcome and obj.get("verify_outcome") != outcome:
+                continue
+            if iso(start) <= obj["ts"] <= iso(end):
+                found.append((obj["ts"], obj["pcs_id"]))
+    return [pcs for _, pcs in sorted(found, reverse=True)]
+
+
+def line_count(root: Path) -> int:
+    return sum(len(p.read_bytes().splitlines()) for p in root.rglob("*.jsonl"))
+
+
+def pcs(records: list[WormRecord]) -> list[str]:
+    return [r.pcs_id for r in records]
+
+
+async def test_tenant_id_is_compared_exactly_where_grep_is_not(tmp_path: Path) -> None:
+    folder = day_dir(tmp_path, T0)
+    records = [
+        rec(T0 + timedelta(seconds=1), "acme", "escalated"),
+        rec(T0 + timedelta(seconds=2), "acme1", "escalated"),
+        rec(T0 + timedelta(seconds=3), "globex", "escalated", reason="replayed; first seen for tenant_id acme"),
+        rec(T0 + timedelta(seconds=4), "globex", "escalated", reason="acme"),
+        rec(T0 + timedelta(seconds=5), "acme", "accepted"),
+        rec(T0 + timedelta(seconds=6), "acme", "escalated"),
+    ]
+    write(folder / "a-compact.jsonl", records[:3])
+    # Default json.dumps spacing: the compact needle does not apply, the loose one must.
+    write(folder / "b-spaced.jsonl", records[3:], seps=(", ", ": "))
+    lines = [ln for p in sorted(folder.iterdir()) for ln in p.read_text().splitlines()]
+    grep_hits = [ln for ln in lines if re.search("tenant_id.*acme", ln) and '"escalated"' in ln]
+    assert len(grep_hits) == 5  # the runbook's grep also takes acme1 and the two globex records
+
+    result = await WormScanner(tmp_path).newest("acme", start=T0, end=T0 + timedelta(hours=1), n=10)
+
+    assert pcs(result.records) == oracle(tmp_path, "acme", "escalated", T0, T0 + timedelta(hours=1))
+    assert [r.tenant_id for r in result.records] == ["acme", "acme"]
+    assert result.complete and result.stats.malformed == 0
+
+
+async def test_newest_across_midnight_in_time_order(tmp_path: Path) -> None:
+    # Two shards per hour on both sides of midnight: name order is not time order.
+    midnight = T0 + timedelta(hours=1)
+    for day_start in (T0, midnight):
+        for shard in range(2):
+            recs = [
+                rec(day_start + timedelta(seconds=10 * i + shard), "acme", "escalated" if i % 3 else "accepted")
+                for i in range(30)
+            ]
+            write(day_dir(tmp_path, day_start) / f"backend-{shard}-{day_start:%H}.jsonl", recs)
+    start, end = T0 + timedelta(minutes=2), midnight + timedelta(minutes=2)
+
+    result = await WormScanner(tmp_path).newest("acme", start=start, end=end, n=25)
+
+    expected = oracle(tmp_path, "acme", "escalated", start, end)[:25]
+    assert pcs(result.records) == expected
+    assert {r.ts.date() for r in result.records} == {T0.date(), midnight.date()}
+    assert all(a.ts > b.ts for a, b in zip(result.records, result.records[1:], strict=False))
+
+
+async def test_gz_and_plain_files_together(tmp_path: Path) -> None:
+    folder = day_dir(tmp_path, T0 - timedelta(hours=3))
+    base = T0 - timedelta(hours=3)
+    for hour in range(3):
+        recs = [
+            rec(base + timedelta(hours=hour, seconds=7 * i), "acme" if i % 2 else "initech", "escalated")
+            for i in range(200)
+        ]
+        path = folder / f"backend-0-{hour:02d}.jsonl{'.gz' if hour < 2 else ''}"
+        write(path, recs)
+        # As gzip keeps it: the time the plain file was last written.
+        last = (base + timedelta(hours=hour, seconds=7 * 199 + 1)).timestamp()
+        os.utime(path, (last, last))
+    scanner = WormScanner(tmp_path, block_size=512)
+    start, end = base, base + timedelta(hours=3)
+
+    # Newest 150 reach back past the plain file into the newest gz file.
+    newest = await scanner.newest("acme", start=start, end=end, n=150)
+    everything = await scanner.window("acme", start=start, end=end, outcome="escalated")
+    counts = await scanner.outcome_counts("acme", start=start, end=end)
+
+    assert pcs(newest.records) == oracle(tmp_path, "acme", "escalated", start, end)[:150]
+    assert pcs(everything.records) == oracle(tmp_path, "acme", "escalated", start, end)[::-1]
+    assert counts.counts == {"escalated": 300}
+    assert everything.stats.files == 3
+    # The oldest gz file cannot hold any of the newest 150: never opened.
+    assert (newest.stats.files, newest.stats.files_skipped) == (2, 1)
+
+
+async def test_malformed_input_is_counted_never_fatal(tmp_path: Path) -> None:
+    folder = day_dir(tmp_path, T0)
+    good = [rec(T0 + timedelta(seconds=i), "acme", "escalated") for i in range(4)]
+    lines = [
+        json.dumps(good[0], separators=COMPACT),
+        "this is not json",
+        json.dumps({k: v for k, v in good[1].items() if k != "tenant_id"}, separators=COMPACT),
+        "[1, 2, 3]",
+        json.dumps(good[1] | {"ts": "yesterday"}, separators=COMPACT),
+        json.dumps(good[2], separators=COMPACT),
+        "",
+        "x" * 5000,
+        json.dumps(good[3], separators=COMPACT),
+    ]
+    truncated = json.dumps(rec(T0 + timedelta(seconds=9), "umbrella"), separators=COMPACT)[:40]
+    (folder / "backend-0-23.jsonl").write_text("\n".join(lines) + "\n" + truncated)
+    others = [rec(T0 + timedelta(milliseconds=i), "umbrella", pcs_id=f"p{i * 7919 % 10007}") for i in range(2000)]
+    write(folder / "backend-1-23.jsonl.gz", others)
+    cut = (folder / "backend-1-23.jsonl.gz").read_bytes()
+    (folder / "backend-1-23.jsonl.gz").write_bytes(cut[: len(cut) // 2])
+    start, end = T0 - timedelta(days=2), T0 + timedelta(minutes=59)  # the two earlier day folders are missing
+
+    # Small blocks: the 5,000-byte line straddles blocks and exceeds max_line.
+    scanner = WormScanner(tmp_path, block_size=256, max_line=1024)
+    result = await scanner.newest("acme", start=start, end=end, n=10)
+    missing = await WormScanner(tmp_path / "nowhere").newest("acme", start=start, end=end, n=10)
+
+    assert pcs(result.records) == [good[3]["pcs_id"], good[2]["pcs_id"], good[0]["pcs_id"]]
+    assert dict(result.stats.malformed_by) == {
+        "not JSON": 2,
+        "no tenant_id": 1,
+        "bad ts": 1,
+        "too long": 1,
+        "truncated": 1,
+    }
+    assert result.stats.malformed == 6
+    assert result.stats.missing_days == 2
+    assert result.stats.unreadable_files == 1
+    assert "6 malformed lines skipped" in result.stats.summary()
+    assert missing.records == [] and missing.stats.missing_root and missing.stats.missing_days == 3
+
+
+async def test_stops_early_once_it_has_the_newest(tmp_path: Path) -> None:
+    for hour in range(6):
+        recs = [
+            rec(T0 - timedelta(hours=6 - hour, seconds=-i), f"t{i % 7}", "escalated" if i % 4 == 0 else "accepted")
+            for i in range(2000)
+        ]
+        write(day_dir(tmp_path, T0) / f"backend-0-{hour:02d}.jsonl", recs)
+    total = line_count(tmp_path)
+    start, end = T0 - timedelta(hours=7), T0
+
+    result = await WormScanner(tmp_path, block_size=8192).newest("t0", start=start, end=end, n=20)
+
+    assert pcs(result.records) == oracle(tmp_path, "t0", "escalated", start, end)[:20]
+    assert not result.complete
+    assert result.stats.lines < total // 10
+    assert result.stats.files == 1 and result.stats.files_skipped == 5
+
+
+async def test_file_larger_than_any_buffer_is_read_in_bounded_memory(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    recs = [
+        rec(
+            T0 + timedelta(milliseconds=37 * i),
+            rng.choice(["acme", "acme1", "xacme", "initech"]),
+            rng.choice(["accepted", "escalated"]),
+            reason="r" * rng.randrange(0, 300),
+        )
+        for i in range(25_000)
+    ]
+    path = day_dir(tmp_path, T0) / "backend-0-23.jsonl"
+    write(path, recs)
+    size = path.stat().st_size
+    block = 1000  # smaller than some lines, so lines straddle blocks both ways
+    scanner = WormScanner(tmp_path, block_size=block, max_line=4096)
+    start, end = T0, T0 + timedelta(hours=1)
+
+    tracemalloc.start()
+    newest = scanner.newest_sync("acme", start, end, "escalated", 50)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    everything = scanner.newest_sync("acme", start, end, None, 100_000)
+
+    assert size > 5_000_000
+    assert pcs(newest.records) == oracle(tmp_path, "acme", "escalated", start, end)[:50]
+    assert pcs(everything.records) == oracle(tmp_path, "acme", None, start, end)
+    assert everything.stats.lines == len(recs) and everything.stats.malformed == 0
+    # A few blocks, one line and the 50 records kept: nothing that grows with the file.
+    assert peak < 256 << 10
+
+
+async def test_random_days_match_a_full_decode(tmp_path: Path) -> None:
+    rng = random.Random(11)
+    tenants = ["t1", "t12", "t123", "t2"]
+    start_day = T0.replace(hour=0)
+    for day in range(2):
+        for shard in range(3):
+            base = start_day + timedelta(days=day)
+            times = sorted(rng.sample(range(86_400_000), 400))
+            recs = [
+                rec(base + timedelta(milliseconds=ms), rng.choice(tenants), rng.choice(["accepted", "escalated"]))
+                for ms in times
+            ]
+            write(day_dir(tmp_path, base) / f"s{shard}.jsonl{'.gz' if shard == 2 else ''}", recs)
+    start, end = start_day + timedelta(hours=5), start_day + timedelta(days=1, hours=20)
+    scanner = WormScanner(tmp_path, block_size=701)
+
+    for tenant in tenants:
+        for n in (1, 30, 10_000):
+            result = await scanner.newest(tenant, start=start, end=end, n=n)
+            assert pcs(result.records) == oracle(tmp_path, tenant, "escalated", start, end)[:n]
+        batches = [b async for b in scanner.iter_window(tenant, start=start, end=end, batch=64)]
+        got = sorted(r.pcs_id for b in batches for r in b)
+        assert got == sorted(oracle(tmp_path, tenant, None, start, end))
+        assert all(len(b) <= 64 for b in batches)
+
+
+@pytest.mark.parametrize(
+    ("tenant", "n", "start", "end", "message"),
+    [
+        ("acme*", 10, T0, T0, "invalid tenant id"),
+        ('a"b', 10, T0, T0, "invalid tenant id"),
+        ("acme", 0, T0, T0, "n must be"),
+        ("acme", 10, T0, T0 - timedelta(seconds=1), "starts after it ends"),
+        ("acme", 10, T0 - timedelta(days=400), T0, "more than"),
+    ],
+)
+async def test_bad_arguments_get_a_clear_error(
+    tmp_path: Path, tenant: str, n: int, start: datetime, end: datetime, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        await WormScanner(tmp_path).newest(tenant, start=start, end=end, n=n)
