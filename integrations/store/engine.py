@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
@@ -73,7 +74,10 @@ def create_engine(url: str | None, *, pool_size: int = 10, connect_timeout: floa
 
 def _sqlite_engine(url: URL, busy_timeout: float) -> AsyncEngine:
     assert url.database is not None
-    Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StoreConfigError(f"cannot create the folder of the SQLite file: {e.strerror}") from None
     engine = create_async_engine(url, pool_size=5, max_overflow=5)
 
     # pysqlite's own transaction handling defers BEGIN and cannot take the write lock up
@@ -126,6 +130,9 @@ class Db:
         self.writer = writer(engine)
         self.clock = clock
         self.dialect = engine.dialect.name
+        # SQLite has one writer at a time; queueing our own writers here is far faster than
+        # letting them poll SQLite's busy handler (which sleeps up to 100 ms per try).
+        self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
 
     def insert(self, table: Any) -> Any:
         """An INSERT that knows ``ON CONFLICT`` on this backend."""
@@ -134,9 +141,10 @@ class Db:
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One transaction that will write; committed on success."""
-        with translate_errors():
-            async with self.writer.begin() as conn:
-                yield conn
+        async with self._write_lock or contextlib.nullcontext():
+            with translate_errors():
+                async with self.writer.begin() as conn:
+                    yield conn
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

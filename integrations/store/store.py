@@ -80,16 +80,21 @@ class Store:
 
     @classmethod
     async def connect(cls, url: str | None = None, *, migrate: bool = True, clock: Clock = utcnow,
-                      **engine_options: Any) -> Store:
-        """Open the database at ``url`` (SQLite default file when empty) and upgrade its schema."""
-        engine = create_engine(url, **engine_options)
+                      outbox_max_attempts: int = 20, pool_size: int = 10, connect_timeout: float = 5.0,
+                      busy_timeout: float = 10.0) -> Store:
+        """Open the database at ``url`` (SQLite default file when empty) and upgrade its schema.
+
+        ``connect_timeout``: PostgreSQL connect and pool wait; ``busy_timeout``: SQLite lock wait.
+        """
+        engine = create_engine(url, pool_size=pool_size, connect_timeout=connect_timeout,
+                               busy_timeout=busy_timeout)
         try:
             if migrate:
                 await upgrade(engine)
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine, clock=clock)
+        return cls(engine, clock=clock, outbox_max_attempts=outbox_max_attempts)
 
     @property
     def engine(self) -> AsyncEngine:
