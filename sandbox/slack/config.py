@@ -27,38 +27,40 @@ class User:
     is_bot: bool = False
 
 
-# Slack's published tiers (calls per minute per method per workspace). The burst is a full
-# minute's allowance: Slack tolerates bursts, and tests should meet the sustained rate, not
-# an artificially tight burst, unless they tighten it themselves.
-TIER_1 = RateLimit(per_minute=1, burst=5)
-TIER_2 = RateLimit(per_minute=20, burst=20)
-TIER_3 = RateLimit(per_minute=50, burst=50)
-TIER_4 = RateLimit(per_minute=100, burst=100)
+# Slack's published tiers: calls per minute per method per workspace.
+TIER_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100}
+# chat.postMessage is "special": about one message per second per channel (short bursts
+# allowed) under a workspace-wide cap of several hundred per minute.
+CHANNEL_POSTS_PER_MINUTE = 60
+WORKSPACE_POSTS_PER_MINUTE = 600
+# Defaults keep Slack's shapes at this multiple of its rates, so that a whole test suite
+# sharing one workspace stays under them; a test that wants Slack's own numbers passes
+# ``rate_limits=slack_rate_limits()`` and ``channel_post_limit=slack_channel_post_limit()``.
+LAX = 10
+
+_METHOD_TIERS = {
+    "apps.connections.open": 1, "auth.test": 4, "chat.postEphemeral": 4, "chat.update": 3,
+    "chat.getPermalink": 4, "chat.startStream": 3, "chat.appendStream": 4, "chat.stopStream": 3,
+    "conversations.history": 3, "conversations.replies": 3, "views.open": 4, "views.update": 4,
+    "files.getUploadURLExternal": 4, "files.completeUploadExternal": 4, "usergroups.users.list": 2,
+    "users.info": 4, "reactions.add": 3,
+}  # fmt: skip
 
 
-def default_rate_limits() -> dict[str, RateLimit]:
-    return {
-        "apps.connections.open": TIER_1,
-        "auth.test": TIER_4,
-        # chat.postMessage is "special": ~1/s per channel (see channel_post_limit) and a
-        # workspace-wide cap of several hundred per minute.
-        "chat.postMessage": RateLimit(per_minute=600, burst=600),
-        "chat.postEphemeral": TIER_4,
-        "chat.update": TIER_3,
-        "chat.getPermalink": TIER_4,
-        "chat.startStream": TIER_3,
-        "chat.appendStream": TIER_4,
-        "chat.stopStream": TIER_3,
-        "conversations.history": TIER_3,
-        "conversations.replies": TIER_3,
-        "views.open": TIER_4,
-        "views.update": TIER_4,
-        "files.getUploadURLExternal": TIER_4,
-        "files.completeUploadExternal": TIER_4,
-        "usergroups.users.list": TIER_2,
-        "users.info": TIER_4,
-        "reactions.add": TIER_3,
-    }
+def slack_rate_limits(scale: float = 1.0) -> dict[str, RateLimit]:
+    """Slack's per-method limits times ``scale``; the burst is one minute's allowance."""
+
+    def limit(per_minute: float) -> RateLimit:
+        return RateLimit(per_minute=per_minute * scale, burst=max(1, round(per_minute * scale)))
+
+    limits = {method: limit(TIER_PER_MINUTE[tier]) for method, tier in _METHOD_TIERS.items()}
+    limits["chat.postMessage"] = limit(WORKSPACE_POSTS_PER_MINUTE)
+    return limits
+
+
+def slack_channel_post_limit(scale: float = 1.0) -> RateLimit:
+    """chat.postMessage per channel: ``scale`` messages per second, bursts of up to 5."""
+    return RateLimit(per_minute=CHANNEL_POSTS_PER_MINUTE * scale, burst=max(1, round(5 * scale)))
 
 
 def default_users() -> dict[str, User]:
@@ -77,9 +79,9 @@ class SlackConfig:
 
     ``channels`` maps channel id -> name, ``usergroups`` maps usergroup id -> member ids.
     ``rate_limits`` maps a Web API method to its bucket (methods not listed are unlimited);
-    ``channel_post_limit`` is chat.postMessage's extra per-channel bucket (Slack: about one
-    message per second per channel, short bursts allowed). ``rate_limits_enabled=False``
-    turns every limit off (benchmarks). ``trigger_ttl`` is how long a trigger_id may open a
+    ``channel_post_limit`` is chat.postMessage's extra per-channel bucket. Both default to
+    Slack's limits at ``LAX`` times the rate. ``rate_limits_enabled=False`` turns every
+    limit off (benchmarks). ``trigger_ttl`` is how long a trigger_id may open a
     view (Slack: 3 s); ``ack_timeout`` how long Slack waits for an ack (3 s).
     """
 
@@ -101,8 +103,8 @@ class SlackConfig:
     usergroups: dict[str, list[str]] = field(
         default_factory=lambda: {"S_ONCALL": ["U_ALICE", "U_BOB"], "S_SRE": ["U_ALICE", "U_BOB", "U_CAROL"]}
     )
-    rate_limits: dict[str, RateLimit] = field(default_factory=default_rate_limits)
-    channel_post_limit: RateLimit | None = field(default_factory=lambda: RateLimit(per_minute=60, burst=20))
+    rate_limits: dict[str, RateLimit] = field(default_factory=lambda: slack_rate_limits(LAX))
+    channel_post_limit: RateLimit | None = field(default_factory=lambda: slack_channel_post_limit(LAX))
     rate_limits_enabled: bool = True
     trigger_ttl: float = 3.0
     ack_timeout: float = 3.0

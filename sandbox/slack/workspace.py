@@ -53,8 +53,12 @@ class Workspace:
         self.response_urls: dict[str, ResponseUrl] = {}
         self.socket_tickets: set[str] = set()
         self._last_us = 0
-        self._changed = asyncio.Event()
         self.limiter.reset()
+        # Wake whoever waits on the state being forgotten.
+        previous: asyncio.Event | None = getattr(self, "_changed", None)
+        self._changed = asyncio.Event()
+        if previous is not None:
+            previous.set()
 
     # --- clocks and ids ---------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from sandbox.slack import RateLimit, SlackConfig, SlackDriver, SlackEmulator
+from sandbox.slack.config import slack_rate_limits
 from sandbox.slack.registry import METHODS
 
 
@@ -172,6 +173,17 @@ async def test_per_channel_post_limit(slack: SlackEmulator, client: AsyncWebClie
     error, status, _ = await error_of(client.chat_postMessage(channel="C_INCIDENTS", text="burst"))
     assert (error, status) == ("ratelimited", 429)
     assert (await client.chat_postMessage(channel="C_GENERAL", text="other channel"))["ok"]
+
+
+async def test_slack_own_numbers(client: AsyncWebClient) -> None:
+    async with SlackEmulator(SlackConfig(rate_limits=slack_rate_limits(), channel_post_limit=None)) as strict:
+        bot = AsyncWebClient(token=strict.config.bot_token, base_url=strict.api_url)
+        posted = await bot.chat_postMessage(channel="C_INCIDENTS", text="0")
+        for i in range(50):  # Tier 3: 50 per minute
+            await bot.chat_update(channel="C_INCIDENTS", ts=posted["ts"], text=str(i))
+        error, status, _ = await error_of(bot.chat_update(channel="C_INCIDENTS", ts=posted["ts"], text="x"))
+        assert (error, status) == ("ratelimited", 429)
+    assert SlackConfig().rate_limits["chat.update"].per_minute > 50  # the lax default
 
 
 async def test_limits_off(slack: SlackEmulator, client: AsyncWebClient) -> None:
