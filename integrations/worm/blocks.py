@@ -3,14 +3,14 @@
 Files are read in fixed-size blocks, forwards or (plain files) backwards, and never
 whole: memory stays within one block plus one line of at most ``max_line`` bytes. A
 block's complete lines form a *region* that is searched in place with ``bytes.find``
-for the tenant's quoted id, so only the tenant's lines are ever sliced out and decoded.
+for the tenant's id, so only the tenant's lines are ever sliced out and decoded.
 
 Every region also gets a cheap structural check: one ``"tenant_id"`` key per line. When
-the compact key (``"tenant_id":"``) is on every line, the exact compact needle
-``"tenant_id":"X"`` is used; when the key is there in another spacing, the looser
-``"X"`` needle is used (the decoded record is compared exactly anyway); when some line
-lacks the key or has it twice, the region is walked line by line and the odd lines are
-decoded so that they are counted as malformed.
+the compact key (``"tenant_id":"``) is on every line, the compact needle
+``"tenant_id":"X`` (then a closing quote) is used; when the key is there in another
+spacing, the looser ``"X"`` needle is used (the decoded record is compared exactly
+anyway); when some line lacks the key or has it twice, the region is walked line by
+line and the odd lines are decoded so that they are counted as malformed.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from integrations.worm.records import TOO_LONG, ScanStats
 COMPACT_KEY = b'"tenant_id":"'
 KEY = b'"tenant_id"'
 NL = b"\n"
+QUOTE = ord('"')
 
 # Ids whose JSON encoding is the id itself between quotes, so a byte search is exact.
 PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,252}")
@@ -32,7 +33,9 @@ PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,252}")
 
 @dataclass(frozen=True)
 class Needles:
-    compact: bytes  # "tenant_id":"X"
+    # "tenant_id":"X without its closing quote, checked after each hit: a needle that
+    # ends in a rarer byte than '"' makes bytes.find markedly faster.
+    compact: bytes
     loose: bytes  # "X"
     outcome: bytes | None  # "escalated"
 
@@ -42,7 +45,7 @@ class Needles:
             if value is not None and not PLAIN_ID.fullmatch(value):
                 raise ValueError(f"invalid {label} {value[:40]!r}: letters, digits and . _ : @ + - only")
         quoted = f'"{tenant}"'.encode()
-        return cls(COMPACT_KEY[:-1] + quoted, quoted, f'"{outcome}"'.encode() if outcome else None)
+        return cls(COMPACT_KEY + tenant.encode(), quoted, f'"{outcome}"'.encode() if outcome else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +58,15 @@ class Chunk:
     single: bool
 
 
-def _lines_with(buf: bytes, start: int, end: int, needle: bytes) -> list[bytes]:
+def _lines_with(buf: bytes, start: int, end: int, needle: bytes, quote_after: bool = False) -> list[bytes]:
+    """The lines of ``buf[start:end]`` that hold ``needle`` (followed by '"' if asked)."""
     out: list[bytes] = []
-    find, rfind = buf.find, buf.rfind
+    find, rfind, size = buf.find, buf.rfind, len(needle)
     i = find(needle, start, end)
     while i >= 0:
+        if quote_after and buf[i + size] != QUOTE:  # a longer id: acme1 for acme
+            i = find(needle, i + size, end)
+            continue
         a = rfind(NL, start, i) + 1 or start
         b = find(NL, i, end) + 1
         out.append(buf[a:b])
@@ -81,7 +88,7 @@ def split(chunk: Chunk, nd: Needles, stats: ScanStats) -> tuple[list[bytes], lis
     lines = buf.count(NL, start, end)
     stats.lines += lines
     if buf.count(COMPACT_KEY, start, end) == lines:
-        return _lines_with(buf, start, end, nd.compact), []
+        return _lines_with(buf, start, end, nd.compact, quote_after=True), []
     if buf.count(KEY, start, end) == lines:
         return _lines_with(buf, start, end, nd.loose), []
     hits: list[bytes] = []
