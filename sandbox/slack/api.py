@@ -44,7 +44,10 @@ async def read_args(request: web.Request) -> tuple[dict[str, Any], str | None]:
             body.pop("token", None)
             values.update(body)
         elif ctype in _FORMS:
-            form = await request.post()
+            try:
+                form = await request.post()
+            except ValueError:
+                raise SlackError("invalid_form_data") from None
             values.update({k: v for k, v in form.items() if isinstance(v, str)})
         elif ctype == "application/octet-stream" and not request.headers.get("Content-Type"):
             raise SlackError("missing_post_type")

@@ -11,7 +11,7 @@ from aiohttp import web
 from sandbox.slack.api import WORKSPACE, slack_json
 from sandbox.slack.args import Args
 from sandbox.slack.errors import SlackError
-from sandbox.slack.methods_chat import content, post
+from sandbox.slack.methods_chat import content, post, thread_arg
 from sandbox.slack.models import Call, Ephemeral, ResponseUrl
 from sandbox.slack.workspace import Workspace
 
@@ -27,7 +27,8 @@ def _apply(ws: Workspace, ru: ResponseUrl, body: dict[str, Any]) -> None:
         (e for e in ws.ephemeral_messages if ru.source_ephemeral and e.ts == ru.source_ts and not e.deleted), None
     )
     source_msg = None if ru.source_ephemeral or not ru.source_ts else ws.message(ru.channel, ru.source_ts)
-    if body.get("delete_original"):
+    args = Args(body)
+    if args.flag("delete_original"):
         if source_eph is None and source_msg is None:
             raise SlackError("message_not_found", status=404)
         if source_eph is not None:
@@ -36,8 +37,8 @@ def _apply(ws: Workspace, ru: ResponseUrl, body: dict[str, Any]) -> None:
             source_msg.deleted = True
         ws.changed()
         return
-    fields = content(Args(body))
-    if body.get("replace_original") and (source_eph is not None or source_msg is not None):
+    fields = content(args)
+    if args.flag("replace_original") and (source_eph is not None or source_msg is not None):
         if source_msg is not None:
             ws.edit_message(source_msg, **fields)
         elif source_eph is not None:
@@ -45,8 +46,8 @@ def _apply(ws: Workspace, ru: ResponseUrl, body: dict[str, Any]) -> None:
             source_eph.text, source_eph.blocks = fields["text"], fields.get("blocks", [])
             ws.changed()
         return
-    thread_ts = body.get("thread_ts") or None
     channel = ws.channels[ru.channel]
+    thread_ts = thread_arg(ws, channel, args)
     if body.get("response_type") == "in_channel":
         post(ws, channel, thread_ts, fields)
     else:

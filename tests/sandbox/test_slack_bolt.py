@@ -256,3 +256,20 @@ async def test_reaction_added_event_over_http(
     event = seen["reactions"][0]
     assert event["item"] == {"type": "message", "channel": "C_INCIDENTS", "ts": msg.ts}
     assert msg.reactions == {"eyes": ["U_BOB"]}
+
+
+async def test_socket_mode_modal_errors_and_events(
+    slack: SlackEmulator, socket_bot: tuple[SlackDriver, dict[str, list[Any]]]
+) -> None:
+    driver, seen = socket_bot
+    await driver.slash("modal")
+    [view] = await slack.wait_for(lambda: slack.views(open_only=True))
+    refused = await driver.submit_view(values={"text": ""})
+    assert refused.json() == {"response_action": "errors", "errors": {"body": "say something"}}
+    assert not view.closed
+    assert (await driver.submit_view(values={"text": "ok"})).acked and view.closed
+
+    msg = slack.add_user_message("C_INCIDENTS", "U_BOB", "acme is slow")
+    assert (await driver.reaction_added("C_INCIDENTS", msg.ts, "rotating_light", retry_num=1)).acked
+    [event] = await slack.wait_for(lambda: seen["reactions"])
+    assert (event["reaction"], event["user"]) == ("rotating_light", "U_ALICE")

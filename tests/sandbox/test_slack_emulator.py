@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -363,6 +364,38 @@ async def test_response_url_replaces_and_deletes_the_clicked_message(
         async with http.post(click.response_url, json={"delete_original": True}) as r:
             assert r.status == 200
     assert slack.message("C_INCIDENTS", posted["ts"]) is None
+
+
+async def test_click_on_an_ephemeral_and_replace_it(slack: SlackEmulator, client: AsyncWebClient) -> None:
+    button = {"type": "button", "action_id": "undo", "value": "m-1", "text": {"type": "plain_text", "text": "Undo"}}
+    await client.chat_postEphemeral(
+        channel="C_INCIDENTS", user="U_BOB", text="applied", blocks=[{"type": "actions", "elements": [button]}]
+    )
+    payloads: list[dict[str, Any]] = []
+
+    async def bot(request: web.Request) -> web.Response:
+        payloads.append(json.loads(str((await request.post())["payload"])))
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/", bot)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    async with SlackDriver(slack, f"http://127.0.0.1:{runner.addresses[0][1]}/") as driver:
+        with pytest.raises(LookupError):
+            await driver.click("undo", user="U_ALICE")  # Alice cannot see Bob's ephemeral
+        click = await driver.click("undo", user="U_BOB")
+    await runner.cleanup()
+    [payload] = payloads
+    assert payload["container"]["is_ephemeral"] and "message" not in payload
+    assert payload["actions"][0]["value"] == "m-1" and payload["user"]["id"] == "U_BOB"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(str(click.response_url), json={"text": "undone", "replace_original": True}) as r,
+    ):
+        assert r.status == 200
+    assert [e.text for e in slack.ephemerals(user="U_BOB")] == ["undone"]
 
 
 async def test_wait_for_wakes_on_change_without_polling(slack: SlackEmulator, client: AsyncWebClient) -> None:
