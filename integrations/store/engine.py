@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +64,28 @@ def safe_url(url: str | URL) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _json_default(value: Any) -> Any:
+    """Timeline details may carry datetimes, enums or paths: store them readably, never fail."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+_json_dumps = functools.partial(json.dumps, default=_json_default, ensure_ascii=False)
+
+
 def create_engine(url: str | None, *, pool_size: int = 10, connect_timeout: float = 5.0,
                   busy_timeout: float = 10.0) -> AsyncEngine:
     parsed = make_url(normalise_url(url))
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, busy_timeout)
     return create_async_engine(
-        parsed, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, pool_timeout=connect_timeout,
+        parsed, json_serializer=_json_dumps, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size,
+        pool_timeout=connect_timeout,
         connect_args={"connect_timeout": max(1, round(connect_timeout)), "application_name": "flk-chatops"},
     )
 
@@ -78,7 +96,7 @@ def _sqlite_engine(url: URL, busy_timeout: float) -> AsyncEngine:
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StoreConfigError(f"cannot create the folder of the SQLite file: {e.strerror}") from None
-    engine = create_async_engine(url, pool_size=5, max_overflow=5)
+    engine = create_async_engine(url, json_serializer=_json_dumps, pool_size=5, max_overflow=5)
 
     # pysqlite's own transaction handling defers BEGIN and cannot take the write lock up
     # front; SQLAlchemy's documented recipe: disable it and emit BEGIN ourselves.

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Row, Select, and_, exists, select, update
 from sqlalchemy.orm import aliased
 
 from integrations.store.engine import Db
+from integrations.store.errors import NotFound
 from integrations.store.records import CheckState, OutboxItem, ScheduledCheck
 from integrations.store.schema import outbox, scheduled_checks
 from integrations.store.scrub import scrub, scrub_text
@@ -99,7 +100,9 @@ class Outbox:
         now = self._db.clock()
         async with self._db.write() as conn:
             attempts = (await conn.execute(select(outbox.c.attempts).where(outbox.c.id == item_id)
-                                           .with_for_update())).scalar_one()
+                                           .with_for_update())).scalar_one_or_none()
+            if attempts is None:
+                raise NotFound(f"no outbox item {item_id}")
             give_up = attempts >= self.max_attempts
             row = (await conn.execute(update(outbox).where(outbox.c.id == item_id).values(
                 last_error=scrub_text(error)[:_ERROR_CHARS], claimed_by=None,

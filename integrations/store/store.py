@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Row, and_, case, delete, exc, func, literal, select, update
+from sqlalchemy import Row, case, delete, exc, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from integrations.store.engine import Clock, Db, create_engine, upgrade, utcnow
@@ -32,6 +32,8 @@ from integrations.store.schema import UTCDateTime, alerts, idempotency, incident
 from integrations.store.scrub import scrub, scrub_text
 
 _MAX_KEY = 200
+# Re-reads after losing an insert race; more means incidents are resolved as fast as they open.
+_RACE_RETRIES = 5
 _UNSET: Any = object()
 
 
@@ -134,7 +136,7 @@ class Store:
         values = {"kind": "tenant", "tenant": tenant, "tenants": [tenant], "severity": severity,
                   "title": title, "state": "open", "channel": channel, "scenario": scenario,
                   "sli_summary": scrub(sli_summary), "opened_at": now, "updated_at": now}
-        while True:
+        for _ in range(_RACE_RETRIES):
             async with self._db.write() as conn:
                 existing = await self._open_covering(conn, tenant)
                 if existing is not None:
@@ -150,6 +152,7 @@ class Store:
                 existing = await self._open_covering(conn, tenant)
                 if existing is not None:
                     return existing, False
+        raise IncidentConflict(f"incident for tenant {tenant!r} opened and resolved too often at once")
 
     async def open_isolation_incident(
         self, tenants: Iterable[str], *, title: str, severity: str = "P2", channel: str | None = None,
@@ -163,7 +166,7 @@ class Store:
         values = {"kind": "isolation", "tenant": None, "tenants": wanted, "severity": severity,
                   "title": title, "state": "open", "channel": channel, "sli_summary": scrub(sli_summary),
                   "opened_at": now, "updated_at": now}
-        while True:
+        for _ in range(_RACE_RETRIES):
             async with self._db.write() as conn:
                 row = (await conn.execute(self._db.insert(incidents).values(values).on_conflict_do_nothing()
                                           .returning(*incidents.c))).first()
@@ -184,6 +187,7 @@ class Store:
                 await self._add_event(conn, row.id, now, actor, "incident.tenants_added",
                                       f"{len(added)} more tenant(s) breaching", {"tenants": added})
                 return _incident(row), False
+        raise IncidentConflict("isolation incident opened and resolved too often at once")
 
     async def get(self, incident_id: int) -> Incident:
         async with self._db.read() as conn:
@@ -368,14 +372,11 @@ class Store:
     # -- helpers --------------------------------------------------------------------
 
     async def _open_covering(self, conn: AsyncConnection, tenant: str) -> Incident | None:
-        own = (await conn.execute(select(incidents).where(incidents.c.tenant == tenant, _unresolved))).first()
-        if own is not None:
-            return _incident(own)
-        isolation = (await conn.execute(select(incidents).where(
-            and_(incidents.c.kind == "isolation", _unresolved)))).first()
-        if isolation is not None and tenant in isolation.tenants:
-            return _incident(isolation)
-        return None
+        rows = (await conn.execute(select(incidents).where(
+            _unresolved, (incidents.c.tenant == tenant) | (incidents.c.kind == "isolation")))).all()
+        own = [r for r in rows if r.tenant == tenant]
+        covering = own or [r for r in rows if r.kind == "isolation" and tenant in r.tenants]
+        return _incident(covering[0]) if covering else None
 
     async def _locked(self, conn: AsyncConnection, incident_id: int) -> Row[Any]:
         row = (await conn.execute(select(incidents).where(incidents.c.id == incident_id)

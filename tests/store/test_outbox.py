@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from integrations.store import Store, default_backoff
+import pytest
+
+from integrations.store import NotFound, Store, default_backoff
 from tests.store.fixtures import FakeClock
 
 
@@ -53,6 +55,11 @@ async def test_failure_backs_off_then_retries(store: Store, clock: FakeClock) ->
 def test_backoff_grows_and_is_capped() -> None:
     delays = [default_backoff(n).total_seconds() for n in range(1, 12)]
     assert delays[:4] == [1, 2, 4, 8] and max(delays) == 300 and delays == sorted(delays)
+
+
+async def test_failing_an_unknown_item(store: Store) -> None:
+    with pytest.raises(NotFound):
+        await store.outbox.fail(10_000, "boom")
 
 
 async def test_gives_up_after_max_attempts(db_url: str, clock: FakeClock) -> None:

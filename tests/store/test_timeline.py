@@ -56,3 +56,11 @@ async def test_secret_values_never_reach_the_database(store: Store) -> None:
 async def test_event_on_missing_incident(store: Store) -> None:
     with pytest.raises(NotFound):
         await store.add_event(10_000, "bot", "note", "nobody home")
+
+
+async def test_details_with_datetimes_and_sets_are_stored_readably(store: Store, clock: FakeClock) -> None:
+    incident, _ = await store.open_or_get_incident("t6", title="breach")
+    await store.add_event(incident.id, "bot", "check.scheduled", "verify at +5 min",
+                          {"due": clock.now, "tenants": ("a", "b")})
+    event = (await store.timeline(incident.id))[-1]
+    assert event.details == {"due": clock.now.isoformat(), "tenants": ["a", "b"]}

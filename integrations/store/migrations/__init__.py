@@ -1,0 +1,1 @@
+"""Alembic environment and revisions of the incident store (a package so that wheels ship it)."""
