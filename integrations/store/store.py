@@ -117,6 +117,10 @@ class Store:
                         tb: TracebackType | None) -> None:
         await self.close()
 
+    async def migrate(self) -> None:
+        """Upgrade the schema to head (for a bot that started while the database was down)."""
+        await upgrade(self._db.engine)
+
     async def ping(self) -> None:
         """Raise ``StoreUnavailable`` unless the database answers."""
         async with self._db.read() as conn:

@@ -55,10 +55,18 @@ async def test_server_restart_under_open_connections(own_postgres: Postgres) -> 
         assert [e.kind for e in await store.timeline(incident.id)] == ["incident.opened", "note"]
 
 
-async def test_connect_to_a_stopped_server(own_postgres: Postgres) -> None:
+async def test_connect_to_a_stopped_server_then_migrate_when_it_is_back(own_postgres: Postgres) -> None:
+    url = await own_postgres.create_database("late_start")
     await own_postgres.halt()
     with pytest.raises(StoreUnavailable):
-        await Store.connect(own_postgres.url, connect_timeout=1)
+        await Store.connect(url, connect_timeout=1)
+    async with await Store.connect(url, migrate=False) as store:  # the bot starts anyway
+        with pytest.raises(StoreUnavailable):
+            await store.migrate()
+        await own_postgres.restart()
+        await store.migrate()
+        _, created = await store.open_or_get_incident("t1", title="breach")
+        assert created
 
 
 async def test_sqlite_locked_beyond_the_busy_timeout(tmp_path: Path) -> None:
