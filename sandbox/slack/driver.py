@@ -4,7 +4,8 @@ Events API callbacks, over signed HTTP (``bot_url``) or over Socket Mode (``bot_
 Every method returns a :class:`Delivery` (status, body, elapsed). Slack's reaction to the
 ack is applied as Slack applies it: a slash command's response body becomes an ephemeral
 (or in_channel) message, a view submission's ``response_action`` keeps, updates or closes
-the view. Real Slack slash commands carry no thread; neither do these.
+the view. Real Slack slash commands carry no thread; neither do these. Slack's automatic
+Events API retries are not replayed: pass ``retry_num`` to send what a retry looks like.
 """
 
 from __future__ import annotations
@@ -196,7 +197,8 @@ class SlackDriver:
     async def _http(
         self, body: str, content_type: str, signature: Signature, retry_num: int | None, retry_reason: str | None
     ) -> Delivery:
-        assert self.bot_url is not None
+        if self.bot_url is None:
+            raise RuntimeError("this driver delivers over Socket Mode (no bot_url)")
         if self._session is None:
             self._session = aiohttp.ClientSession()
         headers = {"Content-Type": content_type, **self._headers(body, signature)}

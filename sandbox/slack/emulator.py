@@ -6,6 +6,14 @@ Point the real client at it::
         client = AsyncWebClient(token=slack.config.bot_token, base_url=slack.api_url)
         await client.chat_postMessage(channel="C_INCIDENTS", text="hi")
         assert slack.channel_messages("C_INCIDENTS")[0].text == "hi"
+
+URLs it serves: ``/api/<method>`` (Web API), ``/hooks/...`` (response_url),
+``/upload/v1/<ticket>`` (upload URLs), ``/files/<id>/<name>`` (url_private, bot token),
+``/link/?ticket=`` (Socket Mode WebSocket from apps.connections.open).
+
+Where it knowingly differs from Slack: a well-formed ``thread_ts`` of no message is refused
+with ``thread_not_found`` (Slack accepts it and the reply is lost from view); a used-up or
+expired response_url answers 404 ``expired_url`` and an unknown one 404 ``no_service``.
 """
 
 from __future__ import annotations
