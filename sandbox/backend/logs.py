@@ -139,7 +139,8 @@ class BackendLogs:
         start = now - RETENTION_S if self._until is None else self._until
         if now <= start:
             return
-        self._observe_config(start)
+        # Settings can only have changed since the sandbox started.
+        self._observe_config(max(start, self.live.t0))
         events: list[_Event] = []
         for stream in self._streams:
             events.extend(self._events(stream, start, now))

@@ -51,13 +51,8 @@ tenants:
       latency_p95_ms: {"-24h": 90, "-10m": 700}
       latency_p99_ms: {"-24h": 180, "-10m": 1500}
     logs:
-      - message: quota exceeded
-        level: warn
-        per_min: 240
-        since: -15m
-        timing: fixed
-        sources: ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
-        fields: {limit: token_rate}
+      - {message: quota exceeded, level: warn, per_min: 240, since: -15m, timing: fixed,
+         sources: ["192.0.2.1", "192.0.2.2", "192.0.2.3"], fields: {limit: token_rate}}
       - {message: clock drift suspected, level: debug, per_min: 30, since: -3h, until: -1h, skew_s: 95,
          fields: {note: "sig older than window"}}
     worm: &worm
@@ -77,6 +72,7 @@ tenants:
          fields: {reason: coh_star_below_tol}}
     worm: *worm
 """
+Lines = list[tuple[float, dict[str, str]]]
 PAIR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
 
 
@@ -94,12 +90,12 @@ def _fields(line: str) -> list[tuple[str, str]]:
     return [(k, v[1:-1].replace('\\"', '"') if v.startswith('"') else v) for k, v in pairs]
 
 
-def _all_lines(logs: BackendLogs, **kwargs: float) -> list[tuple[float, dict[str, str]]]:
+def _all_lines(logs: BackendLogs, **kwargs: float) -> Lines:
     out = [(t, dict(_fields(line))) for pod in logs.pod_names() for t, line in logs.for_pod(pod, **kwargs)]
     return sorted(out, key=lambda item: item[0])
 
 
-def _of(lines: list[tuple[float, dict[str, str]]], tenant: str, msg: str) -> list[tuple[float, dict[str, str]]]:
+def _of(lines: Lines, tenant: str, msg: str) -> Lines:
     return [(t, f) for t, f in lines if f["tenant_id"] == tenant and f["msg"] == msg]
 
 
@@ -109,7 +105,7 @@ def live() -> LiveWorld:
 
 
 @pytest.fixture(scope="module")
-def lines(live: LiveWorld) -> list[tuple[float, dict[str, str]]]:
+def lines(live: LiveWorld) -> Lines:
     return _all_lines(BackendLogs(live), now=T0)
 
 
@@ -129,29 +125,22 @@ def test_log_lines_have_the_backend_format_for_every_tenant(make: Callable[[], W
     assert logs.pod_names() == names and len(names) == world.backend.pods
     assert all(re.fullmatch(rf"{world.backend.deployment}-[a-z0-9]{{10}}-[a-z0-9]{{5}}", n) for n in names)
     seen: set[tuple[str, str]] = set()
-    for pod, pod_lines in per_pod.items():
-        assert pod_lines, pod
+    for pod_lines in per_pod.values():
         times = [t for t, _ in pod_lines]
-        assert times == sorted(times) and times[0] >= T0 - 86400 and times[-1] <= T0
-        for t, line in pod_lines[:: max(1, len(pod_lines) // 500)]:
+        assert times and times == sorted(times) and times[0] >= T0 - 86400 and times[-1] <= T0
+        for t, line in pod_lines:
             fields = _fields(line)
-            keys = [k for k, _ in fields]
-            assert keys[:6] == ["ts", "level", "msg", "tenant_id", "policy_version", "pcs_id"]
-            assert keys[-1] == "src" and re.fullmatch(r"[0-9.]+", fields[-1][1])
+            assert [k for k, _ in fields[:6]] == ["ts", "level", "msg", "tenant_id", "policy_version", "pcs_id"]
+            assert fields[-1][0] == "src" and re.fullmatch(r"[0-9.]+", fields[-1][1])
             values = dict(fields)
             assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", values["ts"])
-            assert _when(values["ts"]) == pytest.approx(t, abs=6e-4)
-            assert re.fullmatch(r"pcs-[0-9a-f]{16}", values["pcs_id"])
-        for _, line in pod_lines:
-            values = dict(_fields(line))
+            assert abs(_when(values["ts"]) - t) < 6e-4 and re.fullmatch(r"pcs-[0-9a-f]{16}", values["pcs_id"])
             seen.add((values["tenant_id"], values["msg"]))
     for tid, tenant in world.tenants.items():
-        assert (tid, "pcs verified") in seen
-        for pattern in tenant.logs:
-            assert (tid, pattern.message) in seen
+        assert {(tid, "pcs verified")} | {(tid, p.message) for p in tenant.logs} <= seen
 
 
-def test_baseline_rate_and_pattern_fields(live: LiveWorld, lines: list[tuple[float, dict[str, str]]]) -> None:
+def test_baseline_rate_and_pattern_fields(live: LiveWorld, lines: Lines) -> None:
     per_day = live.world.backend.baseline_log_per_min * 1440
     for tid in live.world.tenants:
         count = len(_of(lines, tid, "pcs verified"))
@@ -161,7 +150,7 @@ def test_baseline_rate_and_pattern_fields(live: LiveWorld, lines: list[tuple[flo
     assert len({f["pcs_id"] for _, f in lines}) == len(lines)
 
 
-def test_fixed_timing_is_evenly_spaced_and_cycles_sources(lines: list[tuple[float, dict[str, str]]]) -> None:
+def test_fixed_timing_is_evenly_spaced_and_cycles_sources(lines: Lines) -> None:
     quota = _of(lines, "kestrel", "quota exceeded")
     assert len(quota) == pytest.approx(15 * 240, abs=1)
     gaps = [b - a for (a, _), (b, _) in itertools.pairwise(quota)]
@@ -171,7 +160,7 @@ def test_fixed_timing_is_evenly_spaced_and_cycles_sources(lines: list[tuple[floa
     assert all(sources[i] == sources[i + 3] for i in range(len(sources) - 3))
 
 
-def test_poisson_timing_is_random_at_the_pattern_rate(lines: list[tuple[float, dict[str, str]]]) -> None:
+def test_poisson_timing_is_random_at_the_pattern_rate(lines: Lines) -> None:
     escalated = _of(lines, "lumen", "pcs escalated")
     expected = 20 * 90
     assert abs(len(escalated) - expected) < 5 * math.sqrt(expected)
@@ -181,7 +170,7 @@ def test_poisson_timing_is_random_at_the_pattern_rate(lines: list[tuple[float, d
     assert {f["src"] for _, f in escalated} == {"198.18.0.9", "198.18.0.10"}
 
 
-def test_skew_adds_the_signature_time_and_the_pattern_ends(lines: list[tuple[float, dict[str, str]]]) -> None:
+def test_skew_adds_the_signature_time_and_the_pattern_ends(lines: Lines) -> None:
     drift = _of(lines, "kestrel", "clock drift suspected")
     assert drift and all(T0 - 3 * 3600 <= t < T0 - 3600 for t, _ in drift)
     for _, f in drift:
@@ -190,7 +179,7 @@ def test_skew_adds_the_signature_time_and_the_pattern_ends(lines: list[tuple[flo
     assert all("sig_ts" not in f for _, f in _of(lines, "kestrel", "quota exceeded"))
 
 
-def test_policy_version_switches_at_the_rollout(lines: list[tuple[float, dict[str, str]]]) -> None:
+def test_policy_version_switches_at_the_rollout(lines: Lines) -> None:
     rollout = T0 - 20 * 60
     lumen = [(t, f["policy_version"]) for t, f in lines if f["tenant_id"] == "lumen"]
     assert {v for t, v in lumen if t < rollout} == {"v2"}
@@ -221,7 +210,13 @@ def test_patterns_follow_a_mitigation_and_a_rollback(live: LiveWorld) -> None:
     logs.use_config(configs.get)
     logs.for_pod(logs.pod_names()[0], now=T0 + 60)
     configs["lumen"]["policy_version"] = "v2"
-    after = [(t, f) for t, f in _all_lines(logs, now=T0 + 1260) if t >= T0 + 60]
+    every = _all_lines(logs, now=T0 + 1260)
+    versions: dict[tuple[bool, bool], set[str]] = {}
+    for t, f in every:
+        if f["tenant_id"] == "lumen":  # (before the rollout, before the rollback): versions seen
+            versions.setdefault((t < T0 - 1200, t < T0 + 60), set()).add(f["policy_version"])
+    assert versions == {(True, True): {"v2"}, (False, True): {"v3"}, (False, False): {"v2"}}
+    after = [(t, f) for t, f in every if t >= T0 + 60]
     assert not _of(after, "kestrel", "quota exceeded")
     kept = len(_of(after, "lumen", "pcs escalated"))
     assert 0.03 * 1800 < kept < 0.2 * 1800  # 10 % of the pattern is left
