@@ -16,7 +16,7 @@ line and the odd lines are decoded so that they are counted as malformed.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -47,6 +47,9 @@ class Needles:
         quoted = f'"{tenant}"'.encode()
         return cls(COMPACT_KEY + tenant.encode(), quoted, f'"{outcome}"'.encode() if outcome else None)
 
+    def hit(self, line: bytes) -> bool:
+        return self.loose in line and (self.outcome is None or self.outcome in line)
+
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
@@ -74,29 +77,44 @@ def _lines_with(buf: bytes, start: int, end: int, needle: bytes, quote_after: bo
     return out
 
 
+def _odd(line: bytes) -> bool:
+    # Not exactly one tenant_id key, or unterminated (a file's last line: maybe truncated).
+    return line.count(KEY) != 1 or not line.endswith(NL)
+
+
 def split(chunk: Chunk, nd: Needles, stats: ScanStats) -> tuple[list[bytes], list[bytes]]:
-    """(hits, suspects) of a chunk, in file order: hits carry the tenant's quoted id,
-    suspects are structurally odd lines to decode only to count them as malformed."""
+    """(hits, suspects) of a chunk, in file order. Hits hold the tenant's id (and the
+    outcome's, when one is asked for) and are decoded and compared exactly; suspects are
+    structurally odd lines, decoded only so that they are counted when malformed."""
     buf, start, end = chunk.buf, chunk.start, chunk.end
+    hit = nd.hit
     if chunk.single:
         stats.lines += 1
-        if nd.loose in buf:
+        if hit(buf):
             return [buf], []
-        # An unterminated line is the file's last: decode it to tell a record from a truncation.
-        odd = buf.count(KEY) != 1 or not buf.endswith(NL)
-        return [], [buf] if odd else []
+        return [], [buf] if _odd(buf) else []
     lines = buf.count(NL, start, end)
     stats.lines += lines
     if buf.count(COMPACT_KEY, start, end) == lines:
-        return _lines_with(buf, start, end, nd.compact, quote_after=True), []
-    if buf.count(KEY, start, end) == lines:
-        return _lines_with(buf, start, end, nd.loose), []
+        found = _lines_with(buf, start, end, nd.compact, quote_after=True)
+    elif buf.count(KEY, start, end) == lines:
+        found = _lines_with(buf, start, end, nd.loose)
+    else:
+        return _split_lines(buf, start, end, hit)
+    return ([ln for ln in found if nd.outcome in ln] if nd.outcome else found), []
+
+
+def _split_lines(buf: bytes, start: int, end: int, hit: Callable[[bytes], bool]) -> tuple[list[bytes], list[bytes]]:
+    """The slow path, line by line, for a region where some line is odd."""
     hits: list[bytes] = []
     suspects: list[bytes] = []
-    for line in buf[start:end].splitlines(keepends=True):
-        if nd.loose in line:
+    while start < end:
+        stop = buf.find(NL, start, end) + 1
+        line = buf[start:stop]
+        start = stop
+        if hit(line):
             hits.append(line)
-        elif line.count(KEY) != 1:
+        elif _odd(line):
             suspects.append(line)
     return hits, suspects
 

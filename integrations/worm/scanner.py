@@ -263,8 +263,6 @@ class WormScanner:
                     for line in suspects:
                         decode(line, stats)
                     for line in reversed(hits) if backward else hits:
-                        if nd.outcome is not None and nd.outcome not in line:
-                            continue
                         rec = decode(line, stats)
                         if rec and rec.tenant_id == tenant and (outcome is None or rec.verify_outcome == outcome):
                             yield rec

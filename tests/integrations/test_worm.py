@@ -89,18 +89,21 @@ async def test_tenant_id_is_compared_exactly_where_grep_is_not(tmp_path: Path) -
         rec(T0 + timedelta(seconds=4), "globex", "escalated", reason="acme"),
         rec(T0 + timedelta(seconds=5), "acme", "accepted"),
         rec(T0 + timedelta(seconds=6), "acme", "escalated"),
+        # Two tenant_id keys on one line: only the top-level one counts.
+        rec(T0 + timedelta(seconds=7), "acme", "escalated", meta={"tenant_id": "globex"}),
+        rec(T0 + timedelta(seconds=8), "globex", "escalated", meta={"tenant_id": "acme"}),
     ]
-    write(folder / "a-compact.jsonl", records[:3])
+    write(folder / "a-compact.jsonl", records[:3] + records[6:])
     # Default json.dumps spacing: the compact needle does not apply, the loose one must.
-    write(folder / "b-spaced.jsonl", records[3:], seps=(", ", ": "))
+    write(folder / "b-spaced.jsonl", records[3:6], seps=(", ", ": "))
     lines = [ln for p in sorted(folder.iterdir()) for ln in p.read_text().splitlines()]
     grep_hits = [ln for ln in lines if re.search("tenant_id.*acme", ln) and '"escalated"' in ln]
-    assert len(grep_hits) == 5  # the runbook's grep also takes acme1 and the two globex records
+    assert len(grep_hits) == 7  # the runbook's grep also takes acme1 and the three globex records
 
     result = await WormScanner(tmp_path).newest("acme", start=T0, end=T0 + timedelta(hours=1), n=10)
 
     assert pcs(result.records) == oracle(tmp_path, "acme", "escalated", T0, T0 + timedelta(hours=1))
-    assert [r.tenant_id for r in result.records] == ["acme", "acme"]
+    assert [r.tenant_id for r in result.records] == ["acme", "acme", "acme"]
     assert result.complete and result.stats.malformed == 0
 
 
@@ -169,6 +172,9 @@ async def test_malformed_input_is_counted_never_fatal(tmp_path: Path) -> None:
     ]
     truncated = json.dumps(rec(T0 + timedelta(seconds=9), "umbrella"), separators=COMPACT)[:40]
     (folder / "backend-0-23.jsonl").write_text("\n".join(lines) + "\n" + truncated)
+    # The tenant's own record cut before its outcome: no escalation to find, still counted.
+    own_cut = json.dumps(rec(T0 + timedelta(seconds=8), "acme", "escalated"), separators=COMPACT)[:90]
+    write(folder / "backend-2-23.jsonl", [rec(T0 + timedelta(seconds=7), "acme")], tail=own_cut)
     others = [rec(T0 + timedelta(milliseconds=i), "umbrella", pcs_id=f"p{i * 7919 % 10007}") for i in range(2000)]
     write(folder / "backend-1-23.jsonl.gz", others)
     cut = (folder / "backend-1-23.jsonl.gz").read_bytes()
@@ -186,12 +192,12 @@ async def test_malformed_input_is_counted_never_fatal(tmp_path: Path) -> None:
         "no tenant_id": 1,
         "bad ts": 1,
         "too long": 1,
-        "truncated": 1,
+        "truncated": 2,
     }
-    assert result.stats.malformed == 6
+    assert result.stats.malformed == 7
     assert result.stats.missing_days == 2
     assert result.stats.unreadable_files == 1
-    assert "6 malformed lines skipped" in result.stats.summary()
+    assert "7 malformed lines skipped" in result.stats.summary()
     assert missing.records == [] and missing.stats.missing_root and missing.stats.missing_days == 3
 
 
