@@ -46,10 +46,14 @@ TenantConfig = Callable[[str], Mapping[str, str] | None]
 _Event = tuple[float, int, str]
 
 
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
 def _logfmt_value(value: str) -> str:
     if value and not any(c in value for c in ' ="\\') and value.isprintable():
         return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return _quoted(value)
 
 
 def _agent_address(seed: int, tenant: str, index: int) -> str:
@@ -63,7 +67,7 @@ class _Stream:
     tenant: str
     key: int  # 0 = the baseline, n = the tenant's n-th pattern
     level: str
-    message: str
+    message: str  # quoted, as logged
     per_min: float
     since: float
     until: float  # math.inf: goes on live
@@ -120,7 +124,7 @@ class BackendLogs:
         for tid, tenant in world.tenants.items():
             agents = (_agent_address(world.seed, tid, 0), _agent_address(world.seed, tid, 1))
             yield _Stream(
-                tid, 0, "info", "pcs verified", world.backend.baseline_log_per_min,
+                tid, 0, "info", _quoted("pcs verified"), world.backend.baseline_log_per_min,
                 -math.inf, math.inf, False, agents, "", 0.0, None,
             )
             for key, pattern in enumerate(tenant.logs, start=1):
@@ -131,7 +135,7 @@ class BackendLogs:
         # A pattern that runs "until now" keeps running while the sandbox does.
         until = math.inf if p.until == timedelta(0) else self.live.at(p.until)
         return _Stream(
-            tenant, key, p.level, p.message, p.per_min, self.live.at(p.since), until,
+            tenant, key, p.level, _quoted(p.message), p.per_min, self.live.at(p.since), until,
             p.timing == "fixed", p.sources, fields, p.skew_s, follows,
         )
 
@@ -173,7 +177,7 @@ class BackendLogs:
                 continue
             sig = f" sig_ts={rfc3339_ms(t - s.skew_s)}" if s.skew_s else ""
             line = (
-                f'ts={rfc3339_ms(t)} level={s.level} msg="{s.message}" tenant_id={s.tenant} '
+                f"ts={rfc3339_ms(t)} level={s.level} msg={s.message} tenant_id={s.tenant} "
                 f"policy_version={self._policy.version(s.tenant, t)} pcs_id=pcs-{pcs}"
                 f"{s.fields}{sig} src={src}"
             )
