@@ -1,6 +1,7 @@
-"""Real Prometheus and Alertmanager for the sandbox, with promtool-backfilled history."""
+"""Real Prometheus and Alertmanager for the sandbox, with promtool-backfilled history
+(``sandbox.prom.backfill``)."""
 
-from sandbox.prom.backfill import backfill
-from sandbox.prom.launcher import Alertmanager, LaunchError, Prometheus, ScrapeTarget
+from sandbox.prom.launcher import Alertmanager, Prometheus, ScrapeTarget
+from sandbox.prom.process import LaunchError
 
-__all__ = ["Alertmanager", "LaunchError", "Prometheus", "ScrapeTarget", "backfill"]
+__all__ = ["Alertmanager", "LaunchError", "Prometheus", "ScrapeTarget"]

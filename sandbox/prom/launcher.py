@@ -59,31 +59,24 @@ class ScrapeTarget:
         }
 
 
-def _pick_port(name: str, host: str, port: int | None) -> int:
-    if port is None:
-        return free_port(host)
-    ensure_port_free(name, host, port)
-    return port
-
-
 async def _wait_ready(
     process: ManagedProcess,
     probe: str,
     check: Callable[[Any], bool],
-    limit_s: float,
+    deadline: float,
     session: aiohttp.ClientSession,
-) -> None:
-    """Poll ``probe`` until ``check(json)`` is true; fail with one line if the process dies or time runs out."""
-    deadline = time.monotonic() + limit_s
+) -> bool:
+    """Poll ``probe`` until ``check(json)`` holds (True) or ``time.monotonic()`` passes
+    ``deadline`` (False); a process that dies on the way is a LaunchError saying why."""
     while True:
         if process.returncode is not None:
             raise process.failure()
         with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError, LookupError, TypeError):
             async with session.get(probe, timeout=_PROBE_TIMEOUT) as response:
                 if response.status == 200 and check(await response.json(content_type=None)):
-                    return
+                    return True
         if time.monotonic() > deadline:
-            raise LaunchError(f"{process.name}: not ready within {limit_s:g} s")
+            return False
         await asyncio.sleep(_POLL)
 
 
@@ -95,8 +88,9 @@ class _Server:
     def __init__(self, binary: str, host: str, port: int | None, ready_timeout: float) -> None:
         self.binary = binary
         self.host = host
+        # A requested port is known (and its URL usable in other configs) before the start.
         self.requested_port = port
-        self.port = 0
+        self.port = port or 0
         self.ready_timeout = ready_timeout
         self.workdir: Path | None = None
         self._process: ManagedProcess | None = None
@@ -113,18 +107,23 @@ class _Server:
     def _argv(self, workdir: Path) -> list[str]:
         raise NotImplementedError
 
-    async def _ready(self, process: ManagedProcess, session: aiohttp.ClientSession) -> None:
+    async def _ready(self, process: ManagedProcess, session: aiohttp.ClientSession, deadline: float) -> bool:
         raise NotImplementedError
 
     async def start(self) -> None:
         try:
-            self.port = _pick_port(self.name, self.host, self.requested_port)
+            if self.requested_port is None:
+                self.port = free_port(self.host)
+            else:
+                ensure_port_free(self.name, self.host, self.requested_port)
             self.workdir = Path(tempfile.mkdtemp(prefix=f"flk-{self.name}-"))
             self._process = ManagedProcess(self.name, self._argv(self.workdir), self.workdir / "server.log")
             self.started_at = time.time()
+            deadline = time.monotonic() + self.ready_timeout
             await self._process.start()
             async with aiohttp.ClientSession() as session:
-                await self._ready(self._process, session)
+                if not await self._ready(self._process, session, deadline):
+                    raise LaunchError(f"{self.name}: not ready within {self.ready_timeout:g} s")
         except BaseException:
             await self.stop()
             raise
@@ -190,9 +189,13 @@ class Alertmanager(_Server):
             "receivers": [receiver],
         }
 
-    def _argv(self, workdir: Path) -> list[str]:
+    def _write_config(self, workdir: Path) -> Path:
         config = workdir / "alertmanager.yml"
         config.write_text(yaml.safe_dump(self.config(workdir), sort_keys=False))
+        return config
+
+    def _argv(self, workdir: Path) -> list[str]:
+        config = self._write_config(workdir)
         return [
             self.binary,
             f"--config.file={config}",
@@ -202,11 +205,25 @@ class Alertmanager(_Server):
             "--cluster.listen-address=",
         ]
 
-    async def _ready(self, process: ManagedProcess, session: aiohttp.ClientSession) -> None:
+    async def _ready(self, process: ManagedProcess, session: aiohttp.ClientSession, deadline: float) -> bool:
         def config_loaded(body: Any) -> bool:
             return bool(body["config"]["original"])
 
-        await _wait_ready(process, f"{self.url}/api/v2/status", config_loaded, self.ready_timeout, session)
+        return await _wait_ready(process, f"{self.url}/api/v2/status", config_loaded, deadline, session)
+
+    async def set_webhook(self, url: str, token: str | None = None) -> None:
+        """Send notifications to ``url`` from now on (the bot usually starts after Alertmanager)."""
+        if self.workdir is None:
+            raise LaunchError("alertmanager: not running")
+        self.webhook_url, self.webhook_token = url, token
+        self._write_config(self.workdir)
+        await _post_reload(self.name, self.url)
+
+
+async def _post_reload(name: str, url: str) -> None:
+    async with aiohttp.ClientSession() as session, session.post(f"{url}/-/reload") as response:
+        if response.status != 200:
+            raise LaunchError(f"{name}: reload failed with HTTP {response.status}")
 
 
 class Prometheus(_Server):
@@ -279,20 +296,30 @@ class Prometheus(_Server):
             f"--web.listen-address={self.host}:{self.port}",
             f"--web.external-url={self.url}/",
             "--web.enable-lifecycle",
+            # Re-send firing alerts every evaluation (default 1 m), so that a receiver that
+            # comes up late or a reloaded Alertmanager config gets them within seconds.
+            f"--rules.alert.resend-delay={self.evaluation_interval:g}s",
         ]
 
-    async def _ready(self, process: ManagedProcess, session: aiohttp.ClientSession) -> None:
+    async def _ready(self, process: ManagedProcess, session: aiohttp.ClientSession, deadline: float) -> bool:
         query = f"max(timestamp({self.ready_metric}))"
 
         def scraped_since_start(body: Any) -> bool:
             result = body["data"]["result"]
             return bool(result) and float(result[0]["value"][1]) >= self.started_at
 
+        def alertmanager_known(body: Any) -> bool:
+            # Alerts that fire before the notifier has found Alertmanager are dropped.
+            return bool(body["data"]["activeAlertmanagers"])
+
         probe = f"{self.url}/api/v1/query?{urlencode({'query': query})}"
-        await _wait_ready(process, probe, scraped_since_start, self.ready_timeout, session)
+        if not await _wait_ready(process, probe, scraped_since_start, deadline, session):
+            return False
+        if self.alertmanager_url is None:
+            return True
+        probe = f"{self.url}/api/v1/alertmanagers"
+        return await _wait_ready(process, probe, alertmanager_known, deadline, session)
 
     async def reload(self) -> None:
         """Re-read the config and rule files (``--web.enable-lifecycle``)."""
-        async with aiohttp.ClientSession() as session, session.post(f"{self.url}/-/reload") as response:
-            if response.status != 200:
-                raise LaunchError(f"prometheus: reload failed with HTTP {response.status}")
+        await _post_reload(self.name, self.url)
