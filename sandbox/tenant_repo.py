@@ -70,9 +70,7 @@ def _git_env() -> dict[str, str]:
 
 
 def _git(repo: Path, env: dict[str, str], *args: str) -> None:
-    result = subprocess.run(
-        ["git", "-C", str(repo), *args], env=env, capture_output=True, text=True, check=False
-    )
+    result = subprocess.run(["git", "-C", str(repo), *args], env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         complaint = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
         raise TenantRepoError(f"git {args[0]} failed: {complaint[:200]}")

@@ -119,9 +119,7 @@ class _TenantRecords:
         return record
 
 
-def write_worm(
-    live: LiveWorld, root: Path, *, since: float | None = None, until: float | None = None
-) -> WormSummary:
+def write_worm(live: LiveWorld, root: Path, *, since: float | None = None, until: float | None = None) -> WormSummary:
     """Write (or append) the records in [since, until): by default the 24 h before the world's start."""
     until = live.t0 if until is None else until
     since = until - WINDOW_S if since is None else since

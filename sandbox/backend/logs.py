@@ -102,9 +102,7 @@ class BackendLogs:
         """What the Kubernetes fake asks for: a pod's lines up to now (none for an unknown pod)."""
         return self.for_pod(pod) if pod in self._pods else []
 
-    def for_pod(
-        self, pod: str, *, since: float | None = None, now: float | None = None
-    ) -> list[tuple[float, str]]:
+    def for_pod(self, pod: str, *, since: float | None = None, now: float | None = None) -> list[tuple[float, str]]:
         """Time-ordered ``(unix time, line)`` of ``pod`` from ``since`` (default: 24 h ago) to now."""
         try:
             index = self._pods.index(pod)
@@ -124,8 +122,18 @@ class BackendLogs:
         for tid, tenant in world.tenants.items():
             agents = (_agent_address(world.seed, tid, 0), _agent_address(world.seed, tid, 1))
             yield _Stream(
-                tid, 0, "info", _quoted("pcs verified"), world.backend.baseline_log_per_min,
-                -math.inf, math.inf, False, agents, "", 0.0, None,
+                tid,
+                0,
+                "info",
+                _quoted("pcs verified"),
+                world.backend.baseline_log_per_min,
+                -math.inf,
+                math.inf,
+                False,
+                agents,
+                "",
+                0.0,
+                None,
             )
             for key, pattern in enumerate(tenant.logs, start=1):
                 yield self._pattern_stream(tid, key, pattern, _FOLLOWS.get(tenant.scenario))
@@ -135,8 +143,18 @@ class BackendLogs:
         # A pattern that runs "until now" keeps running while the sandbox does.
         until = math.inf if p.until == timedelta(0) else self.live.at(p.until)
         return _Stream(
-            tenant, key, p.level, _quoted(p.message), p.per_min, self.live.at(p.since), until,
-            p.timing == "fixed", p.sources, fields, p.skew_s, follows,
+            tenant,
+            key,
+            p.level,
+            _quoted(p.message),
+            p.per_min,
+            self.live.at(p.since),
+            until,
+            p.timing == "fixed",
+            p.sources,
+            fields,
+            p.skew_s,
+            follows,
         )
 
     def _extend(self, now: float) -> None:

@@ -66,9 +66,7 @@ def _read(summary: WormSummary) -> dict[Path, list[Record]]:
 
 
 def _well_formed(record: Record) -> bool:
-    return (
-        list(record) == KEYS and 0 <= record["D_hat"] <= 3 and 0 <= record["coh_star"] <= 1
-    )
+    return list(record) == KEYS and 0 <= record["D_hat"] <= 3 and 0 <= record["coh_star"] <= 1
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +149,9 @@ def test_values_shift_for_accepted_and_escalated_records(records: list[Record]) 
         return statistics.mean(
             r[key]
             for r in records
-            if r["tenant_id"] == "osprey" and r["verify_outcome"] == outcome and _well_formed(r)
+            if r["tenant_id"] == "osprey"
+            and r["verify_outcome"] == outcome
+            and _well_formed(r)
             and (_when(r) < shift) == before
         )
 
