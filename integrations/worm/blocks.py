@@ -5,12 +5,14 @@ whole: memory stays within one block plus one line of at most ``max_line`` bytes
 block's complete lines form a *region* that is searched in place with ``bytes.find``
 for the tenant's id, so only the tenant's lines are ever sliced out and decoded.
 
-Every region also gets a cheap structural check: one ``"tenant_id"`` key per line. When
-the compact key (``"tenant_id":"``) is on every line, the compact needle
-``"tenant_id":"X`` (then a closing quote) is used; when the key is there in another
-spacing, the looser ``"X"`` needle is used (the decoded record is compared exactly
-anyway); when some line lacks the key or has it twice, the region is walked line by
-line and the odd lines are decoded so that they are counted as malformed.
+Every region also gets a cheap structural check: one ``"tenant_id"`` key per line,
+spelt the same way on every line. The spelling (``"tenant_id":"`` or
+``"tenant_id": "``...) is learnt from the data, and the needle is that spelling
+followed by the id (then a closing quote): a long needle that ``bytes.find`` skips
+through fast. When the spelling varies the short ``"X"`` needle is used instead (the
+decoded record is compared exactly anyway); when some line lacks the key or has it
+twice, the region is walked line by line and the odd lines are decoded so that they
+are counted as malformed.
 """
 
 from __future__ import annotations
@@ -31,24 +33,32 @@ QUOTE = ord('"')
 PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,252}")
 
 
-@dataclass(frozen=True)
-class Needles:
-    # "tenant_id":"X without its closing quote, checked after each hit: a needle that
-    # ends in a rarer byte than '"' makes bytes.find markedly faster.
-    compact: bytes
-    loose: bytes  # "X"
-    outcome: bytes | None  # "escalated"
+class Prefilter:
+    """The byte needles of one scan; learns how the writer spells the tenant_id key."""
 
-    @classmethod
-    def build(cls, tenant: str, outcome: str | None) -> Needles:
+    def __init__(self, tenant: str, outcome: str | None) -> None:
         for label, value in (("tenant id", tenant), ("outcome", outcome)):
             if value is not None and not PLAIN_ID.fullmatch(value):
                 raise ValueError(f"invalid {label} {value[:40]!r}: letters, digits and . _ : @ + - only")
-        quoted = f'"{tenant}"'.encode()
-        return cls(COMPACT_KEY + tenant.encode(), quoted, f'"{outcome}"'.encode() if outcome else None)
+        self.tenant = tenant.encode()
+        self.quoted = b'"' + self.tenant + b'"'
+        self.outcome = f'"{outcome}"'.encode() if outcome else None
+        self.key_form = COMPACT_KEY  # the key up to its value's opening quote
 
     def hit(self, line: bytes) -> bool:
-        return self.loose in line and (self.outcome is None or self.outcome in line)
+        return self.quoted in line and (self.outcome is None or self.outcome in line)
+
+    def learn(self, buf: bytes, start: int, end: int, lines: int) -> bool:
+        """Take the region's first key spelling if every line has it; False if none fits."""
+        i = buf.find(KEY, start, end)
+        j = buf.find(b'"', i + len(KEY), min(end, i + len(KEY) + 16)) if i >= 0 else -1
+        if j < 0:
+            return False
+        form = buf[i : j + 1]
+        if form[len(KEY) : -1].strip(b" \t") != b":" or buf.count(form, start, end) != lines:
+            return False
+        self.key_form = form
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,26 +92,27 @@ def _odd(line: bytes) -> bool:
     return line.count(KEY) != 1 or not line.endswith(NL)
 
 
-def split(chunk: Chunk, nd: Needles, stats: ScanStats) -> tuple[list[bytes], list[bytes]]:
+def split(chunk: Chunk, pf: Prefilter, stats: ScanStats) -> tuple[list[bytes], list[bytes]]:
     """(hits, suspects) of a chunk, in file order. Hits hold the tenant's id (and the
     outcome's, when one is asked for) and are decoded and compared exactly; suspects are
     structurally odd lines, decoded only so that they are counted when malformed."""
     buf, start, end = chunk.buf, chunk.start, chunk.end
-    hit = nd.hit
     if chunk.single:
         stats.lines += 1
-        if hit(buf):
+        if pf.hit(buf):
             return [buf], []
         return [], [buf] if _odd(buf) else []
     lines = buf.count(NL, start, end)
     stats.lines += lines
-    if buf.count(COMPACT_KEY, start, end) == lines:
-        found = _lines_with(buf, start, end, nd.compact, quote_after=True)
+    if buf.count(pf.key_form, start, end) == lines or pf.learn(buf, start, end, lines):
+        # The needle stops short of the closing quote: ending in a rarer byte than '"'
+        # makes bytes.find markedly faster; the quote is checked after each hit.
+        found = _lines_with(buf, start, end, pf.key_form + pf.tenant, quote_after=True)
     elif buf.count(KEY, start, end) == lines:
-        found = _lines_with(buf, start, end, nd.loose)
+        found = _lines_with(buf, start, end, pf.quoted)
     else:
-        return _split_lines(buf, start, end, hit)
-    return ([ln for ln in found if nd.outcome in ln] if nd.outcome else found), []
+        return _split_lines(buf, start, end, pf.hit)
+    return ([ln for ln in found if pf.outcome in ln] if pf.outcome else found), []
 
 
 def _split_lines(buf: bytes, start: int, end: int, hit: Callable[[bytes], bool]) -> tuple[list[bytes], list[bytes]]:

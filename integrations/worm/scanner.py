@@ -25,7 +25,7 @@ from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
-from integrations.worm.blocks import Needles, read_backward, read_forward, split
+from integrations.worm.blocks import Prefilter, read_backward, read_forward, split
 from integrations.worm.records import OutcomeCounts, ScanResult, ScanStats, WormRecord, decode, line_ts
 
 MAX_DAYS = 366
@@ -129,7 +129,7 @@ class WormScanner:
         if n < 1:
             raise ValueError("n must be at least 1")
         start, end = self._check_window(start, end)
-        nd = Needles.build(tenant, outcome)
+        pf = Prefilter(tenant, outcome)
         stats = ScanStats()
         files = self._files(start, end, stats)
         # Newest bound first; unknown bounds first of all since they may hold anything.
@@ -143,7 +143,7 @@ class WormScanner:
                 break
             stats.files += 1
             backward, name, seq = not f.gz, str(f.path), 0
-            with closing(self._file_records(f, nd, tenant, outcome, stats, backward)) as records:
+            with closing(self._file_records(f, pf, tenant, outcome, stats, backward)) as records:
                 for rec in records:
                     if rec.ts > end or rec.ts < start:
                         # Lines are in time order: past the window's far side, the file is done.
@@ -171,12 +171,12 @@ class WormScanner:
         """The tenant's records in the window, file by file, each file read forwards."""
         began = time.perf_counter()
         start, end = self._check_window(start, end)
-        nd = Needles.build(tenant, outcome)
+        pf = Prefilter(tenant, outcome)
         files = self._files(start, end, stats)
         files.sort(key=lambda f: (f.lower is not None, f.lower or start, f.path.name))
         for f in files:
             stats.files += 1
-            with closing(self._file_records(f, nd, tenant, outcome, stats, backward=False)) as records:
+            with closing(self._file_records(f, pf, tenant, outcome, stats, backward=False)) as records:
                 for rec in records:
                     if rec.ts > end:
                         break
@@ -251,7 +251,7 @@ class WormScanner:
         return _File(path, False, _first_ts(head.split(b"\n")[:-1]), _first_ts(tail_lines[::-1]))
 
     def _file_records(
-        self, f: _File, nd: Needles, tenant: str, outcome: str | None, stats: ScanStats, backward: bool
+        self, f: _File, pf: Prefilter, tenant: str, outcome: str | None, stats: ScanStats, backward: bool
     ) -> Iterator[WormRecord]:
         """The file's records of the tenant (and outcome), in file order or reversed."""
         try:
@@ -259,7 +259,7 @@ class WormScanner:
                 fh: BinaryIO = gzip.GzipFile(fileobj=raw) if f.gz else raw
                 reader = read_backward if backward else read_forward
                 for chunk in reader(fh, self.block_size, self.max_line, stats):
-                    hits, suspects = split(chunk, nd, stats)
+                    hits, suspects = split(chunk, pf, stats)
                     for line in suspects:
                         decode(line, stats)
                     for line in reversed(hits) if backward else hits:

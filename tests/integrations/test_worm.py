@@ -96,14 +96,24 @@ async def test_tenant_id_is_compared_exactly_where_grep_is_not(tmp_path: Path) -
     write(folder / "a-compact.jsonl", records[:3] + records[6:])
     # Default json.dumps spacing: the compact needle does not apply, the loose one must.
     write(folder / "b-spaced.jsonl", records[3:6], seps=(", ", ": "))
+    # Both spellings in one file: the pre-filter falls back to the bare quoted id.
+    mixed = [
+        rec(T0 + timedelta(seconds=10 + i), tenant, "escalated", reason=why)
+        for i, (tenant, why) in enumerate([("acme", ""), ("globex", "acme"), ("acme1", ""), ("acme", "")])
+    ]
+    first = json.dumps(rec(T0, "umbrella"), separators=COMPACT) + "\n"  # keeps the rest in one region
+    (folder / "c-mixed.jsonl").write_text(
+        first
+        + "".join(json.dumps(r, separators=COMPACT if i % 2 else (", ", ": ")) + "\n" for i, r in enumerate(mixed))
+    )
     lines = [ln for p in sorted(folder.iterdir()) for ln in p.read_text().splitlines()]
     grep_hits = [ln for ln in lines if re.search("tenant_id.*acme", ln) and '"escalated"' in ln]
-    assert len(grep_hits) == 7  # the runbook's grep also takes acme1 and the three globex records
+    assert len(grep_hits) == 11  # the runbook's grep also takes acme1 and the globex records
 
     result = await WormScanner(tmp_path).newest("acme", start=T0, end=T0 + timedelta(hours=1), n=10)
 
     assert pcs(result.records) == oracle(tmp_path, "acme", "escalated", T0, T0 + timedelta(hours=1))
-    assert [r.tenant_id for r in result.records] == ["acme", "acme", "acme"]
+    assert [r.tenant_id for r in result.records] == ["acme"] * 5
     assert result.complete and result.stats.malformed == 0
 
 
