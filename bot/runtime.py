@@ -95,3 +95,6 @@ class Runtime:
         for task in list(self._tasks):
             task.cancel()
         await self.ctx.close()
+        session = self.io.client.session
+        if session is not None:
+            await session.close()

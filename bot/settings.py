@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     @classmethod
     def _host_port(cls, v: str) -> str:
         host, _, port = v.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError(f"expected host:port, got {v!r}")
         return v
 

@@ -7,6 +7,7 @@ import asyncio
 import time
 from typing import Any
 
+import aiohttp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -18,7 +19,8 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 
 def make_client(token: str, base_url: str) -> AsyncWebClient:
-    client = AsyncWebClient(token=token, base_url=base_url, timeout=10)
+    # A shared session keeps connections alive; without one every call opens a new connection.
+    client = AsyncWebClient(token=token, base_url=base_url, timeout=10, session=aiohttp.ClientSession())
     client.retry_handlers.extend(
         [
             AsyncRateLimitErrorRetryHandler(max_retry_count=5),

@@ -52,12 +52,13 @@ def decide(report: Report, config: RunbookConfig) -> Verdict:
         started = trend.get("escalations breach_start")
         promoted = registry.get("active_created_at")
         window = config.timeouts.rollout_window_s
-        # A rollout is to blame when the breach began shortly after it, and only here.
-        if started and promoted and 0 <= started - promoted + 120 <= window and not others:
+        # A rollout is to blame when the breach began shortly after it (2 min of slack for the
+        # 5 m rate window that smooths the start).
+        if started and promoted and 0 <= started - promoted + 120 <= window:
             scenario = "policy"
             evidence.append(
                 f"policy {registry.get('active_version')} promoted at {_clock(promoted)}, "
-                f"breach since {_clock(started)}; other tenants healthy"
+                f"breach since {_clock(started)}"
             )
         else:
             scenario = "escalations"

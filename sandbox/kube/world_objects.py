@@ -184,6 +184,9 @@ def _pod(world: World, name: str, template_hash: str, started: str, index: int) 
                 {
                     "name": BACKEND_CONTAINER,
                     "image": BACKEND_IMAGE,
+                    # The real API always reports these; the client's models refuse a status without them.
+                    "imageID": f"{BACKEND_IMAGE}@sha256:{'0' * 64}",
+                    "containerID": f"containerd://{index:064x}",
                     "ready": True,
                     "started": True,
                     "restartCount": 0,

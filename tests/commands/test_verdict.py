@@ -81,7 +81,7 @@ def test_rollout_long_before_the_breach_is_scenario_b() -> None:
     assert verdict.scenario == "escalations"
 
 
-def test_rollout_with_many_tenants_breaching_is_not_blamed_on_policy() -> None:
+def test_other_tenants_breaching_are_reported_as_an_isolation_concern() -> None:
     verdict = decide(
         report(
             **{
@@ -94,7 +94,7 @@ def test_rollout_with_many_tenants_breaching_is_not_blamed_on_policy() -> None:
         ),
         CONFIG,
     )
-    assert verdict.scenario == "escalations"
+    assert verdict.scenario == "policy"
     assert any("isolation" in e for e in verdict.evidence)
 
 

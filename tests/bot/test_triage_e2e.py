@@ -1,0 +1,54 @@
+"""/flk triage end to end: signed slash commands into the real Bolt app, answers read back from
+the Slack emulator, numbers checked against the world spec through the real Prometheus."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from commands.models import SCENARIO_TITLE
+from tests.bot.harness import Harness, percent, verdict_line
+
+RATIO_TOLERANCE = 0.05
+
+
+async def check_every_tenant(h: Harness) -> None:
+    world = h.sandbox.live.world
+    for tenant in world.tenants:
+        delivery = await h.driver.slash(f"triage {tenant}")
+        assert delivery.status == 200
+    summaries = await asyncio.gather(*(h.wait_summary(t) for t in world.tenants))
+    now = time.time()
+    for (tenant, spec), summary in zip(world.tenants.items(), summaries, strict=True):
+        verdict = verdict_line(summary)
+        if spec.scenario == "none":
+            assert verdict.startswith("*No breach"), verdict
+        else:
+            assert SCENARIO_TITLE[spec.scenario] in verdict, (tenant, verdict)
+        for title, metric in (
+            ("Escalation ratio (5m)", "flk_escalated_by_tenant"),
+            ("Signature-error ratio (5m)", "flk_signature_errors_by_tenant"),
+        ):
+            expected = h.sandbox.live.ratio(tenant, metric, now)
+            assert percent(summary, title) == pytest.approx(expected, rel=RATIO_TOLERANCE), (tenant, title)
+
+
+async def test_each_tenant_of_the_default_world(harness: Harness) -> None:
+    await check_every_tenant(harness)
+
+
+async def test_each_tenant_of_a_second_world(second_harness: Harness) -> None:
+    await check_every_tenant(second_harness)
+
+
+async def test_progress_message_is_edited_until_every_probe_is_done(harness: Harness) -> None:
+    tenant = next(iter(harness.sandbox.live.world.tenants))
+    await harness.wait_summary(tenant)
+    progress = [m for m in harness.thread(tenant) if "probes done" in m.all_text()]
+    assert progress, "no progress message"
+    last = progress[-1]
+    assert last.edits, "the progress message was never edited"
+    assert "13/13 probes done" in last.all_text()
+    assert ":hourglass_flowing_sand:" not in last.all_text()
