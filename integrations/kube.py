@@ -58,8 +58,8 @@ class Kube:
         else:
             configuration = client.Configuration(host=url)
             if token:
-                configuration.api_key = {"authorization": token}
-                configuration.api_key_prefix = {"authorization": "Bearer"}
+                configuration.api_key = {"BearerToken": token}
+                configuration.api_key_prefix = {"BearerToken": "Bearer"}
         return cls(client.ApiClient(configuration), namespace, timeout_s)
 
     async def close(self) -> None:
