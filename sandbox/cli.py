@@ -63,6 +63,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 async def _up(args: argparse.Namespace) -> int:
+    if args.env_file is not None and not args.env_file.parent.is_dir():
+        print(f"{args.env_file}: expected a file in an existing folder", file=sys.stderr)
+        return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

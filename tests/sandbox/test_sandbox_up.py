@@ -206,3 +206,22 @@ async def test_missing_world_file_is_one_line_and_exit_2(tmp_path: Path) -> None
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     assert err.decode().splitlines() == [f"{missing}: cannot read world spec (No such file or directory)"]
+
+
+async def test_env_file_in_a_missing_folder_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    env_file = tmp_path / "no-such-folder" / "sandbox.env"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sandbox", "up", "--env-file", str(env_file), cwd=REPO, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    assert err.decode().splitlines() == [f"{env_file}: expected a file in an existing folder"]
+
+
+def test_readme_example_is_a_valid_world(tmp_path: Path) -> None:
+    readme = (REPO / "sandbox" / "README.md").read_text()
+    example = readme.split("### Example", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    world_file = tmp_path / "example.yaml"
+    world_file.write_text(example)
+    world = load_world(world_file)
+    assert {t.scenario for t in world.tenants.values()} == {"escalations", "none"}
