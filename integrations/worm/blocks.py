@@ -44,6 +44,7 @@ class Prefilter:
         self.quoted = b'"' + self.tenant + b'"'
         self.outcome = f'"{outcome}"'.encode() if outcome else None
         self.key_form = COMPACT_KEY  # the key up to its value's opening quote
+        self.longer_ids = False  # ids that start with this one (t12 for t1) are common
 
     def hit(self, line: bytes) -> bool:
         return self.quoted in line and (self.outcome is None or self.outcome in line)
@@ -71,20 +72,23 @@ class Chunk:
     single: bool
 
 
-def _lines_with(buf: bytes, start: int, end: int, needle: bytes, quote_after: bool = False) -> list[bytes]:
-    """The lines of ``buf[start:end]`` that hold ``needle`` (followed by '"' if asked)."""
+def _lines_with(buf: bytes, start: int, end: int, needle: bytes, quote_after: bool) -> tuple[list[bytes], int]:
+    """The lines of ``buf[start:end]`` that hold ``needle`` (followed by '"' if asked), and
+    how many hits that quote check turned down."""
     out: list[bytes] = []
     find, rfind, size = buf.find, buf.rfind, len(needle)
+    rejected = 0
     i = find(needle, start, end)
     while i >= 0:
         if quote_after and buf[i + size] != QUOTE:  # a longer id: acme1 for acme
+            rejected += 1
             i = find(needle, i + size, end)
             continue
         a = rfind(NL, start, i) + 1 or start
         b = find(NL, i, end) + 1
         out.append(buf[a:b])
         i = find(needle, b, end)
-    return out
+    return out, rejected
 
 
 def _odd(line: bytes) -> bool:
@@ -105,11 +109,15 @@ def split(chunk: Chunk, pf: Prefilter, stats: ScanStats) -> tuple[list[bytes], l
     lines = buf.count(NL, start, end)
     stats.lines += lines
     if buf.count(pf.key_form, start, end) == lines or pf.learn(buf, start, end, lines):
-        # The needle stops short of the closing quote: ending in a rarer byte than '"'
-        # makes bytes.find markedly faster; the quote is checked after each hit.
-        found = _lines_with(buf, start, end, pf.key_form + pf.tenant, quote_after=True)
+        if pf.longer_ids:
+            found, _ = _lines_with(buf, start, end, pf.key_form + pf.quoted[1:], quote_after=False)
+        else:
+            # Stopping short of the closing quote makes bytes.find faster (a needle ending
+            # in a rarer byte than '"'), unless ids extending this one are common.
+            found, rejected = _lines_with(buf, start, end, pf.key_form + pf.tenant, quote_after=True)
+            pf.longer_ids = rejected > len(found) + 16
     elif buf.count(KEY, start, end) == lines:
-        found = _lines_with(buf, start, end, pf.quoted)
+        found, _ = _lines_with(buf, start, end, pf.quoted, quote_after=False)
     else:
         return _split_lines(buf, start, end, pf.hit)
     return ([ln for ln in found if pf.outcome in ln] if pf.outcome else found), []

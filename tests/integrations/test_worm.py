@@ -117,6 +117,21 @@ async def test_tenant_id_is_compared_exactly_where_grep_is_not(tmp_path: Path) -
     assert result.complete and result.stats.malformed == 0
 
 
+async def test_ids_that_extend_the_tenant_id_dominate(tmp_path: Path) -> None:
+    # Mostly t10..t19 around a few t1 records: the pre-filter changes needle mid-scan.
+    recs = [
+        rec(T0 + timedelta(milliseconds=50 * i), "t1" if i % 9 == 0 else f"t1{i % 10}", "escalated")
+        for i in range(20_000)
+    ]
+    write(day_dir(tmp_path, T0) / "backend-0-23.jsonl", recs)
+    start, end = T0, T0 + timedelta(hours=1)
+
+    result = await WormScanner(tmp_path, block_size=64 << 10).window("t1", start=start, end=end)
+
+    assert pcs(result.records) == oracle(tmp_path, "t1", None, start, end)[::-1]
+    assert result.stats.parsed == len(result.records)
+
+
 async def test_newest_across_midnight_in_time_order(tmp_path: Path) -> None:
     # Two shards per hour on both sides of midnight: name order is not time order.
     midnight = T0 + timedelta(hours=1)
