@@ -24,7 +24,7 @@ from sandbox.backend import BackendLogs, BackendServer
 from sandbox.kube import KubeFake, KubeStore, Rbac, objects_from_world
 from sandbox.prom.backfill import PROMTOOL, backfill
 from sandbox.prom.launcher import ALERTMANAGER, PROMETHEUS, READY_TIMEOUT, Alertmanager, Prometheus, ScrapeTarget
-from sandbox.prom.process import free_port
+from sandbox.prom.process import free_port, require_executable
 from sandbox.slack import RateLimit, SlackConfig, SlackEmulator
 from sandbox.tenant_repo import create_tenant_repo
 from sandbox.world.live import LiveWorld
@@ -145,6 +145,13 @@ class Sandbox:
         self._began = time.monotonic()
         self.timings = {}
         world = load_world(self.world_path)
+        # Fail in a moment, not after seconds of history, when a server is not installed.
+        for name, binary in (
+            ("prometheus", self.prometheus_bin),
+            ("alertmanager", self.alertmanager_bin),
+            ("promtool", self.promtool_bin),
+        ):
+            require_executable(name, binary)
         self.live = LiveWorld(world)
         self._stack = contextlib.AsyncExitStack()
         try:

@@ -17,7 +17,7 @@ from aiohttp import web
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
-from sandbox.prom.launcher import Prometheus, ScrapeTarget
+from sandbox.prom.launcher import Alertmanager, Prometheus, ScrapeTarget
 from sandbox.prom.process import LaunchError, free_port
 from sandbox.testing import child_processes, sandbox_for, small_world_yaml
 from sandbox.up import Sandbox
@@ -137,7 +137,7 @@ async def test_rule_fires_to_the_webhook_with_the_token_and_stop_leaves_nothing(
             assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
-async def _assert_clean_failure(sandbox: Sandbox | Prometheus, expected: str, tmp: Path) -> None:
+async def _assert_clean_failure(sandbox: Sandbox | Prometheus | Alertmanager, expected: str, tmp: Path) -> None:
     children_before = child_processes()
     with pytest.raises(LaunchError) as failure:
         await sandbox.start()
@@ -148,11 +148,17 @@ async def _assert_clean_failure(sandbox: Sandbox | Prometheus, expected: str, tm
     assert _leftovers(tmp) == []
 
 
-async def test_missing_prometheus_binary_is_one_line_and_a_clean_stop(private_tmp: Path) -> None:
+@pytest.mark.parametrize("server", ["prometheus", "alertmanager", "promtool"])
+async def test_missing_binary_is_one_line_before_anything_starts(private_tmp: Path, server: str) -> None:
+    missing = f"/nonexistent/bin/{server}"
+    sandbox = Sandbox(**{f"{server}_bin": missing})
+    await _assert_clean_failure(sandbox, f"{server}: executable {missing} not found", private_tmp)
+
+
+async def test_launcher_with_a_missing_binary_removes_its_temp_dir(private_tmp: Path) -> None:
     missing = "/nonexistent/bin/prometheus"
-    await _assert_clean_failure(
-        Sandbox(prometheus_bin=missing), f"prometheus: executable {missing} not found", private_tmp
-    )
+    prometheus = Prometheus(target=ScrapeTarget(url="http://127.0.0.1:9/metrics"), ready_metric="up", binary=missing)
+    await _assert_clean_failure(prometheus, f"prometheus: executable {missing} not found", private_tmp)
 
 
 async def test_port_in_use_is_one_line_and_a_clean_stop(private_tmp: Path) -> None:
@@ -161,9 +167,9 @@ async def test_port_in_use_is_one_line_and_a_clean_stop(private_tmp: Path) -> No
         taken.listen()
         port = taken.getsockname()[1]
         expected = "{}: port 127.0.0.1:" + str(port) + " is already in use"
-        await _assert_clean_failure(Sandbox(alertmanager_port=port), expected.format("alertmanager"), private_tmp)
-        prometheus = Prometheus(target=ScrapeTarget(url="http://127.0.0.1:9/metrics"), ready_metric="up", port=port)
-        await _assert_clean_failure(prometheus, expected.format("prometheus"), private_tmp)
+        # Prometheus starts last: by then every other part runs and must be stopped again.
+        await _assert_clean_failure(Sandbox(prometheus_port=port), expected.format("prometheus"), private_tmp)
+        await _assert_clean_failure(Alertmanager(port=port), expected.format("alertmanager"), private_tmp)
 
 
 async def test_prometheus_without_a_scrapable_target_is_not_ready_in_time(private_tmp: Path) -> None:
