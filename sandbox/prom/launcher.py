@@ -100,10 +100,6 @@ class _Server:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
-
     def _argv(self, workdir: Path) -> list[str]:
         raise NotImplementedError
 
@@ -319,7 +315,3 @@ class Prometheus(_Server):
             return True
         probe = f"{self.url}/api/v1/alertmanagers"
         return await _wait_ready(process, probe, alertmanager_known, deadline, session)
-
-    async def reload(self) -> None:
-        """Re-read the config and rule files (``--web.enable-lifecycle``)."""
-        await _post_reload(self.name, self.url)

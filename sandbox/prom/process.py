@@ -73,10 +73,6 @@ class ManagedProcess:
             )
 
     @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
-
-    @property
     def returncode(self) -> int | None:
         return self._proc.returncode if self._proc else None
 
