@@ -1,9 +1,11 @@
-"""The bot process: the Bolt app served over HTTP (and/or Socket Mode) with /healthz and /metrics."""
+"""The bot process: the Bolt app served over HTTP (and/or Socket Mode), the Alertmanager webhook,
+/healthz, /readyz and /metrics, and the outbox worker that sends what the store queued."""
 
 from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -11,18 +13,23 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
-import commands.triage  # noqa: F401  (registers the verb)
-from bot import handlers
+import commands.incidents
+import commands.triage
+from bot import handlers, steps
+from bot.alerts import AlertWebhook
+from bot.incidents import IncidentThreads
+from bot.outbox import OutboxWorker
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.telemetry import REQUEST_SECONDS
-from bot.threads import TenantThreads
 from commands.config import RunbookConfig
+from integrations.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
+assert commands.incidents
 
 
-def create_bolt_app(rt: Runtime, threads: TenantThreads) -> AsyncApp:
+def create_bolt_app(rt: Runtime, threads: IncidentThreads) -> AsyncApp:
     app = AsyncApp(
         client=rt.io.client,
         signing_secret=rt.settings.slack_signing_secret.get_secret_value(),
@@ -46,15 +53,35 @@ class Bot:
         self.channel_rate = channel_rate
         self.rt: Runtime | None = None
         self.app: AsyncApp | None = None
+        self.outbox: OutboxWorker | None = None
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self.url = ""
 
     async def start(self, *, http: bool = True, socket_mode: bool = False) -> None:
-        self.rt = await Runtime.create(self.settings, self.config, channel_rate=self.channel_rate)
-        threads = TenantThreads(self.rt.io, self.settings.incident_channel)
-        self.app = create_bolt_app(self.rt, threads)
-        self._runner = web.AppRunner(self._web_app(), access_log=None)
+        self.rt = rt = await Runtime.create(self.settings, self.config, channel_rate=self.channel_rate)
+        threads = IncidentThreads(rt, rt.store)
+        self.outbox = OutboxWorker(
+            rt.store,
+            {
+                "post_parent": threads.op_post_parent,
+                "update_parent": threads.op_update_parent,
+                "post": threads.op_post,
+                "triage": partial(steps.op_triage, rt, threads),
+                "isolation_triage": partial(steps.op_isolation_triage, rt, threads),
+            },
+        )
+        rt.kick_outbox = self.outbox.kick
+        self.outbox.start()
+        self.app = create_bolt_app(rt, threads)
+        token = self.settings.alert_webhook_token
+        webhook = AlertWebhook(
+            threads,
+            token.get_secret_value() if token else None,
+            threshold=self.config.incidents.isolation_threshold,
+            window_s=self.config.incidents.isolation_window_s,
+        )
+        self._runner = web.AppRunner(self._web_app(webhook), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port if http else 0)
         await site.start()
@@ -66,10 +93,12 @@ class Bot:
             self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
             await self._socket.connect_async()
 
-    def _web_app(self) -> web.Application:
+    def _web_app(self, webhook: AlertWebhook) -> web.Application:
         web_app = web.Application()
         web_app.router.add_post("/slack/events", self._slack_events)
+        web_app.router.add_post("/alerts/alertmanager", webhook.handle)
         web_app.router.add_get("/healthz", self._healthz)
+        web_app.router.add_get("/readyz", self._readyz)
         web_app.router.add_get("/metrics", self._metrics)
         return web_app
 
@@ -83,6 +112,16 @@ class Bot:
     async def _healthz(self, _: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def _readyz(self, _: web.Request) -> web.Response:
+        assert self.rt is not None
+        try:
+            await self.rt.store.ping()
+        except StoreUnavailable:
+            return web.Response(status=503, text="incident store unavailable")
+        if not self.rt.schema_ready:
+            return web.Response(status=503, text="incident store schema not migrated yet")
+        return web.Response(text="ready")
+
     async def _metrics(self, _: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -91,5 +130,7 @@ class Bot:
             await self._socket.close_async()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.outbox is not None:
+            await self.outbox.stop()
         if self.rt is not None:
             await self.rt.close()

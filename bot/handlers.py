@@ -8,23 +8,37 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.incidents import IncidentThreads
 from bot.render import help_blocks, usage_text
+from bot.render_incident import incidents_blocks, status_blocks
 from bot.runtime import Runtime
-from bot.steps import Respond, list_breaching, triage_in_thread
+from bot.steps import Respond, list_breaching, request_triage
 from bot.telemetry import COMMANDS
-from bot.threads import TenantThreads
+from commands.incidents import open_incidents, status_of
 from commands.registry import Invocation, UsageError, help_lines, parse
+from integrations.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, rt: Runtime, threads: TenantThreads) -> None:
+def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads) -> None:
     async def dispatch(invocation: Invocation, user: str, respond: Respond) -> None:
         verb, args = invocation.verb.name, invocation.args
-        if verb == "triage" and args["tenant"] is None:
-            await list_breaching(rt, respond)
-        elif verb == "triage":
-            await triage_in_thread(rt, threads, args["tenant"], user, respond)
+        try:
+            if verb == "triage" and args["tenant"] is None:
+                await list_breaching(rt, respond)
+            elif verb == "triage":
+                await request_triage(rt, threads, args["tenant"], user, respond)
+            elif verb == "incidents" or (verb == "status" and args["tenant"] is None):
+                text, blocks = incidents_blocks(await open_incidents(rt.store))
+                await respond(text=text, blocks=blocks)
+            elif verb == "status":
+                text, blocks = status_blocks(await status_of(rt.store, args["tenant"]))
+                await respond(text=text, blocks=blocks)
+        except UsageError as exc:
+            await respond(text=usage_text(str(exc)))
+        except StoreUnavailable:
+            await respond(text=":x: The incident store is unavailable; try again in a minute.")
 
     @app.command(re.compile(r"^/flk"))
     async def on_command(ack: Any, command: dict[str, Any], respond: Respond) -> None:
@@ -39,20 +53,16 @@ def register(app: AsyncApp, rt: Runtime, threads: TenantThreads) -> None:
             COMMANDS.labels(verb="help", outcome="ok").inc()
             await ack(text="flk help", blocks=help_blocks(help_lines(command.get("command", "/flk"))))
             return
-        # Slack retries carry the same trigger_id: the first delivery wins.
-        if not rt.dedupe.claim(f"cmd:{command.get('trigger_id') or command.get('response_url')}"):
-            await ack()
-            return
-        await ack(text=f":hourglass_flowing_sand: `{invocation.verb.name}` started…")
+        await ack(text=f":hourglass_flowing_sand: `/flk {invocation.verb.name}` started…")
         COMMANDS.labels(verb=invocation.verb.name, outcome="started").inc()
-        rt.spawn(dispatch(invocation, command.get("user_id", ""), respond), name=f"flk {invocation.verb.name}")
+        key = f"cmd:{command.get('trigger_id') or command.get('response_url')}"
+        rt.spawn(
+            once(key, dispatch(invocation, command.get("user_id", ""), respond)), name=f"flk {invocation.verb.name}"
+        )
 
     @app.action(re.compile(r"^flk_run:"))
     async def on_run_button(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         await ack()
-        key = f"act:{body.get('trigger_id')}:{action.get('action_ts')}"
-        if not rt.dedupe.claim(key):
-            return
         try:
             invocation = parse(action.get("value", ""))
         except UsageError as exc:
@@ -60,4 +70,12 @@ def register(app: AsyncApp, rt: Runtime, threads: TenantThreads) -> None:
             return
         user = body.get("user", {}).get("id", "")
         COMMANDS.labels(verb=invocation.verb.name, outcome="button").inc()
-        rt.spawn(dispatch(invocation, user, respond), name=f"button {invocation.verb.name}")
+        key = f"act:{body.get('trigger_id')}:{action.get('action_ts')}"
+        rt.spawn(once(key, dispatch(invocation, user, respond)), name=f"button {invocation.verb.name}")
+
+    async def once(key: str, work: Any) -> None:
+        """Slack retries and double deliveries reuse the key: the first one runs, across replicas."""
+        if await rt.claim(key):
+            await work
+        else:
+            work.close()

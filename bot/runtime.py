@@ -17,7 +17,9 @@ from commands.tenants import TenantDirectory
 from integrations.admin import AdminApi
 from integrations.kube import Kube
 from integrations.prometheus import Prometheus
+from integrations.store import Store, StoreUnavailable
 from integrations.tenant_repo import TenantRepo
+from integrations.worm import WormScanner
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,10 @@ async def build_context(settings: Settings, config: RunbookConfig) -> Context:
     directory = TenantDirectory(
         prometheus, config.metrics.ingest, config.metrics.tenant_label, config.timeouts.tenant_cache_s
     )
-    return Context(config=config, prometheus=prometheus, kube=kube, admin=admin, repo=repo, tenants=directory)
+    worm = WormScanner(settings.worm_root) if settings.worm_root else None
+    return Context(
+        config=config, prometheus=prometheus, kube=kube, admin=admin, repo=repo, tenants=directory, worm=worm
+    )
 
 
 class Deduper:
@@ -64,7 +69,10 @@ class Runtime:
     config: RunbookConfig
     ctx: Context
     io: SlackIO
+    store: Store
     dedupe: Deduper = field(default_factory=Deduper)
+    kick_outbox: Any = field(default=lambda: None)
+    schema_ready: bool = False
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
@@ -72,7 +80,32 @@ class Runtime:
         ctx = await build_context(settings, config)
         client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
         io = SlackIO(client, ChannelLimiter(channel_rate, burst=10))
-        return cls(settings=settings, config=config, ctx=ctx, io=io)
+        store = await Store.connect(settings.database_url, migrate=False)
+        rt = cls(settings=settings, config=config, ctx=ctx, io=io, store=store)
+        await rt.migrate_once()
+        if not rt.schema_ready:
+            rt.spawn(rt._migrate_until_ready(), name="migrate")
+        return rt
+
+    async def migrate_once(self) -> None:
+        try:
+            await self.store.migrate()
+            self.schema_ready = True
+        except StoreUnavailable:
+            # The bot stays up: the webhook answers 503 (Alertmanager retries) until the database is back.
+            log.warning("incident store unavailable at start-up; retrying in the background")
+
+    async def _migrate_until_ready(self) -> None:
+        while not self.schema_ready:
+            await asyncio.sleep(2)
+            await self.migrate_once()
+
+    async def claim(self, key: str) -> bool:
+        """First delivery wins, across replicas (the store), or in this process when it is down."""
+        try:
+            return await self.store.claim_idempotency(key)
+        except StoreUnavailable:
+            return self.dedupe.claim(key)
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         """Run work after the ack; the task is kept so it is neither collected nor lost on shutdown."""
@@ -95,6 +128,7 @@ class Runtime:
         for task in list(self._tasks):
             task.cancel()
         await self.ctx.close()
+        await self.store.close()
         session = self.io.client.session
         if session is not None:
             await session.close()

@@ -1,4 +1,4 @@
-"""Runbook steps run into Slack: the step's thread, its live progress, its summary."""
+"""Runbook steps run into Slack: queued on the incident, streamed into its thread."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.incidents import IncidentThreads
 from bot.progress import Progress
 from bot.render import breaching_blocks, report_blocks, report_fallback
 from bot.runtime import Runtime
 from bot.terminal import report_text
-from bot.threads import TenantThreads
+from commands.isolation import run_isolation_triage
 from commands.models import Report
 from commands.promql import pct
 from commands.triage import breaching_tenants, probes, run_triage
 from integrations.errors import BackendError
+from integrations.store import OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -27,29 +29,59 @@ def mention(user: str) -> str:
     return f"<@{user}>" if _USER_ID.match(user) else "someone"
 
 
-async def triage_in_thread(rt: Runtime, threads: TenantThreads, tenant: str, user: str, respond: Respond) -> None:
+async def request_triage(rt: Runtime, threads: IncidentThreads, tenant: str, user: str, respond: Respond) -> None:
+    """`/flk triage <tenant>` by a person: find or open the tenant's incident, queue the triage."""
     refusal = await rt.ctx.tenants.refuse(tenant)
     if refusal:
         await respond(text=f":information_source: {refusal}. Try `/flk triage` to list breaching tenants.")
         return
-    channel, thread_ts = await threads.thread_for(tenant, mention(user))
+    incident, _ = await threads.open_for_tenant(tenant, user, f"{tenant}: triage requested by {user}")
+    await threads.store.add_event(incident.id, user, "command", f"/flk triage {tenant}")
+    await threads.queue(incident, "triage", {"tenant": tenant, "actor": user})
+
+
+async def op_triage(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
+    assert item.incident_id is not None
+    incident = await threads.store.get(item.incident_id)
+    channel, thread_ts = await threads.thread(incident.id)
+    tenant = item.payload["tenant"]
     try:
-        report = await stream_triage(rt, channel, thread_ts, tenant)
+        report = await stream_report(
+            rt, channel, thread_ts, "triage", tenant, probes(), lambda cb: run_triage(rt.ctx, tenant, cb)
+        )
+    except BackendError:
+        raise
     except Exception:
         log.exception("triage of %s failed", tenant)
         await rt.io.post(
-            channel, f":x: Triage of `{tenant}` failed: internal error (details in the bot's log)", thread_ts=thread_ts
+            channel, f":x: Triage of `{tenant}` failed: internal error (see the bot's log)", thread_ts=thread_ts
         )
         return
-    headline = report.verdict.headline if report.verdict else report.status.value
-    await threads.set_status(tenant, headline)
+    await threads.record_report(incident, report, item.payload.get("actor", "bot"))
 
 
-async def stream_triage(rt: Runtime, channel: str, thread_ts: str, tenant: str) -> Report:
-    progress = Progress(rt.io, channel, thread_ts, "triage", tenant, probes(), rt.settings.progress_interval_s)
+async def op_isolation_triage(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
+    assert item.incident_id is not None
+    incident = await threads.store.get(item.incident_id)
+    channel, thread_ts = await threads.thread(incident.id)
+    report = await run_isolation_triage(rt.ctx, list(incident.tenants))
+    await post_report(rt, channel, thread_ts, report)
+    await threads.record_report(incident, report, "bot")
+
+
+async def stream_report(
+    rt: Runtime,
+    channel: str,
+    thread_ts: str,
+    step: str,
+    tenant: str,
+    step_probes: list,
+    run: Callable[[Callable[..., Awaitable[None]]], Awaitable[Report]],
+) -> Report:
+    progress = Progress(rt.io, channel, thread_ts, step, tenant, step_probes, rt.settings.progress_interval_s)
     await progress.start()
     try:
-        report = await run_triage(rt.ctx, tenant, progress.on_finding)
+        report = await run(progress.on_finding)
     finally:
         await progress.finish()
     await post_report(rt, channel, thread_ts, report)

@@ -10,3 +10,4 @@ REQUEST_SECONDS = Histogram(
     "Time from a Slack request's arrival to the bot's HTTP answer (the ack)",
     buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3),
 )
+ALERTS = Counter("flk_bot_alerts", "Alertmanager notifications by outcome", ["outcome"])

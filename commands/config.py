@@ -52,11 +52,59 @@ class Timeouts(_Strict):
     tenant_cache_s: float = Field(default=60, ge=0)
 
 
+class Diagnosis(_Strict):
+    """Runbook §4: what the root-cause scenarios look at and where they draw their lines."""
+
+    # Backend log lines read per pod (`kubectl logs --since=1h`).
+    log_window_s: int = Field(default=3600, ge=60, le=86400)
+    signature_failure_message: str = "signature verification failed"
+    quota_exceeded_message: str = "quota exceeded"
+    # A signature timestamp this far from the receive time is clock skew.
+    clock_skew_s: float = Field(default=30, gt=0)
+    # Share of timestamped rejections that must be skewed to call it clock skew.
+    clock_skew_share: float = Field(default=0.5, gt=0, le=1)
+    # Retry storm: per-source intervals this regular (coefficient of variation) and short,
+    # from at most this many sources; this many sources or more look like an attack.
+    retry_max_cv: float = Field(default=0.25, gt=0)
+    retry_max_interval_s: float = Field(default=10, gt=0)
+    retry_max_sources: int = Field(default=5, ge=1)
+    attack_min_sources: int = Field(default=20, ge=2)
+    top_sources: int = Field(default=10, ge=1, le=100)
+    # Scenario B: the escalations shown, the WORM history compared with the incident window.
+    sample_size: int = Field(default=20, ge=1, le=200)
+    sample_lookback_h: float = Field(default=24, gt=0, le=24 * 31)
+    baseline_h: float = Field(default=6, gt=0, le=24 * 7)
+    window_records_cap: int = Field(default=200_000, ge=100)
+    # A median moved by more than this many baseline standard deviations is a shifted distribution.
+    shift_sigmas: float = Field(default=2.0, gt=0)
+    # Out-of-range or missing values in this share of escalations is upstream corruption.
+    corruption_share: float = Field(default=0.05, gt=0, le=1)
+    d_hat_range: tuple[float, float] = (0.0, 3.0)
+    coh_star_range: tuple[float, float] = (0.0, 1.0)
+
+
+class Export(_Strict):
+    default_rows: int = Field(default=1000, ge=1)
+    max_rows: int = Field(default=100_000, ge=1)
+    # How far back the newest escalations are looked for.
+    lookback_days: int = Field(default=7, ge=1, le=366)
+
+
+class Incidents(_Strict):
+    # More tenants than this starting to breach within the window: one isolation-breach incident.
+    isolation_threshold: int = Field(default=3, ge=1)
+    isolation_window_s: float = Field(default=300, gt=0)
+
+
 class RunbookConfig(_Strict):
+    alert_name: str = "FLKTenantSLOBreach"
+    incidents: Incidents = Incidents()
     metrics: Metrics = Metrics()
     slo: Slo = Slo()
     resources: Resources = Resources()
     timeouts: Timeouts = Timeouts()
+    diagnosis: Diagnosis = Diagnosis()
+    export: Export = Export()
     grafana_dashboard: str = "http://grafana/d/flk-tenant-health/tenant-health?var-tenant={tenant}"
 
     def name(self, template: str, tenant: str) -> str:

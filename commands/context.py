@@ -10,6 +10,7 @@ from integrations.admin import AdminApi
 from integrations.kube import Kube
 from integrations.prometheus import Prometheus
 from integrations.tenant_repo import TenantRepo
+from integrations.worm import WormScanner
 
 
 @dataclass
@@ -20,7 +21,10 @@ class Context:
     admin: AdminApi
     repo: TenantRepo | None
     tenants: TenantDirectory
+    # The WORM audit log; None when FLK_WORM_ROOT is not set.
+    worm: WormScanner | None = None
 
     async def close(self) -> None:
         await self.kube.close()
         await self.admin.close()
+        self.prometheus.close()

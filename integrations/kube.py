@@ -79,6 +79,14 @@ class Kube:
         cm = await self._call("get", "configmaps", self.core.read_namespaced_config_map(name, self.namespace))
         return ConfigMap(name=name, data=dict(cm.data or {}), resource_version=cm.metadata.resource_version)
 
+    async def config_maps(self) -> list[ConfigMap]:
+        """Every configmap in the namespace (one LIST instead of one GET per tenant)."""
+        found = await self._call("list", "configmaps", self.core.list_namespaced_config_map(self.namespace))
+        return [
+            ConfigMap(name=c.metadata.name, data=dict(c.data or {}), resource_version=c.metadata.resource_version)
+            for c in found.items
+        ]
+
     async def backend_pods(self, selector: str) -> list[str]:
         pods = await self._call("list", "pods", self.core.list_namespaced_pod(self.namespace, label_selector=selector))
         return [p.metadata.name for p in pods.items]
@@ -100,6 +108,33 @@ class Kube:
         async with response:
             text = await response.text()
         return text.splitlines()
+
+    async def secret_keys(self, name: str) -> list[str]:
+        """The key names of a Secret, never its values.
+
+        The body is read raw (the client's model would keep the values in ``last_response``
+        and its debug log would print them) and dropped as soon as the names are out.
+        """
+        response = await self._call(
+            "get", "secrets", self.core.read_namespaced_secret(name, self.namespace, _preload_content=False)
+        )
+        async with response:
+            status = response.status
+            # content.read() does not cache the body on the response, unlike read()/text().
+            raw = await self._call("get", "secrets", response.content.read())
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        del raw
+        if status >= 400:
+            # An error answer is a Status object: it names the secret, never its data.
+            raise _from_status(body, status, "get", "secrets", self.namespace)
+        if not isinstance(body, dict) or not isinstance(body.get("data") or {}, dict):
+            raise KubeError(f"secret {name}: the answer is not a Secret", 502, "BadResponse")
+        keys = sorted(body.get("data") or {})
+        body.clear()
+        return keys
 
     async def events_for(self, kind: str, name: str) -> list[Event]:
         selector = f"involvedObject.kind={kind},involvedObject.name={name}"
@@ -125,11 +160,14 @@ def _iso(value: Any) -> str:
 
 
 def _from_api_exception(exc: ApiException, verb: str, resource: str, namespace: str) -> KubeError:
-    status = exc.status or 0
     try:
         body = json.loads(exc.body or "{}")
     except (TypeError, ValueError):
         body = {}
+    return _from_status(body, exc.status or 0, verb, resource, namespace)
+
+
+def _from_status(body: Any, status: int, verb: str, resource: str, namespace: str) -> KubeError:
     kind = str(body.get("reason", "")) if isinstance(body, dict) else ""
     message = str(body.get("message", "")) if isinstance(body, dict) else ""
     if status == 403:

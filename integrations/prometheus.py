@@ -7,6 +7,8 @@ default retry policy takes seconds to give up on a dead server).
 from __future__ import annotations
 
 import asyncio
+import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -34,10 +36,16 @@ class Prometheus:
         self.url = url
         self.timeout_s = timeout_s
         self._client = PrometheusConnect(url, disable_ssl=True, retry=Retry(total=0), timeout=timeout_s)
+        # Its own threads: a hanging Prometheus must not starve the loop's default executor,
+        # which aiohttp needs for name resolution (every other backend would stall too).
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="prometheus")
 
     async def _call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(asyncio.to_thread(fn, *args, **kwargs), self.timeout_s)
+            return await asyncio.wait_for(
+                loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs)), self.timeout_s
+            )
         except TimeoutError:
             raise BackendError("prometheus", f"no answer within {self.timeout_s:g} s") from None
         except requests.exceptions.Timeout:
@@ -71,6 +79,10 @@ class Prometheus:
     async def label_values(self, label: str, metric: str) -> list[str]:
         params = {"match[]": metric}
         return list(await self._call(self._client.get_label_values, label, params=params))
+
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _short(text: str, limit: int = 200) -> str:

@@ -147,6 +147,8 @@ class BackendServer:
             body[key] = _number(config[key]) if key in config else None
         body["strict_mode"] = _flag(config["strict_mode"]) if "strict_mode" in config else None
         body["policy_version"] = config.get("policy_version")
+        spec = self.live.world.tenants.get(tenant)
+        body["region"] = spec.region if spec else None
         body.update(self._usage(tenant))
         return web.json_response(body)
 

@@ -55,6 +55,7 @@ class SlackDriver:
         self.ws = emulator.workspace
         self.bot_url = bot_url
         self._session: aiohttp.ClientSession | None = None
+        self._last_http: tuple[str, str] | None = None
 
     async def close(self) -> None:
         if self._session is not None:
@@ -194,6 +195,13 @@ class SlackDriver:
             "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=str(timestamp), body=body),
         }
 
+    async def resend_last(self, retry_num: int = 1, retry_reason: str = "http_timeout") -> Delivery:
+        """Deliver the last HTTP request again, as Slack retries it: same body, fresh signature."""
+        if self._last_http is None:
+            raise RuntimeError("nothing was sent over HTTP yet")
+        body, content_type = self._last_http
+        return await self._http(body, content_type, "valid", retry_num, retry_reason)
+
     async def _http(
         self, body: str, content_type: str, signature: Signature, retry_num: int | None, retry_reason: str | None
     ) -> Delivery:
@@ -201,6 +209,7 @@ class SlackDriver:
             raise RuntimeError("this driver delivers over Socket Mode (no bot_url)")
         if self._session is None:
             self._session = aiohttp.ClientSession()
+        self._last_http = (body, content_type)
         headers = {"Content-Type": content_type, **self._headers(body, signature)}
         if retry_num is not None:
             headers["X-Slack-Retry-Num"] = str(retry_num)

@@ -14,16 +14,20 @@ from tests.bot.harness import Harness, start_bot
 @pytest.fixture(scope="session")
 async def harness(sandbox: Sandbox) -> AsyncIterator[Harness]:
     bot = await start_bot(sandbox)
+    driver = SlackDriver(sandbox.slack, f"{bot.url}/slack/events")
     try:
-        yield Harness(sandbox, bot, SlackDriver(sandbox.slack, f"{bot.url}/slack/events"))
+        yield Harness(sandbox, bot, driver)
     finally:
+        await driver.close()
         await bot.stop()
 
 
 @pytest.fixture(scope="session")
 async def second_harness(second_sandbox: Sandbox) -> AsyncIterator[Harness]:
     bot = await start_bot(second_sandbox)
+    driver = SlackDriver(second_sandbox.slack, f"{bot.url}/slack/events")
     try:
-        yield Harness(second_sandbox, bot, SlackDriver(second_sandbox.slack, f"{bot.url}/slack/events"))
+        yield Harness(second_sandbox, bot, driver)
     finally:
+        await driver.close()
         await bot.stop()

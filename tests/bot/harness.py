@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bot.app import Bot
@@ -14,8 +17,16 @@ from sandbox.up import Sandbox
 
 
 async def start_bot(sandbox: Sandbox, *, socket_mode: bool = False, **env: str) -> Bot:
+    """A bot on a free port with its own SQLite incident store (unless env names another)."""
+    database = Path(tempfile.mkdtemp(prefix="flk-test-db-")) / "incidents.sqlite"
     settings, config = load_settings(
-        {**sandbox.env, "FLK_LISTEN": "127.0.0.1:0", "FLK_PROGRESS_INTERVAL_S": "0.2", **env}
+        {
+            **sandbox.env,
+            "FLK_LISTEN": "127.0.0.1:0",
+            "FLK_PROGRESS_INTERVAL_S": "0.2",
+            "FLK_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+            **env,
+        }
     )
     bot = Bot(settings, config, channel_rate=0)
     await bot.start(socket_mode=socket_mode)
@@ -32,15 +43,29 @@ class Harness:
     def channel(self) -> str:
         return self.sandbox.incident_channel
 
+    def __post_init__(self) -> None:
+        self._threads: dict[str, str] = {}
+
+    async def thread_ts(self, tenant: str, wait_s: float = 15) -> str:
+        """The tenant's incident thread, as the bot's store knows it (waits for the parent post)."""
+        assert self.bot.rt is not None
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while True:
+            incident = await self.bot.rt.store.find_open(tenant)
+            if incident is not None and incident.thread_ts:
+                self._threads[tenant] = incident.thread_ts
+                return incident.thread_ts
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"no incident thread for {tenant}")
+            await asyncio.sleep(0.05)
+
     def parent(self, tenant: str) -> Message | None:
-        for message in self.sandbox.slack.channel_messages(self.channel):
-            if f"*{tenant}*" in message.text:
-                return message
-        return None
+        ts = self._threads.get(tenant)
+        return self.sandbox.slack.message(self.channel, ts) if ts else None
 
     def thread(self, tenant: str) -> list[Message]:
-        parent = self.parent(tenant)
-        return self.sandbox.slack.thread(self.channel, parent.ts) if parent else []
+        ts = self._threads.get(tenant)
+        return self.sandbox.slack.thread(self.channel, ts) if ts else []
 
     def summaries(self, tenant: str, step: str = "Triage") -> list[Message]:
         header = f"{step} · {tenant} · "
@@ -51,6 +76,7 @@ class Harness:
         ]
 
     async def wait_summary(self, tenant: str, count: int = 1, wait_s: float = 30) -> Message:
+        await self.thread_ts(tenant, wait_s)
         await self.sandbox.slack.wait_for(lambda: len(self.summaries(tenant)) >= count, timeout=wait_s)
         return self.summaries(tenant)[-1]
 
@@ -68,3 +94,17 @@ def verdict_line(message: Message) -> str:
         if block.get("type") == "section" and isinstance(text, dict) and text["text"].startswith("*"):
             return text["text"].split("\n")[0]
     raise AssertionError(f"no verdict in:\n{message.all_text()}")
+
+
+async def triage_once(h: Harness, tenant: str, **slash: Any) -> Message:
+    """Send `/flk triage <tenant>` and wait for the summary it adds to the tenant's thread."""
+    if tenant in h._threads or await h.bot.rt.store.find_open(tenant):  # type: ignore[union-attr]
+        await h.thread_ts(tenant)
+    before = len(h.summaries(tenant))
+    delivery = await h.driver.slash(f"triage {tenant}", **slash)
+    assert delivery.status == 200, delivery
+    return await h.wait_summary(tenant, count=before + 1)
+
+
+def healthy_tenant(sandbox: Sandbox) -> str:
+    return next(t for t, spec in sandbox.live.world.tenants.items() if spec.scenario == "none")

@@ -1,0 +1,100 @@
+"""Incidents in Slack: one thread per incident, opened through the outbox so that a Slack outage
+or a restart loses nothing, and the work (triage) queued behind the thread's parent post."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from bot.render_incident import parent_message
+from commands.models import Report
+from integrations.store import Incident, OutboxItem, Store
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class IncidentThreads:
+    def __init__(self, rt: Runtime, store: Store) -> None:
+        self.rt = rt
+        self.store = store
+        self._thread_ready: dict[int, asyncio.Event] = {}
+
+    @property
+    def channel(self) -> str:
+        return self.rt.settings.incident_channel
+
+    def dashboard(self, tenant: str | None) -> str | None:
+        return self.rt.config.grafana_dashboard.format(tenant=tenant) if tenant else None
+
+    async def open_for_tenant(self, tenant: str, actor: str, title: str) -> tuple[Incident, bool]:
+        incident, created = await self.store.open_or_get_incident(
+            tenant, title=title, channel=self.channel, actor=actor
+        )
+        if incident.thread_ts is None:
+            await self.store.outbox.enqueue(
+                "post_parent", {}, incident_id=incident.id, dedupe_key=f"parent:{incident.id}"
+            )
+        return incident, created
+
+    async def queue(self, incident: Incident, op: str, payload: dict, dedupe_key: str | None = None) -> None:
+        await self.store.outbox.enqueue(op, payload, incident_id=incident.id, dedupe_key=dedupe_key)
+        self.rt.kick_outbox()
+
+    async def thread(self, incident_id: int) -> tuple[str, str]:
+        incident = await self.store.get(incident_id)
+        if incident.thread_ts is None or incident.channel is None:
+            raise RuntimeError(f"incident {incident_id} has no thread yet")
+        return incident.channel, incident.thread_ts
+
+    # -- outbox operations ------------------------------------------------------------
+
+    async def op_post_parent(self, item: OutboxItem) -> None:
+        assert item.incident_id is not None
+        incident = await self.store.get(item.incident_id)
+        if incident.thread_ts is not None:
+            return
+        alerts = await self.store.alerts(incident.id)
+        text, blocks = parent_message(incident, alerts, self.dashboard(incident.tenant))
+        channel = incident.channel or self.channel
+        response = await self.rt.io.post(channel, text, blocks)
+        await self.store.set_thread(incident.id, channel, response["ts"])
+        await self.store.add_event(incident.id, "bot", "slack.thread", "incident thread opened", {"ts": response["ts"]})
+
+    async def op_update_parent(self, item: OutboxItem) -> None:
+        assert item.incident_id is not None
+        incident = await self.store.get(item.incident_id)
+        if incident.thread_ts is None or incident.channel is None:
+            raise RuntimeError("parent not posted yet")
+        alerts = await self.store.alerts(incident.id)
+        text, blocks = parent_message(incident, alerts, self.dashboard(incident.tenant))
+        await self.rt.io.update(incident.channel, incident.thread_ts, text, blocks)
+
+    async def op_post(self, item: OutboxItem) -> None:
+        assert item.incident_id is not None
+        channel, ts = await self.thread(item.incident_id)
+        await self.rt.io.post(channel, item.payload.get("text", ""), thread_ts=ts)
+
+    async def record_report(self, incident: Incident, report: Report, actor: str) -> None:
+        verdict = report.verdict
+        scenario = verdict.scenario if verdict else None
+        await self.store.add_event(
+            incident.id,
+            actor,
+            f"{report.step}.finished",
+            verdict.headline if verdict else report.status.value,
+            {
+                "tenant": report.tenant,
+                "scenario": scenario,
+                "evidence": verdict.evidence if verdict else [],
+                "findings": {f.key: {"status": f.status.value, "summary": f.summary} for f in report.findings},
+                "wall_ms": round(report.wall_ms),
+            },
+        )
+        if scenario and incident.kind == "tenant":
+            await self.store.update_incident(incident.id, scenario=scenario)
+            await self.store.outbox.enqueue("update_parent", {}, incident_id=incident.id)
+            self.rt.kick_outbox()

@@ -1,0 +1,97 @@
+"""Sends what the store queued for Slack: in order per incident, retried with backoff (Slack's
+Retry-After when it gives one), and picked up again after a restart or by another replica."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from slack_sdk.errors import SlackApiError
+
+from integrations.errors import BackendError
+from integrations.store import OutboxItem, Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+OpHandler = Callable[[OutboxItem], Awaitable[None]]
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class OutboxWorker:
+    def __init__(self, store: Store, handlers: dict[str, OpHandler], *, poll_s: float = 0.5) -> None:
+        self.store = store
+        self.handlers = handlers
+        self.poll_s = poll_s
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="outbox")
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._running:
+            await asyncio.wait(list(self._running), timeout=5)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                items = await self.store.outbox.claim_due(worker_id=WORKER_ID, limit=20, lease=timedelta(minutes=2))
+            except StoreUnavailable:
+                items = []
+                await asyncio.sleep(1)
+            except Exception:
+                log.exception("outbox claim failed")
+                items = []
+                await asyncio.sleep(1)
+            for item in items:
+                task = asyncio.create_task(self._run(item), name=f"outbox {item.op} {item.id}")
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+            if not items:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+
+    async def _run(self, item: OutboxItem) -> None:
+        handler = self.handlers.get(item.op)
+        try:
+            if handler is None:
+                raise RuntimeError(f"no handler for outbox op {item.op!r}")
+            await handler(item)
+        except SlackApiError as exc:
+            retry_after = exc.response.headers.get("Retry-After") if exc.response is not None else None
+            error = exc.response.get("error", "slack error") if exc.response is not None else "slack error"
+            delay = timedelta(seconds=float(retry_after)) if retry_after else None
+            log.warning("outbox %s %s failed: %s", item.op, item.id, error)
+            await self._fail(item, f"slack: {error}", delay)
+            return
+        except (BackendError, OSError, TimeoutError) as exc:
+            log.warning("outbox %s %s failed: %s", item.op, item.id, exc)
+            await self._fail(item, str(exc), None)
+            return
+        except Exception as exc:
+            log.exception("outbox %s %s failed", item.op, item.id)
+            await self._fail(item, type(exc).__name__, None)
+            return
+        try:
+            await self.store.outbox.complete(item.id)
+        except StoreUnavailable:
+            log.warning("outbox %s %s done but not marked done: it may run again", item.op, item.id)
+        self.kick()
+
+    async def _fail(self, item: OutboxItem, error: str, delay: timedelta | None) -> None:
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.outbox.fail(item.id, error, retry_after=delay)

@@ -1,0 +1,97 @@
+"""How an incident's parent message and status lines look in Slack."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
+
+from bot.limits import MAX_SECTION_TEXT, clip
+from bot.render import escape
+from commands.incidents import IncidentLine, IncidentStatus, age
+from commands.models import SCENARIO_TITLE
+from integrations.store import Alert, Incident
+
+_SAFE_URL = re.compile(r"^https?://[^\s|<>]+$")
+SLI_NAMES = {"escalations": "escalations", "signature_errors": "signature errors"}
+
+
+def clock(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%H:%M UTC") if moment else "?"
+
+
+def link(url: str | None, label: str) -> str | None:
+    """A mrkdwn link, only for plain http(s) URLs: alert data must not inject markup."""
+    return f"<{url}|{label}>" if url and _SAFE_URL.match(url) else None
+
+
+def _sli_line(alert: Alert) -> str:
+    sli = SLI_NAMES.get(alert.labels.get("sli", ""), alert.labels.get("sli", "SLI"))
+    value, slo = alert.annotations.get("value"), alert.annotations.get("slo")
+    try:
+        shown = f"{float(value) * 100:.3g}% vs SLO {float(slo) * 100:.3g}%"  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        shown = "value unknown"
+    return f"{escape(sli)} {shown} · since {clock(alert.starts_at)}"
+
+
+def parent_message(incident: Incident, alerts: list[Alert], dashboard: str | None) -> tuple[str, list[Block]]:
+    firing = [a for a in alerts if a.status == "firing"]
+    if incident.kind == "isolation":
+        names = ", ".join(incident.tenants[:20]) + ("…" if len(incident.tenants) > 20 else "")
+        head = f":rotating_light: *{incident.severity} · Isolation breach · {len(incident.tenants)} tenants* · {names}"
+    elif alerts:
+        name = alerts[0].labels.get("alertname", "FLKTenantSLOBreach")
+        slis = " · ".join(_sli_line(a) for a in (firing or alerts))
+        head = f":rotating_light: *{incident.severity} · {escape(name)} · {incident.tenant}* · {slis}"
+    else:
+        head = f":mag: *{incident.severity} · {incident.tenant}* · opened by a triage request"
+    links = [link(a.generator_url, "alert") for a in alerts[:1]]
+    links.append(link(dashboard, "Tenant Health dashboard"))
+    lines = [head, " · ".join(x for x in links if x)]
+    status = [f"state: *{incident.state}*"]
+    if alerts and firing:
+        last = max(a.last_seen_at for a in firing)
+        status.append(f"alert firing (last notification {clock(last)})")
+    elif alerts:
+        ended = max((a.ends_at or a.last_seen_at) for a in alerts)
+        status.append(f"alert resolved at {clock(ended)}; the incident stays open until someone resolves it")
+    if incident.scenario in SCENARIO_TITLE:
+        status.append(f"likely scenario {SCENARIO_TITLE[incident.scenario]}")
+    text = clip("\n".join(x for x in lines if x), MAX_SECTION_TEXT)
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=text)),
+        ContextBlock(elements=[MarkdownTextObject(text=clip(" · ".join(status), 2000))]),
+    ]
+    fallback = clip(f"{incident.severity} {incident.tenant or 'isolation breach'}: {incident.state}", 300)
+    return fallback, blocks
+
+
+def incidents_blocks(lines: list[IncidentLine]) -> tuple[str, list[Block]]:
+    if not lines:
+        return "No open incidents", [
+            SectionBlock(text=MarkdownTextObject(text=":white_check_mark: No open incidents."))
+        ]
+    rows = []
+    for line in lines[:40]:
+        i = line.incident
+        last = f"{clock(line.last.at)} {escape(clip(line.last.text, 80))}" if line.last else "no events"
+        rows.append(f"• *{escape(line.who)}* · {i.state} · open {age(line.age_s)} · last: {last}")
+    if len(lines) > 40:
+        rows.append(f"_{len(lines) - 40} more not shown_")
+    text = clip("\n".join(rows), MAX_SECTION_TEXT)
+    return f"{len(lines)} open incident(s)", [SectionBlock(text=MarkdownTextObject(text=text))]
+
+
+def status_blocks(status: IncidentStatus) -> tuple[str, list[Block]]:
+    i = status.incident
+    head = (
+        f"*{escape(i.tenant or 'isolation breach')}* · {i.severity} · state *{i.state}* · opened {clock(i.opened_at)}"
+    )
+    if i.scenario in SCENARIO_TITLE:
+        head += f" · likely {SCENARIO_TITLE[i.scenario]}"
+    alerts = [f"• {escape(a.labels.get('sli', 'SLI'))}: {a.status} since {clock(a.starts_at)}" for a in status.alerts]
+    events = [f"• {clock(e.at)} {escape(e.actor)}: {escape(clip(e.text, 120))}" for e in status.recent]
+    text = "\n".join([head, *alerts, "*Latest events*", *events])
+    return f"{i.tenant} {i.state}", [SectionBlock(text=MarkdownTextObject(text=clip(text, MAX_SECTION_TEXT)))]
