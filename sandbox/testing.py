@@ -66,7 +66,7 @@ tenants:
     policy: {tol_D: "1.5", tol_coh: "0.72", min_samples: "16"}
     signing_keys: {k1: "or-b3JiaXQta2V5LW9uZQ"}
     traffic:
-      ingest_rps: {"-24h": 18, "-6h": 22}
+      ingest_rps: {"-24h": 18, "-8h": 22}
       escalation_ratio: {"-24h": 0.006, "-3h": 0.008, "-15m": 0.07}
       signature_error_ratio: 0.002
     logs:

@@ -6,11 +6,14 @@ over a few seconds of scrapes is wrong by design).
 The history and the live exporter both read ``metrics_model.samples``, whose counters are
 exact integrals of the world's step functions, so the two meet without a step.
 
-Sample spacing: every ``STEP`` (what a 15 s scrape would have stored), and for the last 5
-minutes every ``tail_step`` (the live scrape interval). ``rate()`` extrapolates a window's
-first sample to the window's start only when the gap is below 1.1 x the window's average
-spacing; a window holding 15 s history and 1 s scrapes would come out up to 5 % low. With
-the dense tail, every window that reaches past the start is evenly spaced.
+Sample spacing: every ``STEP`` (what a common 30 s scrape stores: 10 points in every 5 m
+window, and every series is linear between the world's change points, so ``rate(x[5m])``
+is exact there and bends over 5 minutes after a change, as a real server's would), and for
+the last 5 minutes every ``tail_step`` (the live scrape interval). ``rate()`` extrapolates a
+window's first sample to the window's start only when the gap is below 1.1 x the window's
+average spacing: a window holding sparse history and 1 s scrapes would come out up to
+STEP / 5 m low. With the dense tail, every window that reaches past the start is evenly
+spaced. (15 s costs twice the time on the start's critical path, for half the bend.)
 
 History is cut into block-aligned windows: while Python writes one window's text, promtool
 turns another into a block on the other core.
@@ -30,7 +33,7 @@ from sandbox.prom.process import LaunchError, require_executable
 from sandbox.world.live import COUNTERS, HISTORY, LiveWorld
 
 PROMTOOL = "/usr/bin/promtool"
-STEP = 15.0
+STEP = 30.0
 # The longest rate() window the runbook uses: the dense tail covers it.
 _TAIL = 300.0
 # One promtool run per aligned window, each making one block (promtool aligns blocks to
