@@ -12,6 +12,9 @@ import pytest
 from sandbox.testing import sandbox_for, second_world_yaml
 from sandbox.up import Sandbox
 
+# The real PostgreSQL (one server per session) for every folder's tests.
+pytest_plugins = ["tests.store.fixtures"]
+
 StartSandbox = Callable[..., Awaitable[Sandbox]]
 
 

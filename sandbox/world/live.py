@@ -7,6 +7,7 @@ exporter and any test that computes an expected ``rate()`` agree to the sample.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -90,7 +91,7 @@ class LiveWorld:
         if t <= lo:
             return 0.0
         points = self._breakpoints(tenant, COUNTERS[metric], lo, t)
-        return sum(self.rate(tenant, metric, a) * (b - a) for a, b in zip(points, points[1:], strict=False))
+        return sum(self.rate(tenant, metric, a) * (b - a) for a, b in itertools.pairwise(points))
 
     def mean_rate(self, tenant: str, metric: str, end: float, window: float = 300.0) -> float:
         """What ``rate(metric[window])`` should answer at ``end`` (ignoring scrape alignment)."""

@@ -1,3 +1,1 @@
-from tests.store.fixtures import FakeClock, clock, db_url, postgres, replica, store
-
-__all__ = ["FakeClock", "clock", "db_url", "postgres", "replica", "store"]
+"""Store tests use the fixtures in tests/store/fixtures.py (loaded by tests/conftest.py)."""

@@ -1,0 +1,198 @@
+"""What the §4 scenarios share: one read of each input per diagnosis, backend log lines parsed
+exactly, SLI trends, and the shape of a scenario's outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from commands.config import RunbookConfig
+from commands.context import Context
+from commands.models import Finding, Scenario, Status, Verdict
+from commands.promql import escalation_ratio, pct, signature_error_ratio
+from commands.triage.health import AGES, breach_start
+from integrations.kube import ConfigMap
+
+T = TypeVar("T")
+
+# logfmt: key=value or key="quoted \"value\"".
+_PAIR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
+_ESCAPE = re.compile(r"\\(.)")
+RANGE_STEP_S = 120
+
+
+def parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def clock(ts: float | datetime | None) -> str:
+    """``16:05 UTC`` within the last day, ``2026-11-12 16:05 UTC`` before that."""
+    if ts is None:
+        return "unknown time"
+    when = (ts if isinstance(ts, datetime) else datetime.fromtimestamp(ts, UTC)).astimezone(UTC)
+    recent = datetime.now(UTC) - when < timedelta(hours=23)
+    return when.strftime("%H:%M UTC" if recent else "%Y-%m-%d %H:%M UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One backend log line, parsed; ``source`` is the last field's ``src=`` (the runbook's $NF)."""
+
+    ts: datetime
+    tenant: str
+    msg: str
+    fields: dict[str, str]
+    source: str
+
+    @classmethod
+    def parse(cls, line: str) -> LogLine | None:
+        fields = {k: _ESCAPE.sub(r"\1", v[1:-1]) if v.startswith('"') else v for k, v in _PAIR.findall(line)}
+        ts, tenant = parse_time(fields.get("ts")), fields.get("tenant_id")
+        if ts is None or not tenant:
+            return None
+        last = line.rsplit(None, 1)[-1] if line.strip() else ""
+        source = last.removeprefix("src=") if last.startswith("src=") else ""
+        return cls(ts, tenant, fields.get("msg", ""), fields, source)
+
+
+@dataclass(frozen=True)
+class Trend:
+    """An SLI now, 1 h / 6 h / 24 h ago, over the last 24 h, and when its running breach began."""
+
+    name: str
+    slo: float
+    now: float | None
+    ago: dict[str, float | None]
+    series: list[tuple[float, float]]
+    breach_start: float | None
+
+    @property
+    def breaching(self) -> bool:
+        return self.now is not None and self.now > self.slo
+
+
+@dataclass
+class Outcome:
+    """A scenario's conclusion: ``fired`` when it explains (part of) the breach."""
+
+    verdict: Verdict
+    fired: bool
+
+
+def fired(scenario: Scenario, headline: str, evidence: list[str], next_steps: list[str]) -> Outcome:
+    return Outcome(Verdict(scenario, headline, evidence, next_steps), True)
+
+
+def quiet(scenario: Scenario, headline: str, evidence: list[str]) -> Outcome:
+    return Outcome(Verdict(scenario, headline, evidence), False)
+
+
+@dataclass
+class Inputs:
+    """Each outside read happens once per diagnosis, whichever probes (and scenarios) need it.
+
+    Reads are shared tasks; a probe that times out leaves them running for the others.
+    """
+
+    ctx: Context
+    tenant: str
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    _tasks: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+
+    def once(self, key: str, factory: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        task = self._tasks.get(key)
+        if task is None:
+            task = asyncio.ensure_future(factory())
+            # Retrieved here so that a read whose probes all timed out is not reported as lost.
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._tasks[key] = task
+        return asyncio.shield(task)
+
+    def close(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+
+    @property
+    def config(self) -> RunbookConfig:
+        return self.ctx.config
+
+    def name(self, template: str) -> str:
+        return self.ctx.config.name(template, self.tenant)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def trend(self, which: str) -> Awaitable[Trend]:
+        return self.once(f"trend:{which}", lambda: self._trend(which))
+
+    async def _trend(self, which: str) -> Trend:
+        cfg = self.ctx.config
+        if which == "escalations":
+            query, slo = escalation_ratio(cfg, self.tenant), cfg.slo.escalation_ratio
+        else:
+            query, slo = signature_error_ratio(cfg, self.tenant), cfg.slo.signature_error_ratio
+        prom = self.ctx.prometheus
+        points, ranges = await asyncio.gather(
+            asyncio.gather(*(prom.scalar(query, self.now - age) for _, age in AGES)),
+            prom.query_range(query, self.now - timedelta(hours=24), self.now, RANGE_STEP_S),
+        )
+        series = ranges[0].points if ranges else []
+        ago = dict(zip((label for label, _ in AGES), points, strict=True))
+        return Trend(which, slo, ago.pop("now"), ago, series, breach_start(series, slo))
+
+    def lines(self) -> Awaitable[list[LogLine]]:
+        """Every tenant's backend log lines of the log window, from every pod, in time order."""
+        return self.once("lines", self._lines)
+
+    async def _lines(self) -> list[LogLine]:
+        res, window = self.ctx.config.resources, self.ctx.config.diagnosis.log_window_s
+        pods = await self.ctx.kube.backend_pods(res.backend_selector)
+        texts = await asyncio.gather(
+            *(self.ctx.kube.pod_log(p, res.backend_container, since_seconds=window) for p in pods)
+        )
+        parsed = [p for text in texts for raw in text if (p := LogLine.parse(raw)) is not None]
+        parsed.sort(key=lambda line: line.ts)
+        return parsed
+
+    async def tenant_lines(self) -> list[LogLine]:
+        # The parsed tenant_id, compared exactly: `grep "tenant_id=X"` also matches X1.
+        return [line for line in await self.lines() if line.tenant == self.tenant]
+
+    def config_map(self, template: str) -> Awaitable[ConfigMap]:
+        name = self.name(template)
+        return self.once(f"cm:{name}", lambda: self.ctx.kube.config_map(name))
+
+    def flags(self) -> Awaitable[dict[str, Any]]:
+        return self.once("flags", self.ctx.admin.flags)
+
+
+def ratio_finding(key: str, title: str, trend: Trend) -> Finding:
+    """An SLI's trend as a finding, with its series for the chart."""
+    facts = {"now": pct(trend.now), **{label: pct(v) for label, v in trend.ago.items()}, "SLO": pct(trend.slo)}
+    if trend.now is None:
+        return Finding(key, title, Status.UNKNOWN, f"no {trend.name} samples", facts=facts)
+    status = Status.BREACH if trend.breaching else Status.OK
+    summary = f"{pct(trend.now)} now ({'above' if trend.breaching else 'within'} the SLO of {pct(trend.slo)})"
+    summary += "; " + ", ".join(f"{pct(v)} {label}" for label, v in trend.ago.items())
+    if trend.breach_start is not None:
+        summary += f"; breach since {clock(trend.breach_start)}"
+        facts["breach since"] = clock(trend.breach_start)
+    series_name = "escalations" if trend.name == "escalations" else "signature errors"
+    return Finding(
+        key,
+        title,
+        status,
+        summary,
+        facts=facts,
+        series={series_name: trend.series},
+        data={"ratio": trend.now, "slo": trend.slo, "breach_start": trend.breach_start, **trend.ago},
+    )

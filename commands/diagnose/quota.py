@@ -1,0 +1,206 @@
+"""Runbook §4 scenario C · quota exceeded: a legitimate burst, a client retry storm, or an attack.
+
+The request pattern comes from the tenant's ``quota exceeded`` log lines of the last hour:
+per source, the intervals between its requests. A retry loop hits at fixed short intervals
+from few sources; an attack comes from many; anything else is taken as a real burst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass
+
+from commands.config import Diagnosis, RunbookConfig
+from commands.diagnose.common import Inputs, LogLine, Outcome, fired, quiet
+from commands.models import Finding, Scenario, Status
+from commands.promql import selector
+
+SCENARIO: Scenario = "quota"
+MIN_LINES_PER_SOURCE = 3
+
+
+async def limits(inp: Inputs) -> Finding:
+    body = await inp.ctx.admin.tenant(inp.tenant)
+    wanted = ("token_rate", "burst_rate", "daily_quota")
+    missing = [k for k in wanted if not isinstance(body.get(k), int | float) or isinstance(body.get(k), bool)]
+    if missing:
+        return Finding.error("quota.config", "Quota config (admin API)", f"admin API answer lacks {', '.join(missing)}")
+    facts = {
+        k: f"{body[k]:,}" for k in (*wanted, "daily_used", "rate_limit_hits_1h") if isinstance(body.get(k), int | float)
+    }
+    summary = (
+        f"token_rate {body['token_rate']}/s · burst_rate {body['burst_rate']} · daily_quota {body['daily_quota']:,}"
+    )
+    status = Status.OK
+    used = body.get("daily_used")
+    if isinstance(used, int | float) and body["daily_quota"]:
+        summary += f" ({used / body['daily_quota']:.0%} used today)"
+        status = Status.WARN if used / body["daily_quota"] > 0.9 else Status.OK
+    return Finding(
+        "quota.config", "Quota config (admin API)", status, summary, facts=facts, data={k: body[k] for k in wanted}
+    )
+
+
+async def hits(inp: Inputs) -> Finding:
+    cfg = inp.config
+    sel, w = selector(cfg, inp.tenant), cfg.slo.window
+    prom = inp.ctx.prometheus
+    last_hour, rate, ingest = await asyncio.gather(
+        prom.scalar(f"sum(increase({cfg.metrics.quota_exceeded}{sel}[1h]))"),
+        prom.scalar(f"sum(rate({cfg.metrics.quota_exceeded}{sel}[{w}]))"),
+        prom.scalar(f"sum(rate({cfg.metrics.ingest}{sel}[{w}]))"),
+    )
+    last_hour, rate = last_hour or 0.0, rate or 0.0
+    share = rate / ingest if ingest else 0.0
+    status = Status.BREACH if share > cfg.slo.quota_exceeded_share else (Status.WARN if last_hour >= 1 else Status.OK)
+    return Finding(
+        "quota.hits",
+        "Rate-limit hits (1h)",
+        status,
+        f"{last_hour:,.0f} quota rejections in the last hour; now {rate:.1f}/s ({share:.0%} of ingest)",
+        facts={"last 1h": f"{last_hour:,.0f}", "now": f"{rate:.1f}/s", "share of ingest": f"{share:.0%}"},
+        data={"hits_1h": last_hour, "rate": rate, "share": share},
+    )
+
+
+async def _rejections(inp: Inputs) -> list[LogLine]:
+    wanted = inp.config.diagnosis.quota_exceeded_message.lower()
+    return [line for line in await inp.tenant_lines() if wanted in line.msg.lower()]
+
+
+async def logs(inp: Inputs) -> Finding:
+    cfg = inp.config.diagnosis
+    lines = await _rejections(inp)
+    sources = Counter(line.source or "unknown" for line in lines)
+    top = sources.most_common(cfg.top_sources)
+    window = f"{cfg.log_window_s / 60:.0f} min"
+    if not lines:
+        summary, status = f"no `{cfg.quota_exceeded_message}` lines for `{inp.tenant}` in the last {window}", Status.OK
+    else:
+        summary = (
+            f"{len(lines):,} `{cfg.quota_exceeded_message}` lines in the last {window} from {len(sources)} source(s)"
+        )
+        summary += "; top: " + ", ".join(f"{ip} ×{n:,}" for ip, n in top[:3])
+        status = Status.WARN
+    return Finding(
+        "quota.logs",
+        "Quota-exceeded lines and top sources (1h)",
+        status,
+        summary,
+        evidence=[f"{n:>7,} {ip}" for ip, n in top],
+        data={"count": len(lines), "sources": len(sources), "top": top},
+    )
+
+
+@dataclass(frozen=True)
+class SourcePattern:
+    source: str
+    lines: int
+    median_interval_s: float
+    cv: float  # standard deviation over mean of the intervals: 0 for a metronome, ~1 at random
+
+
+@dataclass(frozen=True)
+class Pattern:
+    sources: int
+    lines: int
+    per_source: list[SourcePattern]
+    regular_share: float  # share of the lines sent at fixed short intervals
+
+    def kind(self, cfg: Diagnosis) -> str:
+        if self.sources >= cfg.attack_min_sources:
+            return "possible attack"
+        if self.regular_share >= 0.5 and self.sources <= cfg.retry_max_sources:
+            return "retry storm"
+        return "legitimate burst"
+
+
+def pattern(times_by_source: dict[str, list[float]], cfg: Diagnosis) -> Pattern:
+    """The request-timestamp pattern: per source, how long and how regular its intervals are."""
+    per_source = []
+    for source, times in times_by_source.items():
+        if len(times) < MIN_LINES_PER_SOURCE:
+            continue
+        ordered = sorted(times)
+        gaps = [b - a for a, b in itertools.pairwise(ordered)]
+        mean = statistics.fmean(gaps)
+        cv = statistics.pstdev(gaps) / mean if mean > 0 else 0.0
+        per_source.append(SourcePattern(source, len(times), statistics.median(gaps), cv))
+    per_source.sort(key=lambda p: p.lines, reverse=True)
+    total = sum(len(t) for t in times_by_source.values())
+    regular = sum(
+        p.lines for p in per_source if p.cv <= cfg.retry_max_cv and p.median_interval_s <= cfg.retry_max_interval_s
+    )
+    return Pattern(len(times_by_source), total, per_source, regular / total if total else 0.0)
+
+
+async def timing(inp: Inputs) -> Finding:
+    cfg = inp.config.diagnosis
+    times: dict[str, list[float]] = defaultdict(list)
+    for line in await _rejections(inp):
+        times[line.source or "unknown"].append(line.ts.timestamp())
+    if not times:
+        return Finding("quota.pattern", "Request pattern", Status.OK, "no rejected requests to look at")
+    p = pattern(times, cfg)
+    kind = p.kind(cfg)
+    evidence = [
+        f"{s.source}: {s.lines:,} requests, every {s.median_interval_s:.3g} s (CV {s.cv:.2f})"
+        for s in p.per_source[: cfg.top_sources]
+    ]
+    summary = f"{kind}: {p.regular_share:.0%} of {p.lines:,} rejected requests at fixed short intervals"
+    summary += f", {p.sources} source(s)"
+    return Finding(
+        "quota.pattern",
+        "Request pattern",
+        Status.WARN,
+        summary,
+        evidence=evidence,
+        data={"kind": kind, **{k: v for k, v in asdict(p).items() if k != "per_source"}},
+    )
+
+
+PROBES = (
+    ("quota.config", "Quota config (admin API)", limits),
+    ("quota.hits", "Rate-limit hits (1h)", hits),
+    ("quota.logs", "Quota-exceeded lines and top sources (1h)", logs),
+    ("quota.pattern", "Request pattern", timing),
+)
+
+
+def decide(data: dict[str, dict], config: RunbookConfig, tenant: str, now: float) -> Outcome:
+    hit, lines, pat, conf = (data.get(k, {}) for k in ("quota.hits", "quota.logs", "quota.pattern", "quota.config"))
+    if not hit and not lines:
+        return quiet(SCENARIO, "cannot tell", ["neither Prometheus nor the logs could be read"])
+    rejected, logged = hit.get("hits_1h", 0.0), lines.get("count", 0)
+    if rejected < 1 and logged == 0:
+        return quiet(SCENARIO, "no quota problem", ["no quota rejections in the last hour"])
+    evidence = []
+    if hit:
+        evidence.append(
+            f"{rejected:,.0f} quota rejections in the last hour, now {hit['rate']:.1f}/s ({hit['share']:.0%} of ingest)"
+        )
+    if conf:
+        evidence.append(
+            f"limits: token_rate {conf['token_rate']}/s, burst_rate {conf['burst_rate']}, "
+            f"daily_quota {conf['daily_quota']:,}"
+        )
+    kind = pat.get("kind")
+    if kind is None:
+        evidence.append("the request pattern could not be read from the logs")
+        return fired(SCENARIO, "cause not determined", evidence, [f"mitigate {tenant} quota"])
+    top = ", ".join(ip for ip, _ in lines.get("top", [])[:5])
+    evidence.append(
+        f"{pat['regular_share']:.0%} of {pat['lines']:,} rejected requests at fixed short intervals from "
+        f"{pat['sources']} source(s): {top}"
+    )
+    if kind == "possible attack":
+        evidence.append(f"resolution: rate-limit at the ingress (Nginx/Envoy) and block the top sources: {top}")
+        return fired(SCENARIO, kind, evidence, [f"notify {tenant}"])
+    if kind == "retry storm":
+        evidence.append("resolution: coordinate with the tenant to fix its retry logic; raise the quota meanwhile")
+        return fired(SCENARIO, kind, evidence, [f"mitigate {tenant} quota", f"notify {tenant}"])
+    evidence.append("resolution: temporarily increase burst_rate")
+    return fired(SCENARIO, kind, evidence, [f"mitigate {tenant} quota"])
