@@ -1,0 +1,379 @@
+"""Ack latency of `/flk triage` under 50 concurrent senders: our bot beside a minimal Bolt app
+that acks through a lazy listener, in the same run.
+
+Run: ``python -m bench.bench_ack [--requests 1000] [--concurrency 50] [--interval 0.25] [--rounds 2]``.
+
+Three kinds of process, so that no event loop serves both sides of a measurement:
+- this one runs the sandbox (default world: Slack emulator, Prometheus, Kubernetes fake...)
+  and prepares the slash commands (trigger ids and response URLs issued by the emulator);
+- the app under test, a fresh process per measurement, with the sandbox's env: ``flk serve``
+  (ours), the lazy-listener app, and, as a diagnosis, ours with Bolt's
+  ``process_before_response=True`` (``python -m bench.bench_ack --serve lazy|inline``);
+- the load generator, a spawned process: the senders share one aiohttp session and sign each
+  request just before sending it, as Slack does; a latency is the time from sending the
+  request to having read the whole response.
+
+Two ways to send, each ``--requests`` requests from ``--concurrency`` senders:
+- ``paced``: each sender sends one request every ``--interval`` seconds (random phase), whether
+  or not its last one was answered: the ack latency at a fixed load (concurrency / interval
+  requests per second);
+- ``back-to-back``: each sender sends its next request as soon as its last is answered: the app
+  is saturated, so the latency is mostly queueing (about concurrency / throughput).
+
+Two workloads:
+- ``triage``: ``/flk triage <tenant>``, the world's tenants in turn: the real situation, the
+  acks compete for the CPU with the triages they start;
+- ``isolated``: ``/flk triage <a tenant the world lacks>``: the same ack path, while the
+  background work is only the refusal (a cached tenant check and one response_url post).
+
+The lazy-listener app is Bolt with its defaults (``process_before_response=False``): its
+``ack=`` function acks with the same text; its ``lazy=`` function hands the request to the
+bot's own Bolt app (a ``Bot`` started in the same process, not listening), so both apps start
+the same background work and only the ack path differs. Writes ``bench/results/ack.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import random
+import signal
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bench.common import figure, latency_ms, machine, print_summary, serve_bot, write_results
+from bot import app as bot_app
+from bot import cli
+from bot.app import Bot
+from bot.settings import load_settings
+from sandbox.slack import payloads
+from sandbox.up import Sandbox
+
+P99_GOAL_MS = 5.0
+LAZY_READY = "lazy ready"
+READY_MARKERS = {"ours": "flk ready", "lazy": LAZY_READY, "inline": "flk ready"}
+APP_DESCRIPTIONS = {
+    "ours": "`flk serve` as it is",
+    "lazy": "minimal Bolt AsyncApp (defaults) with app.command('/flk')(ack=..., lazy=[...]), served by aiohttp",
+    "inline": "diagnosis: `flk serve` with Bolt's process_before_response=True (bot/app.py create_bolt_app)",
+}
+MODES = ("paced", "back-to-back")
+WORKLOADS = ("isolated", "triage")
+# The lazy app acks with the text ours acks with (bot/handlers.py).
+ACK_TEXT = ":hourglass_flowing_sand: `/flk triage` started…"
+ACK_MARK = "started"
+
+Sample = tuple[float, int, bool]  # seconds, HTTP status, whether the body is the expected ack
+
+
+# -- the lazy-listener app (its own process) ------------------------------------------------
+
+
+async def _run_lazy_app() -> None:
+    settings, config = load_settings()
+    # The bot itself, not listening for Slack: its own /flk listener does the background work, so
+    # that both apps start the same work and only the ack path differs.
+    inner = Bot(settings, config)
+    await inner.start(http=False)
+    assert inner.app is not None
+    client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
+    app = AsyncApp(client=client, signing_secret=settings.slack_signing_secret.get_secret_value())
+
+    async def ack_at_once(ack: Any) -> None:
+        await ack(text=ACK_TEXT)
+
+    async def work_later(request: AsyncBoltRequest) -> None:
+        assert inner.app is not None
+        await inner.app.async_dispatch(AsyncBoltRequest(body=request.raw_body, headers=request.headers))
+
+    app.command("/flk")(ack=ack_at_once, lazy=[work_later])
+
+    async def events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    web_app = web.Application()
+    web_app.router.add_post("/slack/events", events)
+    web_app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.host, settings.port).start()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    print(f"{LAZY_READY}: http://{settings.host}:{settings.port}/slack/events", flush=True)
+    await stop.wait()
+    await runner.cleanup()
+    await inner.stop()
+
+
+def _serve_inline() -> int:
+    """`flk serve` with one change, Bolt's process_before_response=True: the listener (which acks
+    and hands the work to a task) runs before the response instead of being polled for its ack."""
+    original = bot_app.AsyncApp
+
+    def inline_app(**kwargs: Any) -> AsyncApp:
+        return original(**{**kwargs, "process_before_response": True})
+
+    bot_app.AsyncApp = inline_app  # type: ignore[misc, assignment]
+    return cli.main(["serve"])
+
+
+# -- the load generator (its own process) ---------------------------------------------------
+
+
+def fire(
+    url: str, secret: str, warm_up: list[str], bodies: list[str], concurrency: int, interval: float | None
+) -> tuple[list[Sample], float]:
+    """Send ``warm_up`` back to back (not measured), then ``bodies``: paced every ``interval``
+    seconds per sender, or back to back when ``interval`` is None. Returns the samples and the
+    seconds the measured part took."""
+    return asyncio.run(_fire(url, secret, warm_up, bodies, concurrency, interval))
+
+
+async def _fire(
+    url: str, secret: str, warm_up: list[str], bodies: list[str], concurrency: int, interval: float | None
+) -> tuple[list[Sample], float]:
+    verifier = SignatureVerifier(secret)
+    timeout = aiohttp.ClientTimeout(total=10)
+    connector = aiohttp.TCPConnector(limit=0 if interval else concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def send(body: str) -> Sample:
+            timestamp = str(int(time.time()))
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Slack-Request-Timestamp": timestamp,
+                "X-Slack-Signature": verifier.generate_signature(timestamp=timestamp, body=body),
+            }
+            data = body.encode()
+            started = time.perf_counter()
+            try:
+                async with session.post(url, data=data, headers=headers) as response:
+                    text = await response.text()
+            except (aiohttp.ClientError, TimeoutError):
+                return time.perf_counter() - started, 0, False
+            return time.perf_counter() - started, response.status, ACK_MARK in text
+
+        async def back_to_back(todo: Iterator[str], out: list[Sample]) -> None:
+            for body in todo:
+                out.append(await send(body))
+
+        warm = iter(warm_up)
+        await asyncio.gather(*(back_to_back(warm, []) for _ in range(concurrency)))
+        began = time.perf_counter()
+        if interval is None:
+            samples: list[Sample] = []
+            todo = iter(bodies)
+            await asyncio.gather(*(back_to_back(todo, samples) for _ in range(concurrency)))
+            return samples, time.perf_counter() - began
+        # Request i is sender i % concurrency's (i // concurrency)-th, at its phase plus that many intervals.
+        phases = [random.uniform(0, interval) for _ in range(concurrency)]
+        at = sorted((phases[i % concurrency] + (i // concurrency) * interval, i) for i in range(len(bodies)))
+        tasks = []
+        for offset, i in at:
+            delay = began + offset - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(send(bodies[i])))
+        paced = list(await asyncio.gather(*tasks))
+        return paced, time.perf_counter() - began
+
+
+# -- the orchestration (this process) -------------------------------------------------------
+
+
+def _slash_bodies(sandbox: Sandbox, texts: list[str]) -> list[str]:
+    """Slash command forms as Slack sends them, each with its own trigger id and response URL."""
+    ws = sandbox.slack.workspace
+    channel = sandbox.slack.channel_id(sandbox.incident_channel)
+    user = next(iter(ws.users))
+    bodies = []
+    for text in texts:
+        form = payloads.slash_command(
+            ws,
+            command="/flk",
+            text=text,
+            user=user,
+            channel=channel,
+            response_url=ws.issue_response_url("commands", channel, user),
+            trigger_id=ws.issue_trigger(user, channel),
+        )
+        bodies.append(urllib.parse.urlencode(form))
+    return bodies
+
+
+def _unknown_tenant(known: set[str]) -> str:
+    name, n = "bench-unknown", 0
+    while name in known:
+        n += 1
+        name = f"bench-unknown-{n}"
+    return name
+
+
+def _slack_activity(sandbox: Sandbox) -> int:
+    """Messages (thread replies included) and ephemerals in the workspace: background work done."""
+    emulator = sandbox.slack
+    posts = sum(len(emulator.channel_messages(c, replies=True)) for c in emulator.workspace.channels)
+    return posts + len(emulator.ephemerals())
+
+
+@dataclass(frozen=True)
+class Setup:
+    concurrency: int
+    interval: float
+    texts: dict[str, list[str]]
+
+
+async def _measure(
+    sandbox: Sandbox, pool: ProcessPoolExecutor, setup: Setup, app: str, mode: str, workload: str
+) -> dict[str, Any]:
+    command = None if app == "ours" else [sys.executable, "-m", "bench.bench_ack", "--serve", app]
+    secret = sandbox.slack_config.signing_secret
+    warm_up = _slash_bodies(sandbox, ["help"] * setup.concurrency * 2)
+    bodies = _slash_bodies(sandbox, setup.texts[workload])
+    interval = setup.interval if mode == "paced" else None
+    async with serve_bot(sandbox.env, command, ready_marker=READY_MARKERS[app]) as bot:
+        before = _slack_activity(sandbox)
+        samples, seconds = await asyncio.get_running_loop().run_in_executor(
+            pool, fire, bot.events_url, secret, warm_up, bodies, setup.concurrency, interval
+        )
+        activity = _slack_activity(sandbox) - before
+    failed = sum(1 for _, status, ok in samples if status != 200 or not ok)
+    return {
+        "requests": len(samples),
+        "failed": failed,
+        "seconds": round(seconds, 2),
+        "requests_per_s": round(len(samples) / seconds, 1),
+        "slack_messages_meanwhile": activity,
+        "latency": latency_ms(s for s, _, _ in samples),
+        "all_seconds": [s for s, _, _ in samples],
+    }
+
+
+def _pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "requests": sum(r["requests"] for r in runs),
+        "failed": sum(r["failed"] for r in runs),
+        "latency": latency_ms(s for r in runs for s in r.pop("all_seconds")),
+        "p99_ms_by_round": [r["latency"]["p99_ms"] for r in runs],
+        "runs": runs,
+    }
+
+
+def _summary(results: dict[str, Any], setup: Setup) -> list[dict[str, Any]]:
+    rate = setup.concurrency / setup.interval
+    goal = f"≤ {P99_GOAL_MS:g} ms and ≤ 0.5× lazy"
+    rows = []
+    for mode, workload, label in (
+        ("paced", "isolated", f"{rate:g} req/s, ack path isolated"),
+        ("paced", "triage", f"{rate:g} req/s, while triages run"),
+        ("back-to-back", "isolated", "back to back, ack path isolated"),
+        ("back-to-back", "triage", "back to back, while triages run"),
+    ):
+        by_app = {app: pooled["latency"] for app, pooled in results[mode][workload].items()}
+        lazy = by_app["lazy"]
+        for app, name in (("ours", "ours"), ("inline", "diagnosis, process_before_response=True")):
+            if app not in by_app or (app == "inline" and mode != "paced"):
+                continue
+            mine = by_app[app]
+            value = (
+                f"{mine['p99_ms']:.1f} ms (p50 {mine['p50_ms']:.1f}, max {mine['max_ms']:.1f}); lazy "
+                f"{lazy['p99_ms']:.1f} (p50 {lazy['p50_ms']:.1f}): {mine['p99_ms'] / lazy['p99_ms']:.2f}×"
+            )
+            met = mine["p99_ms"] <= P99_GOAL_MS and mine["p99_ms"] <= 0.5 * lazy["p99_ms"]
+            rows.append(figure(f"ack p99 {name}, {label}", value, goal, met))
+    return rows
+
+
+async def _bench(requests: int, concurrency: int, interval: float, rounds: int, apps: tuple[str, ...]) -> dict:
+    host = machine()
+    results: dict[str, Any] = {}
+    async with Sandbox() as sandbox:
+        tenants = sorted(sandbox.live.world.tenants)
+        unknown = _unknown_tenant(set(tenants))
+        texts = {
+            "triage": [f"triage {tenants[i % len(tenants)]}" for i in range(requests)],
+            "isolated": [f"triage {unknown}"] * requests,
+        }
+        setup = Setup(concurrency, interval, texts)
+        runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            await asyncio.get_running_loop().run_in_executor(pool, int)  # the load process starts now
+            for round_no in range(rounds):
+                order = apps if round_no % 2 == 0 else apps[::-1]
+                for mode in MODES:
+                    for workload in WORKLOADS:
+                        for app in order:
+                            run = await _measure(sandbox, pool, setup, app, mode, workload)
+                            runs.setdefault((mode, workload, app), []).append(run)
+                            lat = run["latency"]
+                            print(
+                                f"  round {round_no + 1} {mode:12} {workload:8} {app:6}: p50 {lat['p50_ms']} ms, "
+                                f"p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms, {run['requests_per_s']} req/s, "
+                                f"failed {run['failed']}",
+                                flush=True,
+                            )
+    for (mode, workload, app), app_runs in runs.items():
+        results.setdefault(mode, {}).setdefault(workload, {})[app] = _pooled(app_runs)
+    return {
+        "machine": host,
+        "world": "sandbox/worlds/default.yaml",
+        "requests_per_measurement": requests,
+        "concurrency": concurrency,
+        "paced_interval_s": interval,
+        "paced_rate_per_s": concurrency / interval,
+        "rounds": rounds,
+        "tenants": tenants,
+        "unknown_tenant": unknown,
+        "apps": {name: APP_DESCRIPTIONS[name] for name in apps},
+        "method": (
+            "client-side latency (send of a signed request to the response read) from a separate load "
+            "process; each app a fresh process per measurement, with the sandbox env and its own SQLite file; "
+            "warm-up of 2x concurrency `/flk help` first; figures pooled over the rounds, which alternate "
+            "which app goes first"
+        ),
+        "results": results,
+        "summary": _summary(results, setup),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--interval", type=float, default=0.25, help="seconds between a paced sender's requests")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds alternate which app goes first")
+    parser.add_argument("--no-diagnosis", action="store_true", help="skip ours with process_before_response=True")
+    parser.add_argument("--serve", choices=("lazy", "inline"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve == "lazy":
+        asyncio.run(_run_lazy_app())
+        return
+    if args.serve == "inline":
+        raise SystemExit(_serve_inline())
+    apps = ("ours", "lazy") if args.no_diagnosis else ("ours", "lazy", "inline")
+    report = asyncio.run(_bench(args.requests, args.concurrency, args.interval, args.rounds, apps))
+    path = write_results("ack", report)
+    print(f"ack latency -> {path}")
+    print_summary(report["summary"])
+
+
+if __name__ == "__main__":
+    main()
