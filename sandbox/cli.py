@@ -16,8 +16,11 @@ import signal
 import sys
 from pathlib import Path
 
+import aiohttp
+
 from sandbox.prom.process import LaunchError
 from sandbox.up import Sandbox
+from sandbox.world.breach import SCENARIOS
 from sandbox.world.load import WorldError
 
 
@@ -29,7 +32,40 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--env-file", type=Path, help="write the bot's settings here as KEY=VALUE lines")
     up.add_argument("--rules", type=Path, action="append", default=[], help="a Prometheus rule file (repeatable)")
     up.add_argument("--alert-webhook", help="URL Alertmanager sends notifications to (the bot's alert endpoint)")
+    hit = commands.add_parser("breach", help="make a tenant breach as a runbook scenario would (or recover)")
+    hit.add_argument("tenant")
+    hit.add_argument("scenario", choices=SCENARIOS)
+    hit.add_argument("--env-file", type=Path, required=True, help="the env file `flk sandbox up` wrote")
     return parser
+
+
+def _env_from_file(path: Path) -> dict[str, str]:
+    env = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            env[key] = shlex.split(value)[0] if value else ""
+    return env
+
+
+async def _breach(args: argparse.Namespace) -> int:
+    try:
+        admin = _env_from_file(args.env_file)["FLK_ADMIN_URL"]
+    except (OSError, KeyError):
+        print(f"{args.env_file}: expected the env file of a running `flk sandbox up`", file=sys.stderr)
+        return 2
+    payload = {"tenant": args.tenant, "scenario": args.scenario}
+    try:
+        async with aiohttp.ClientSession() as session, session.post(f"{admin}/sandbox/breach", json=payload) as r:
+            answer = await r.json(content_type=None)
+    except aiohttp.ClientError:
+        print(f"sandbox: no sandbox answers at {admin}", file=sys.stderr)
+        return 1
+    if r.status != 200:
+        print(f"sandbox: {answer.get('error', r.status)}", file=sys.stderr)
+        return 2
+    print(f"{args.tenant}: {args.scenario} from now on ({', '.join(f'{k}={v}' for k, v in answer['set'].items())})")
+    return 0
 
 
 def _env_text(env: dict[str, str]) -> str:
@@ -115,4 +151,6 @@ def main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    if args.command == "breach":
+        return asyncio.run(_breach(args))
     return asyncio.run(_up(args))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -198,3 +199,16 @@ def child_processes(pid: int | None = None) -> set[int]:
             if int(fields[1]) == parent and fields[0] != "Z":
                 children.add(int(stat.parent.name))
     return children
+
+
+RULES = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "rules.yaml"
+
+
+def compressed_rules(folder: Path, *, window: str = "20s", for_: str = "0s", source: Path = RULES) -> Path:
+    """The deployed FLKTenantSLOBreach rules with time compressed for tests and the demo: the
+    same expressions and labels, a shorter rate window and no `for:` delay."""
+    text = source.read_text(encoding="utf-8").replace("[5m]", f"[{window}]")
+    text = re.sub(r"^(\s*)for: .*$", rf"\1for: {for_}", text, flags=re.MULTILINE)
+    target = folder / "rules.yaml"
+    target.write_text(text, encoding="utf-8")
+    return target

@@ -20,6 +20,7 @@ from aiohttp import web
 from sandbox.backend.exporter import CONTENT_TYPE, render
 from sandbox.backend.logs import BackendLogs
 from sandbox.backend.metrics_model import samples
+from sandbox.world.breach import BreachError, breach
 from sandbox.world.live import LiveWorld
 
 TenantConfig = Callable[[str], Mapping[str, str] | Awaitable[Mapping[str, str] | None] | None]
@@ -87,6 +88,7 @@ class BackendServer:
         app.router.add_get("/admin/tenants/{tenant}", self._tenant)
         app.router.add_get("/admin/flags", self._flags)
         app.router.add_get("/healthz", self._health)
+        app.router.add_post("/sandbox/breach", self._breach)
         self.app = app
 
     @property
@@ -128,6 +130,16 @@ class BackendServer:
             return failed
         body = render(samples(self.live, self.clock()))
         return web.Response(body=body.encode(), headers={"Content-Type": CONTENT_TYPE})
+
+    async def _breach(self, request: web.Request) -> web.Response:
+        """Sandbox control (not part of the FLK admin API): make a tenant breach, or recover."""
+        try:
+            body = await request.json()
+            values = breach(self.live, str(body["tenant"]), str(body["scenario"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            reason = str(exc) if isinstance(exc, BreachError) else "expected JSON {tenant, scenario}"
+            return web.json_response({"error": reason}, status=400)
+        return web.json_response({"tenant": body["tenant"], "scenario": body["scenario"], "set": values})
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok\n")
