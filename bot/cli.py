@@ -26,6 +26,7 @@ def _settings():  # type: ignore[no-untyped-def]
 
 async def _serve(socket_mode: bool) -> int:
     from bot.app import Bot
+    from integrations.store import StoreConfigError
 
     settings, config = _settings()
     bot = Bot(settings, config)
@@ -35,6 +36,10 @@ async def _serve(socket_mode: bool) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await bot.start(http=True, socket_mode=socket_mode)
+    except StoreConfigError as exc:
+        print(f"flk: FLK_DATABASE_URL: {exc}", file=sys.stderr)
+        await bot.stop()
+        return EXIT_USAGE
     except OSError as exc:
         print(f"flk: cannot listen on {settings.listen}: {exc.strerror}", file=sys.stderr)
         await bot.stop()
@@ -88,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     triage.add_argument("tenant")
     sub.add_parser("sandbox", help="fractal-lba in a box: `flk sandbox up --help`")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for ours in ("bot", "commands", "integrations"):
+        logging.getLogger(ours).setLevel(logging.INFO)
     if args.cmd == "serve":
         return asyncio.run(_serve(args.socket_mode))
     return asyncio.run(_triage(args.tenant))

@@ -80,7 +80,12 @@ class Runtime:
         ctx = await build_context(settings, config)
         client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
         io = SlackIO(client, ChannelLimiter(channel_rate, burst=10))
-        store = await Store.connect(settings.database_url, migrate=False)
+        try:
+            store = await Store.connect(settings.database_url, migrate=False)
+        except BaseException:
+            await ctx.close()
+            await client.session.close()  # type: ignore[union-attr]
+            raise
         rt = cls(settings=settings, config=config, ctx=ctx, io=io, store=store)
         await rt.migrate_once()
         if not rt.schema_ready:

@@ -108,3 +108,12 @@ async def triage_once(h: Harness, tenant: str, **slash: Any) -> Message:
 
 def healthy_tenant(sandbox: Sandbox) -> str:
     return next(t for t, spec in sandbox.live.world.tenants.items() if spec.scenario == "none")
+
+
+async def eventually(check: Any, wait_s: float = 10) -> None:
+    """Await ``check()`` (an async predicate) until it is true; fail after ``wait_s``."""
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not true within {wait_s:g} s: {check.__name__}")
+        await asyncio.sleep(0.05)
