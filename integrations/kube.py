@@ -126,14 +126,19 @@ class Kube:
             body = json.loads(raw)
         except ValueError:
             body = None
-        del raw
+        kind = body.get("reason") if isinstance(body, dict) else None
+        data = (body.get("data") or {}) if isinstance(body, dict) else None
+        keys = sorted(data) if isinstance(data, dict) else None
+        del raw, body, data  # the values go now, before anything can raise or log
         if status >= 400:
-            # An error answer is a Status object: it names the secret, never its data.
-            raise _from_status(body, status, "get", "secrets", self.namespace)
-        if not isinstance(body, dict) or not isinstance(body.get("data") or {}, dict):
+            # Only the Status reason is kept: a broken server could echo anything in its message.
+            safe = {
+                "reason": kind if isinstance(kind, str) and kind.isalpha() else "",
+                "message": f'secrets "{name}" not found' if status == 404 else "",
+            }
+            raise _from_status(safe, status, "get", "secrets", self.namespace)
+        if keys is None:
             raise KubeError(f"secret {name}: the answer is not a Secret", 502, "BadResponse")
-        keys = sorted(body.get("data") or {})
-        body.clear()
         return keys
 
     async def events_for(self, kind: str, name: str) -> list[Event]:
@@ -179,5 +184,5 @@ def _from_status(body: Any, status: int, verb: str, resource: str, namespace: st
     elif status == 409:
         reason = message or "conflict: the object changed"
     else:
-        reason = f"HTTP {status} {kind}: {message}".strip()
+        reason = f"HTTP {status} {kind}: {message}".strip().rstrip(":")
     return KubeError(reason[:300], status, kind)

@@ -74,14 +74,19 @@ class DiagnosisReport(Report):
     verdicts: list[Verdict] = field(default_factory=list)
 
 
-def _overall(outcomes: dict[str, Outcome]) -> tuple[Verdict, list[Verdict]]:
+def combine(outcomes: dict[str, Outcome]) -> tuple[Verdict, list[Verdict]]:
+    """The report's verdict and the verdicts to show: one scenario's as it is; for several, the
+    first that fired (in PRIORITY order) heads, the others are listed after it."""
     if len(outcomes) == 1:
         only = next(iter(outcomes.values()))
         return only.verdict, [only.verdict]
     fired = [outcomes[name].verdict for name in PRIORITY if outcomes[name].fired]
     if not fired:
-        evidence = [f"{SCENARIO_TITLE[n]}: {o.verdict.headline}" for n, o in outcomes.items()]
-        return Verdict(None, "nothing wrong found", evidence), []
+        evidence = [
+            f"{SCENARIO_TITLE[n]}: {', '.join([o.verdict.headline, *o.verdict.evidence])}" for n, o in outcomes.items()
+        ]
+        sure = all(o.known for o in outcomes.values())
+        return Verdict(None, "nothing wrong found" if sure else "cannot tell", evidence), []
     first = fired[0]
     others = [f"also {SCENARIO_TITLE[v.scenario]}: {v.headline}" for v in fired[1:] if v.scenario]
     return Verdict(first.scenario, first.headline, first.evidence + others, first.next_steps), fired
@@ -105,7 +110,7 @@ async def run_diagnose(
     data = {f.key: f.data for f in report.findings if f.status is not Status.ERROR}
     now = datetime.now(UTC).timestamp()
     outcomes = {name: SCENARIOS[name].decide(data, ctx.config, tenant, now) for name in names}
-    verdict, verdicts = _overall(outcomes)
+    verdict, verdicts = combine(outcomes)
     return DiagnosisReport(
         step=report.step,
         tenant=tenant,

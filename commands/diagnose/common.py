@@ -65,6 +65,12 @@ class LogLine:
         return cls(ts, tenant, fields.get("msg", ""), fields, source)
 
 
+def _needles(tenant: str) -> tuple[str, ...]:
+    """Cheap substrings a tenant's line must hold; the parsed tenant_id is then compared exactly
+    (`grep "tenant_id=X"` also matches X1)."""
+    return (f"tenant_id={tenant}", f'tenant_id="{tenant}"')
+
+
 @dataclass(frozen=True)
 class Trend:
     """An SLI now, 1 h / 6 h / 24 h ago, over the last 24 h, and when its running breach began."""
@@ -83,10 +89,12 @@ class Trend:
 
 @dataclass
 class Outcome:
-    """A scenario's conclusion: ``fired`` when it explains (part of) the breach."""
+    """A scenario's conclusion: ``fired`` when it explains (part of) the breach; ``known``
+    False when its evidence could not be read."""
 
     verdict: Verdict
     fired: bool
+    known: bool = True
 
 
 def fired(scenario: Scenario, headline: str, evidence: list[str], next_steps: list[str]) -> Outcome:
@@ -95,6 +103,10 @@ def fired(scenario: Scenario, headline: str, evidence: list[str], next_steps: li
 
 def quiet(scenario: Scenario, headline: str, evidence: list[str]) -> Outcome:
     return Outcome(Verdict(scenario, headline, evidence), False)
+
+
+def unknown(scenario: Scenario, reason: str) -> Outcome:
+    return Outcome(Verdict(scenario, "cannot tell", [reason]), False, known=False)
 
 
 @dataclass
@@ -149,23 +161,42 @@ class Inputs:
         ago = dict(zip((label for label, _ in AGES), points, strict=True))
         return Trend(which, slo, ago.pop("now"), ago, series, breach_start(series, slo))
 
-    def lines(self) -> Awaitable[list[LogLine]]:
-        """Every tenant's backend log lines of the log window, from every pod, in time order."""
-        return self.once("lines", self._lines)
+    def pod_lines(self) -> Awaitable[list[list[str]]]:
+        """Each backend pod's raw log lines of the log window (`kubectl logs --since=1h`)."""
+        return self.once("pod_lines", self._pod_lines)
 
-    async def _lines(self) -> list[LogLine]:
+    async def _pod_lines(self) -> list[list[str]]:
         res, window = self.ctx.config.resources, self.ctx.config.diagnosis.log_window_s
         pods = await self.ctx.kube.backend_pods(res.backend_selector)
-        texts = await asyncio.gather(
-            *(self.ctx.kube.pod_log(p, res.backend_container, since_seconds=window) for p in pods)
+        return list(
+            await asyncio.gather(*(self.ctx.kube.pod_log(p, res.backend_container, since_seconds=window) for p in pods))
         )
-        parsed = [p for text in texts for raw in text if (p := LogLine.parse(raw)) is not None]
-        parsed.sort(key=lambda line: line.ts)
-        return parsed
 
-    async def tenant_lines(self) -> list[LogLine]:
-        # The parsed tenant_id, compared exactly: `grep "tenant_id=X"` also matches X1.
-        return [line for line in await self.lines() if line.tenant == self.tenant]
+    def tenant_lines(self) -> Awaitable[list[LogLine]]:
+        """The tenant's lines from every pod, in time order."""
+        return self.once("tenant_lines", lambda: self._tenant_lines())
+
+    async def _tenant_lines(self) -> list[LogLine]:
+        needles = _needles(self.tenant)
+        found = [
+            parsed
+            for lines in await self.pod_lines()
+            for raw in lines
+            if any(n in raw for n in needles) and (parsed := LogLine.parse(raw)) and parsed.tenant == self.tenant
+        ]
+        found.sort(key=lambda line: line.ts)
+        return found
+
+    async def latest_line(self, tenant: str) -> LogLine | None:
+        """Another tenant's newest line: each pod's log is in time order, so read each from its end."""
+        needles, newest = _needles(tenant), None
+        for lines in await self.pod_lines():
+            for raw in reversed(lines):
+                if any(n in raw for n in needles) and (parsed := LogLine.parse(raw)) and parsed.tenant == tenant:
+                    if newest is None or parsed.ts > newest.ts:
+                        newest = parsed
+                    break
+        return newest
 
     def config_map(self, template: str) -> Awaitable[ConfigMap]:
         name = self.name(template)

@@ -11,7 +11,7 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 
 from commands.config import RunbookConfig
-from commands.diagnose.common import Inputs, Outcome, clock, fired, quiet, ratio_finding
+from commands.diagnose.common import Inputs, Outcome, clock, fired, quiet, ratio_finding, unknown
 from commands.diagnose.tolerances import Proposal, WindowStats, propose, quantiles, shift_sigmas
 from commands.models import Finding, Scenario, Status
 from commands.promql import pct
@@ -50,7 +50,7 @@ async def sample(inp: Inputs) -> Finding:
         for r in result.records
     ]
     summary = f"newest {len(rows)} escalation(s) in the last {cfg.sample_lookback_h:g} h; {result.stats.summary()}"
-    status = Status.WARN if result.stats.malformed else Status.OK
+    status = Status.UNKNOWN if result.stats.missing_root else Status.WARN if result.stats.malformed else Status.OK
     return Finding(
         "escalations.sample",
         "Recent escalations (WORM)",
@@ -157,7 +157,10 @@ async def distribution(inp: Inputs) -> Finding:
     corrupt = stats.out_of_range / stats.escalations if stats.escalations else 0.0
     facts["missing or out-of-range values"] = f"{stats.out_of_range} ({corrupt:.0%} of escalations)"
     moved = max((s for s in shift.values() if s is not None), default=0.0)
-    status = Status.WARN if corrupt >= cfg.corruption_share or moved >= cfg.shift_sigmas else Status.OK
+    if not stats.records:
+        status = Status.UNKNOWN
+    else:
+        status = Status.WARN if corrupt >= cfg.corruption_share or moved >= cfg.shift_sigmas else Status.OK
     summary = f"{stats.escalations} of {stats.records} records escalated {label}"
     median_d = statistics.median(d_esc) if d_esc else None
     median_coh = statistics.median(coh_esc) if coh_esc else None
@@ -235,14 +238,14 @@ def decide(data: dict[str, dict], config: RunbookConfig, tenant: str, now: float
     sli = data.get("escalations.ratio", {})
     value, slo = sli.get("ratio"), config.slo.escalation_ratio
     if value is None:
-        return quiet(SCENARIO, "cannot tell", ["the escalation ratio could not be read"])
+        return unknown(SCENARIO, "the escalation ratio could not be read")
     if value <= slo:
         return quiet(SCENARIO, "escalations within SLO", [f"escalation ratio {pct(value)} ≤ SLO {pct(slo)}"])
     started = sli.get("breach_start")
     evidence = [f"escalation ratio {pct(value)} > SLO {pct(slo)}" + (f" since {clock(started)}" if started else "")]
     dist = data.get("escalations.distribution")
-    if not dist:
-        evidence.append("the WORM audit records could not be read: the cause is not determined")
+    if not dist or not dist["records"]:
+        evidence.append("no WORM audit records of the incident window could be read: the cause is not determined")
         return fired(SCENARIO, "cause not determined", evidence, [f"export {tenant} escalations"])
     proposal_text = data.get("escalations.proposal", {}).get("text")
     review = [f"for the §7 policy review: {proposal_text}"] if proposal_text else []

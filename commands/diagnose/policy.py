@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commands.config import RunbookConfig
-from commands.diagnose.common import Inputs, Outcome, Trend, clock, fired, parse_time, quiet
+from commands.diagnose.common import Inputs, Outcome, Trend, clock, fired, parse_time, quiet, unknown
 from commands.models import Finding, Scenario, Status
 from commands.promql import ratio_by_tenant
 from integrations.errors import BackendError
@@ -207,10 +207,8 @@ async def timing(inp: Inputs) -> Finding:
     lag = started - h.promoted_at if started is not None and h.promoted_at is not None else None
     within = lag is not None and -START_SLACK_S <= lag <= window
     others = await _others(inp)
-    versions: dict[str, str] = {}
-    for line in await inp.lines():
-        if line.tenant in others and line.fields.get("policy_version"):
-            versions[line.tenant] = line.fields["policy_version"]
+    latest = await asyncio.gather(*(inp.latest_line(t) for t in others))
+    versions = {t: line.fields.get("policy_version", "?") for t, line in zip(others, latest, strict=True) if line}
     same = [t for t in others if versions.get(t) == h.active]
     if started is None:
         summary, status = "no breach running", Status.OK
@@ -244,7 +242,7 @@ PROBES = (
 def decide(data: dict[str, dict], config: RunbookConfig, tenant: str, now: float) -> Outcome:
     t, reg, fl = (data.get(k, {}) for k in ("policy.timing", "policy.registry", "policy.flags"))
     if not t or not reg:
-        return quiet(SCENARIO, "cannot tell", ["the rollout or the breach's start could not be read"])
+        return unknown(SCENARIO, "the rollout or the breach's start could not be read")
     if t["breach_start"] is None:
         return quiet(SCENARIO, "not policy", ["no breach running"])
     version, promoted = reg["active"], reg["promoted_at"]

@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 
 from commands.config import Diagnosis, RunbookConfig
-from commands.diagnose.common import Inputs, LogLine, Outcome, fired, quiet
+from commands.diagnose.common import Inputs, LogLine, Outcome, fired, quiet, unknown
 from commands.models import Finding, Scenario, Status
 from commands.promql import selector
 
@@ -173,7 +173,7 @@ PROBES = (
 def decide(data: dict[str, dict], config: RunbookConfig, tenant: str, now: float) -> Outcome:
     hit, lines, pat, conf = (data.get(k, {}) for k in ("quota.hits", "quota.logs", "quota.pattern", "quota.config"))
     if not hit and not lines:
-        return quiet(SCENARIO, "cannot tell", ["neither Prometheus nor the logs could be read"])
+        return unknown(SCENARIO, "neither Prometheus nor the logs could be read")
     rejected, logged = hit.get("hits_1h", 0.0), lines.get("count", 0)
     if rejected < 1 and logged == 0:
         return quiet(SCENARIO, "no quota problem", ["no quota rejections in the last hour"])

@@ -11,7 +11,7 @@ import statistics
 from collections import Counter
 
 from commands.config import RunbookConfig
-from commands.diagnose.common import Inputs, Outcome, clock, fired, parse_time, quiet, ratio_finding
+from commands.diagnose.common import Inputs, Outcome, clock, fired, parse_time, quiet, ratio_finding, unknown
 from commands.models import Finding, Scenario, Status
 from commands.promql import pct
 
@@ -129,7 +129,7 @@ def decide(data: dict[str, dict], config: RunbookConfig, tenant: str, now: float
     sli = data.get("signatures.ratio", {})
     value, slo = sli.get("ratio"), config.slo.signature_error_ratio
     if value is None:
-        return quiet(SCENARIO, "cannot tell", ["the signature-error ratio could not be read"])
+        return unknown(SCENARIO, "the signature-error ratio could not be read")
     if value <= slo:
         return quiet(SCENARIO, "no signature problem", [f"signature-error ratio {pct(value)} ≤ SLO {pct(slo)}"])
     started = sli.get("breach_start")
