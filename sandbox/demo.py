@@ -1,0 +1,171 @@
+"""`make demo`: fractal-lba in a box, the bot beside it, and an incident from the alert onwards.
+
+The sandbox starts with the default world (or --world), the real Prometheus evaluates the
+deployed FLKTenantSLOBreach rule (without its `for:` delay, so the demo need not wait two
+minutes), the real Alertmanager calls the bot, and the bot opens one thread per breaching
+tenant and triages it. The demo then asks for a triage of a healthy tenant by slash command,
+as a person would, and prints every thread as it unfolds. The bot runs as its own process
+(`flk serve`), exactly as deployed; this module never imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from sandbox.slack import SlackDriver
+from sandbox.slack.models import Message
+from sandbox.testing import compressed_rules
+from sandbox.up import Sandbox
+
+console = Console(highlight=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _headline(message: Message) -> str:
+    lines = [line for line in message.all_text().splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+class Transcript:
+    """Prints new messages and edits of the incident channel as they happen."""
+
+    def __init__(self, sb: Sandbox) -> None:
+        self.sb = sb
+        self.seen: dict[str, int] = {}
+
+    def poll(self) -> None:
+        channel = self.sb.incident_channel
+        for parent in self.sb.slack.channel_messages(channel):
+            self._show(parent, "")
+            for reply in self.sb.slack.thread(channel, parent.ts)[1:]:
+                self._show(reply, "  └ ")
+
+    def _show(self, message: Message, prefix: str) -> None:
+        version = len(message.edits)
+        if self.seen.get(message.ts) == version:
+            return
+        verb = "edited" if message.ts in self.seen else "posted"
+        self.seen[message.ts] = version
+        text = _headline(message)
+        if "probes done" in message.all_text() and verb == "edited":
+            text = message.all_text().splitlines()[0]
+        console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {prefix}[cyan]{verb}[/] {text[:150]}", markup=True)
+
+
+async def _wait_ready(process: asyncio.subprocess.Process) -> str:
+    assert process.stdout is not None
+    while True:
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        if not line:
+            raise RuntimeError("the bot exited before it was ready")
+        if line.startswith("flk ready"):
+            return line.strip()
+
+
+async def demo(world: Path | None) -> int:
+    work = Path(tempfile.mkdtemp(prefix="flk-demo-"))
+    rules = compressed_rules(work, window="5m")
+    config = work / "runbook.yaml"
+    # The default world has four unrelated breaches at once; show them as four incidents.
+    config.write_text("incidents: {isolation_threshold: 10}\n")
+    console.rule("flk-chatops demo")
+    console.print("starting the sandbox: Slack emulator, Kubernetes fake, FLK backend, Prometheus, Alertmanager…")
+    async with Sandbox(world, rule_files=[rules]) as sb:
+        console.print(f"sandbox ready in {sb.startup_seconds:.1f} s")
+        port = _free_port()
+        env = {
+            **os.environ,
+            **sb.env,
+            "FLK_LISTEN": f"127.0.0.1:{port}",
+            "FLK_DATABASE_URL": f"sqlite:///{work / 'incidents.sqlite'}",
+            "FLK_CONFIG": str(config),
+            "FLK_PROGRESS_INTERVAL_S": "0.5",
+        }
+        bot = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "serve", env=env, stdout=asyncio.subprocess.PIPE
+        )
+        try:
+            console.print(await _wait_ready(bot))
+            await sb.set_alert_webhook(f"http://127.0.0.1:{port}/alerts/alertmanager")
+            console.print("Alertmanager now notifies the bot; FLKTenantSLOBreach fires for every breaching tenant\n")
+            transcript = Transcript(sb)
+            return await _follow(sb, transcript, f"http://127.0.0.1:{port}/slack/events")
+        finally:
+            bot.terminate()
+            await bot.wait()
+
+
+async def _follow(sb: Sandbox, transcript: Transcript, bot_url: str) -> int:
+    tenants = sb.live.world.tenants
+    breaching = [t for t, s in tenants.items() if s.scenario != "none"]
+    healthy = [t for t, s in tenants.items() if s.scenario == "none"]
+    typed = False
+    deadline = time.monotonic() + 120
+    async with SlackDriver(sb.slack, bot_url) as driver:
+        while time.monotonic() < deadline:
+            transcript.poll()
+            verdicts = _verdicts(sb)
+            if not typed and len(verdicts) >= len(breaching):
+                for tenant in healthy:
+                    console.print(f"\n[bold]@alice types[/] /flk triage {tenant}")
+                    await driver.slash(f"triage {tenant}")
+                typed = True
+            if typed and len(verdicts) >= len(tenants):
+                break
+            await asyncio.sleep(0.5)
+    transcript.poll()
+    return _summary(sb, _verdicts(sb))
+
+
+def _verdicts(sb: Sandbox) -> dict[str, str]:
+    found: dict[str, str] = {}
+    channel = sb.incident_channel
+    for parent in sb.slack.channel_messages(channel):
+        for reply in sb.slack.thread(channel, parent.ts):
+            head = _headline(reply)
+            if head.startswith("triage ") and ":" in head:
+                tenant, verdict = head.removeprefix("triage ").split(":", 1)
+                found[tenant] = verdict.strip()
+    return found
+
+
+# What the bot's verdict says for each scenario of a world spec.
+EXPECTED = {"signatures": "scenario A", "escalations": "scenario B", "quota": "scenario C", "policy": "scenario D",
+            "none": "No breach"}  # fmt: skip
+
+
+def _summary(sb: Sandbox, verdicts: dict[str, str]) -> int:
+    console.rule("what the bot concluded")
+    ok = True
+    for tenant, spec in sb.live.world.tenants.items():
+        verdict = verdicts.get(tenant, "(no triage)")
+        right = EXPECTED[spec.scenario] in verdict
+        ok &= right
+        mark = "[green]✓[/]" if right else "[red]✗[/]"
+        console.print(f"{mark} {tenant:<12} world: {spec.scenario:<11} bot: {verdict}")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.demo")
+    parser.add_argument("--world", type=Path, help="world spec (default: the built-in default world)")
+    args = parser.parse_args(argv)
+    return asyncio.run(demo(args.world))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
