@@ -346,6 +346,7 @@ async def test_admin_tenant_answers_with_numbers(
         "daily_quota": 900000,
         "strict_mode": False,
         "policy_version": "v2",
+        "region": live.world.tenants["kestrel"].region,
         "daily_used": round(live.counter("kestrel", ingest, now) - live.counter("kestrel", ingest, midnight)),
         "rate_limit_hits_1h": round(live.counter("kestrel", quota, now) - live.counter("kestrel", quota, now - 3600)),
     }
