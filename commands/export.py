@@ -2,8 +2,8 @@
 log as a CSV file (runbook §5, short-term 3: "export last 1000 escalations to CSV").
 
 Exactly that tenant's records (the parsed ``tenant_id``, not a substring), newest first,
-across day folders; the bot uploads ``Export.content`` as ``Export.filename`` with
-``Export.summary`` as its comment.
+across day folders; the bot uploads ``CsvExport.content`` as ``CsvExport.filename`` with
+``CsvExport.summary`` as its comment.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def rows_for(n: int | None, config: RunbookConfig) -> int:
 
 
 @dataclass(frozen=True)
-class Export:
+class CsvExport:
     tenant: str
     filename: str
     content: bytes  # UTF-8 CSV
@@ -120,7 +120,7 @@ def _summary(tenant: str, records: Sequence[WormRecord], requested: int, days: i
     return f"{lead} of `{tenant}`{within}, {span} (policy {versions}){skipped}"
 
 
-async def run_export(ctx: Context, tenant: str, n: int | None = None, *, now: datetime | None = None) -> Export:
+async def run_export(ctx: Context, tenant: str, n: int | None = None, *, now: datetime | None = None) -> CsvExport:
     """The newest ``n`` escalations of ``tenant`` as CSV; BackendError when the WORM log is not configured."""
     tenant_arg(tenant)
     rows = rows_for(n, ctx.config)
@@ -131,7 +131,7 @@ async def run_export(ctx: Context, tenant: str, n: int | None = None, *, now: da
     result = await ctx.worm.newest(tenant, start=end - timedelta(days=days), end=end, outcome="escalated", n=rows)
     stats = result.stats
     skipped = f"; {stats.malformed} malformed WORM lines skipped" if stats.malformed else ""
-    return Export(
+    return CsvExport(
         tenant=tenant,
         filename=f"escalations-{tenant}-{end:%Y%m%dT%H%MZ}.csv",
         content=to_csv(result.records),

@@ -142,12 +142,12 @@ async def distribution(inp: Inputs) -> Finding:
         "coh_star": shift_sigmas(base.coh_values, stats.coh_values),
     }
     facts = {"window": label, "records": f"{stats.records:,}", "escalations": f"{stats.escalations:,}"}
-    for name, values, tol in (("D_hat", d_esc, tol_d), ("coh_star", coh_esc, tol_coh)):
+    for name, values, tol_name, tol in (("D_hat", d_esc, "tol_D", tol_d), ("coh_star", coh_esc, "tol_coh", tol_coh)):
         q = quantiles(values)
         if q:
             facts[f"{name} of escalations"] = " · ".join(f"{k} {v:.3g}" for k, v in q.items())
         if tol is not None:
-            facts[name.replace("D_hat", "tol_D").replace("coh_star", "tol_coh")] = f"{tol:g}"
+            facts[tol_name] = f"{tol:g}"
         if shift[name] is not None:
             facts[f"{name} shift vs {cfg.baseline_h:g} h before"] = f"{shift[name]:.1f} σ"
     beyond_d = sum(d > tol_d for d in d_esc) if tol_d is not None else None
