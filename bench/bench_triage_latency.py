@@ -29,7 +29,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-import commands.triage  # noqa: F401  (registers the verb)
+import commands.triage
 from bench.common import figure, machine, print_summary, write_results
 from bot.runtime import build_context
 from bot.settings import load_settings
@@ -240,28 +240,40 @@ async def _bench(delay_s: float, runs: int) -> dict[str, Any]:
     }
 
 
+def _probe_functions() -> dict[str, str]:
+    """Probe key -> module.function that runs it (lambdas name the module only)."""
+    named = {}
+    for key, _, fn in commands.triage.PROBES:
+        module, name = getattr(fn, "__module__", "?"), getattr(fn, "__qualname__", "?")
+        named[key] = module if "<lambda>" in name else f"{module}.{name}"
+    return named
+
+
 def _diagnosis(delayed: dict[str, Any], wide: dict[str, Any], one_ms: float) -> dict[str, Any]:
-    """Where the wall time goes: which services' calls queued, and what a wide executor changes."""
+    """Where the wall time goes: calls that queued, probes that chain calls, and what a wide
+    default executor changes."""
     notes = []
     in_flight, first = delayed["max_in_flight"], delayed["median_first_call_ms"]
-    if in_flight.get("prometheus", 0) <= DEFAULT_EXECUTOR_WORKERS < delayed["median_calls_by_service"]["prometheus"]:
-        notes.append(
-            f"Prometheus: at most {in_flight['prometheus']} of {delayed['median_calls_by_service']['prometheus']:g} "
-            f"queries in flight, the default executor's {DEFAULT_EXECUTOR_WORKERS} threads: "
-            "integrations/prometheus.py Prometheus._call runs each query with asyncio.to_thread, so the "
-            f"queries go out in {-(-delayed['median_calls_by_service']['prometheus'] // DEFAULT_EXECUTOR_WORKERS):g} "
-            "waves, one call's latency each"
-        )
-    if first.get("kubernetes", 0) > one_ms / 2:
-        notes.append(
-            f"Kubernetes: the first API call arrives {first['kubernetes']} ms after the triage starts: "
-            "kubernetes_asyncio's aiohttp session has trust_env=True, so every request first runs netrc and "
-            "proxy-environment lookups in the default executor, queued behind the Prometheus threads"
-        )
-    notes.append(
-        "commands/triage/identify.py log_share lists the backend pods, then reads their logs: two calls deep "
-        "by design (the pods must be known first)"
-    )
+    for service, calls in delayed["median_calls_by_service"].items():
+        if 1 < in_flight.get(service, 0) < calls:
+            notes.append(
+                f"{service}: at most {in_flight[service]} of {calls:g} calls in flight at once; the others went "
+                "out later (a call that needs an earlier answer, or a cap on workers or connections)"
+            )
+    for service, ms in first.items():
+        if ms > one_ms / 2:
+            notes.append(
+                f"{service}: the first call arrives {ms} ms after the triage starts (queued before it was sent; "
+                "e.g. kubernetes_asyncio's trust_env=True session runs netrc and proxy lookups in the default "
+                "executor)"
+            )
+    functions = _probe_functions()
+    for key, ms in delayed["median_probe_ms"].items():
+        if ms >= 1.75 * one_ms:
+            notes.append(
+                f"probe {key} ({functions.get(key, '?')}) takes {ms} ms, about {ms / one_ms:.1f} calls' latency: "
+                "its calls are chained or queued"
+            )
     return {
         "default_executor_workers": DEFAULT_EXECUTOR_WORKERS,
         "notes": notes,
