@@ -107,6 +107,13 @@ class Kube:
         )
         async with response:
             text = await response.text()
+        if response.status >= 400:
+            # Unpreloaded answers are not checked by the client: an error is a Status, not log lines.
+            try:
+                status_body = json.loads(text)
+            except ValueError:
+                status_body = None
+            raise _from_status(status_body, response.status, "get", "pods/log", self.namespace)
         return text.splitlines()
 
     async def secret_keys(self, name: str) -> list[str]:

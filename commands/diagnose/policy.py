@@ -207,7 +207,10 @@ async def timing(inp: Inputs) -> Finding:
     lag = started - h.promoted_at if started is not None and h.promoted_at is not None else None
     within = lag is not None and -START_SLACK_S <= lag <= window
     others = await _others(inp)
-    latest = await asyncio.gather(*(inp.latest_line(t) for t in others))
+    try:
+        latest = await asyncio.gather(*(inp.latest_line(t) for t in others))
+    except BackendError:
+        latest = [None] * len(others)  # without logs the others' versions are unknown, not fatal
     versions = {t: line.fields.get("policy_version", "?") for t, line in zip(others, latest, strict=True) if line}
     same = [t for t in others if versions.get(t) == h.active]
     if started is None:

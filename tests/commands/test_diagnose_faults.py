@@ -73,6 +73,22 @@ async def test_secret_not_readable_under_rbac(sandbox: Sandbox, ctx: Context) ->
     assert report.verdict.headline == sandbox.live.world.tenants[tenant].verdict
 
 
+async def test_backend_logs_not_readable_under_rbac(sandbox: Sandbox, ctx: Context) -> None:
+    tenant = first_tenant(sandbox, "quota")
+    sandbox.kube.rbac.deny("get", "pods/log")
+    try:
+        report = await run_diagnose(ctx, tenant, "all")
+    finally:
+        sandbox.kube.rbac.allow("get", "pods/log")
+    errors = only_errors(report, {"signatures.rejections", "quota.logs", "quota.pattern"})
+    assert all("forbidden" in summary and "pods/log" in summary for summary in errors.values())
+    # The active policy version falls back to the tenant's configmap.
+    active = report.finding("policy.active")
+    assert active is not None and "from the configmap" in active.summary
+    assert report.verdict is not None
+    assert (report.verdict.scenario, report.verdict.headline) == ("quota", "cause not determined")
+
+
 async def test_worm_root_missing(sandbox: Sandbox, ctx: Context, tmp_path: Path) -> None:
     tenant = first_tenant(sandbox, "escalations")
     missing = dataclasses.replace(ctx, worm=WormScanner(tmp_path / "no-such-root"))
