@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for ours in ("bot", "commands", "integrations"):
         logging.getLogger(ours).setLevel(logging.INFO)
+    # Bolt warns that the token in the environment is unused because the bot passes its own client.
+    logging.getLogger("slack_bolt.AsyncApp").setLevel(logging.ERROR)
     if args.cmd == "serve":
         return asyncio.run(_serve(args.socket_mode))
     return asyncio.run(_triage(args.tenant))

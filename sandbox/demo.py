@@ -22,7 +22,7 @@ from pathlib import Path
 from rich.console import Console
 
 from sandbox.slack import SlackDriver
-from sandbox.slack.models import Message
+from sandbox.slack.models import Message, block_texts
 from sandbox.testing import compressed_rules
 from sandbox.up import Sandbox
 
@@ -36,7 +36,9 @@ def _free_port() -> int:
 
 
 def _headline(message: Message) -> str:
-    lines = [line for line in message.all_text().splitlines() if line.strip()]
+    """The first line a person sees: the first block's text, else the fallback text."""
+    texts = block_texts(message.blocks) or [message.text]
+    lines = [line for text in texts for line in text.splitlines() if line.strip()]
     return lines[0] if lines else ""
 
 
@@ -61,8 +63,6 @@ class Transcript:
         verb = "edited" if message.ts in self.seen else "posted"
         self.seen[message.ts] = version
         text = _headline(message)
-        if "probes done" in message.all_text() and verb == "edited":
-            text = message.all_text().splitlines()[0]
         console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {prefix}[cyan]{verb}[/] {text[:150]}", markup=True)
 
 
@@ -106,7 +106,11 @@ async def demo(world: Path | None) -> int:
             return await _follow(sb, transcript, f"http://127.0.0.1:{port}/slack/events")
         finally:
             bot.terminate()
-            await bot.wait()
+            try:
+                await asyncio.wait_for(bot.wait(), 15)
+            except TimeoutError:
+                bot.kill()
+                await bot.wait()
 
 
 async def _follow(sb: Sandbox, transcript: Transcript, bot_url: str) -> int:
@@ -136,10 +140,10 @@ def _verdicts(sb: Sandbox) -> dict[str, str]:
     channel = sb.incident_channel
     for parent in sb.slack.channel_messages(channel):
         for reply in sb.slack.thread(channel, parent.ts):
-            head = _headline(reply)
-            if head.startswith("triage ") and ":" in head:
-                tenant, verdict = head.removeprefix("triage ").split(":", 1)
-                found[tenant] = verdict.strip()
+            # A triage summary: its header reads "Triage · <tenant> · <status>", then the verdict.
+            texts = block_texts(reply.blocks)
+            if texts and texts[0].startswith("Triage · ") and len(texts) > 1:
+                found[texts[0].split(" · ")[1]] = texts[1].splitlines()[0].strip("*")
     return found
 
 
