@@ -38,7 +38,7 @@ class Prometheus:
         self._client = PrometheusConnect(url, disable_ssl=True, retry=Retry(total=0), timeout=timeout_s)
         # Its own threads: a hanging Prometheus must not starve the loop's default executor,
         # which aiohttp needs for name resolution (every other backend would stall too).
-        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="prometheus")
+        self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="prometheus")
 
     async def _call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         loop = asyncio.get_running_loop()

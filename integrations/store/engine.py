@@ -6,21 +6,22 @@ import asyncio
 import contextlib
 import functools
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, date, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from integrations.store.errors import StoreConfigError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 DEFAULT_SQLITE_PATH = "./flk-chatops.sqlite"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -172,15 +173,50 @@ class Db:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
 
 
+def head_revision() -> str | None:
+    """The newest migration, read from the version files (no alembic import needed)."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        found = re.search(r'^revision\s*=\s*"([^"]+)"', source, re.MULTILINE)
+        parent = re.search(r'^down_revision\s*=\s*"([^"]+)"', source, re.MULTILINE)
+        if found:
+            revisions.add(found.group(1))
+        if parent:
+            parents.add(parent.group(1))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+async def _at_head(engine: AsyncEngine) -> bool:
+    head = head_revision()
+    if head is None:
+        return False
+    try:
+        async with engine.connect() as conn:
+            current = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
+    except exc.DBAPIError:
+        return False
+    return current == head
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the schema to ``revision``; safe when several replicas start at once."""
+    # Alembic costs ~11 MB of memory: import it only when there is something to migrate.
+    with translate_errors():
+        if revision == "head" and await _at_head(engine):
+            return
 
     def run(conn: Connection) -> None:
+        from alembic import command
+
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
@@ -193,6 +229,8 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with translate_errors():
         async with engine.connect() as conn:
             return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
