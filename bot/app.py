@@ -26,7 +26,7 @@ from commands.config import RunbookConfig
 from integrations.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
-assert commands.incidents
+assert commands.incidents and commands.diagnose and commands.export
 
 
 def create_bolt_app(rt: Runtime, threads: IncidentThreads) -> AsyncApp:
@@ -70,6 +70,8 @@ class Bot:
                 "update_parent": threads.op_update_parent,
                 "post": threads.op_post,
                 "triage": partial(steps.op_triage, rt, threads),
+                "diagnose": partial(steps.op_diagnose, rt, threads),
+                "export": partial(steps.op_export, rt, threads),
                 "isolation_triage": partial(steps.op_isolation_triage, rt, threads),
             },
         )

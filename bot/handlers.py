@@ -12,8 +12,9 @@ from bot.incidents import IncidentThreads
 from bot.render import help_blocks, usage_text
 from bot.render_incident import incidents_blocks, status_blocks
 from bot.runtime import Runtime
-from bot.steps import Respond, list_breaching, request_triage
+from bot.steps import Respond, list_breaching, request_step
 from bot.telemetry import COMMANDS
+from commands.export import rows_for
 from commands.incidents import open_incidents, status_of
 from commands.registry import Invocation, UsageError, help_lines, parse
 from integrations.store import StoreUnavailable
@@ -22,13 +23,13 @@ log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads) -> None:
-    async def dispatch(invocation: Invocation, user: str, respond: Respond) -> None:
+    async def dispatch(invocation: Invocation, user: str, respond: Respond, text: str) -> None:
         verb, args = invocation.verb.name, invocation.args
         try:
             if verb == "triage" and args["tenant"] is None:
                 await list_breaching(rt, respond)
-            elif verb == "triage":
-                await request_triage(rt, threads, args["tenant"], user, respond)
+            elif verb in ("triage", "diagnose", "export"):
+                await request_step(rt, threads, verb, text, args, user, respond)
             elif verb == "incidents" or (verb == "status" and args["tenant"] is None):
                 text, blocks = incidents_blocks(await open_incidents(rt.store))
                 await respond(text=text, blocks=blocks)
@@ -45,6 +46,8 @@ def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads) -> None:
         text = command.get("text", "")
         try:
             invocation = parse(text)
+            if invocation.verb.name == "export":
+                rows_for(invocation.args["n"], rt.config)
         except UsageError as exc:
             COMMANDS.labels(verb="?", outcome="usage").inc()
             await ack(text=usage_text(exc.text(command.get("command", "/flk"))))
@@ -57,21 +60,23 @@ def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads) -> None:
         COMMANDS.labels(verb=invocation.verb.name, outcome="started").inc()
         key = f"cmd:{command.get('trigger_id') or command.get('response_url')}"
         rt.spawn(
-            once(key, dispatch(invocation, command.get("user_id", ""), respond)), name=f"flk {invocation.verb.name}"
+            once(key, dispatch(invocation, command.get("user_id", ""), respond, text)),
+            name=f"flk {invocation.verb.name}",
         )
 
     @app.action(re.compile(r"^flk_run:"))
     async def on_run_button(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         await ack()
+        value = action.get("value", "")
         try:
-            invocation = parse(action.get("value", ""))
+            invocation = parse(value)
         except UsageError as exc:
             await respond(text=usage_text(exc.text()), replace_original=False)
             return
         user = body.get("user", {}).get("id", "")
         COMMANDS.labels(verb=invocation.verb.name, outcome="button").inc()
         key = f"act:{body.get('trigger_id')}:{action.get('action_ts')}"
-        rt.spawn(once(key, dispatch(invocation, user, respond)), name=f"button {invocation.verb.name}")
+        rt.spawn(once(key, dispatch(invocation, user, respond, value)), name=f"button {invocation.verb.name}")
 
     async def once(key: str, work: Any) -> None:
         """Slack retries and double deliveries reuse the key: the first one runs, across replicas."""

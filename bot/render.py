@@ -61,6 +61,15 @@ def command_button(command: str, label: str, *, primary: bool = False) -> Button
     )
 
 
+def button_label(command: str) -> str:
+    """`diagnose acme quota` -> "Diagnose C"; `mitigate acme key-window` -> "Mitigate: key-window"."""
+    verb, *rest = command.split()
+    details = rest[1:]
+    if verb == "diagnose" and details:
+        return f"Diagnose {SCENARIO_LETTER.get(details[0], details[0])}"
+    return f"{verb.capitalize()}: {' '.join(details)}" if details else verb.capitalize()
+
+
 def progress_blocks(step: str, tenant: str, probes: Iterable[Probe], done: dict[str, Finding]) -> list[Block]:
     lines = []
     for probe in probes:
@@ -103,9 +112,7 @@ def report_blocks(report: Report) -> tuple[list[Block], bool]:
         blocks.append(SectionBlock(text=_md(text)))
         buttons = []
         for command in verdict.next_steps:
-            words = command.split()
-            label = f"Diagnose {SCENARIO_LETTER.get(words[-1], '')}".strip() if words[0] == "diagnose" else command
-            button = command_button(command, label, primary=not buttons)
+            button = command_button(command, button_label(command), primary=not buttons)
             if button is not None:
                 buttons.append(button)
         if buttons:

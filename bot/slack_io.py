@@ -72,11 +72,13 @@ class SlackIO:
         await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
 
     async def upload(
-        self, channel: str, thread_ts: str | None, filename: str, content: str | bytes, title: str
+        self, channel: str, thread_ts: str | None, filename: str, content: str | bytes, title: str, comment: str = ""
     ) -> None:
+        await self.limiter.wait(channel)
         await self.client.files_upload_v2(
-            channel=channel, thread_ts=thread_ts, filename=filename, content=content, title=title
-        )
+            channel=channel, thread_ts=thread_ts, filename=filename, content=content, title=title,
+            initial_comment=comment or None,
+        )  # fmt: skip
 
     async def permalink(self, channel: str, ts: str) -> str | None:
         response = await self.client.chat_getPermalink(channel=channel, message_ts=ts)

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from slack_sdk.errors import SlackApiError
 
 from bot.incidents import IncidentThreads
 from bot.progress import Progress
 from bot.render import breaching_blocks, report_blocks, report_fallback
 from bot.runtime import Runtime
 from bot.terminal import report_text
+from commands import diagnose
+from commands.charts import trend_chart
+from commands.export import run_export
 from commands.isolation import run_isolation_triage
 from commands.models import Report
 from commands.promql import pct
+from commands.registry import UsageError
 from commands.triage import breaching_tenants, probes, run_triage
 from integrations.errors import BackendError
 from integrations.store import OutboxItem
@@ -29,35 +36,84 @@ def mention(user: str) -> str:
     return f"<@{user}>" if _USER_ID.match(user) else "someone"
 
 
-async def request_triage(rt: Runtime, threads: IncidentThreads, tenant: str, user: str, respond: Respond) -> None:
-    """`/flk triage <tenant>` by a person: find or open the tenant's incident, queue the triage."""
+async def request_step(
+    rt: Runtime, threads: IncidentThreads, op: str, command: str, args: dict[str, Any], user: str, respond: Respond
+) -> None:
+    """A step asked for by a person: find or open the tenant's incident, queue the step on it."""
+    tenant = args["tenant"]
     refusal = await rt.ctx.tenants.refuse(tenant)
     if refusal:
         await respond(text=f":information_source: {refusal}. Try `/flk triage` to list breaching tenants.")
         return
-    incident, _ = await threads.open_for_tenant(tenant, user, f"{tenant}: triage requested by {user}")
-    await threads.store.add_event(incident.id, user, "command", f"/flk triage {tenant}")
-    await threads.queue(incident, "triage", {"tenant": tenant, "actor": user})
+    incident, _ = await threads.open_for_tenant(tenant, user, f"{tenant}: {op} requested by {user}")
+    await threads.store.add_event(incident.id, user, "command", f"/flk {command}")
+    await threads.queue(incident, op, {**args, "actor": user})
 
 
-async def op_triage(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
+async def _upload_chart(rt: Runtime, channel: str, thread_ts: str, report: Report) -> None:
+    """The trend chart of a report, when its findings carry series (matplotlib runs off the loop)."""
+    try:
+        png = await asyncio.to_thread(trend_chart, report.findings, rt.config, title=f"{report.tenant} · SLIs")
+    except Exception:
+        log.exception("chart for %s failed", report.tenant)
+        return
+    if png:
+        await rt.io.upload(channel, thread_ts, f"{report.step}-{report.tenant}-trend.png", png, "SLI trends")
+
+
+async def _run_step(
+    rt: Runtime,
+    threads: IncidentThreads,
+    item: OutboxItem,
+    step: str,
+    step_probes: list,
+    run: Callable[[Callable[..., Awaitable[None]]], Awaitable[Report]],
+) -> None:
+    """Stream a step into the incident's thread, record it on the timeline, attach its chart."""
     assert item.incident_id is not None
     incident = await threads.store.get(item.incident_id)
     channel, thread_ts = await threads.thread(incident.id)
     tenant = item.payload["tenant"]
     try:
-        report = await stream_report(
-            rt, channel, thread_ts, "triage", tenant, probes(), lambda cb: run_triage(rt.ctx, tenant, cb)
-        )
-    except BackendError:
-        raise
+        report = await stream_report(rt, channel, thread_ts, step, tenant, step_probes, run)
+    except (SlackApiError, BackendError):
+        raise  # the outbox retries it
     except Exception:
-        log.exception("triage of %s failed", tenant)
-        await rt.io.post(
-            channel, f":x: Triage of `{tenant}` failed: internal error (see the bot's log)", thread_ts=thread_ts
-        )
+        log.exception("%s of %s failed", step, tenant)
+        text = f":x: {step.capitalize()} of `{tenant}` failed: internal error (see the bot's log)"
+        await rt.io.post(channel, text, thread_ts=thread_ts)
         return
     await threads.record_report(incident, report, item.payload.get("actor", "bot"))
+    await _upload_chart(rt, channel, thread_ts, report)
+
+
+async def op_triage(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
+    tenant = item.payload["tenant"]
+    await _run_step(rt, threads, item, "triage", probes(), lambda cb: run_triage(rt.ctx, tenant, cb))
+
+
+async def op_diagnose(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
+    assert item.incident_id is not None
+    tenant = item.payload["tenant"]
+    # Default: the scenario the triage found likely, else all four.
+    scenario = item.payload.get("scenario") or (await threads.store.get(item.incident_id)).scenario or "all"
+    await _run_step(
+        rt, threads, item, "diagnose", diagnose.probes(scenario),
+        lambda cb: diagnose.run_diagnose(rt.ctx, tenant, scenario, cb),
+    )  # fmt: skip
+
+
+async def op_export(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
+    assert item.incident_id is not None
+    channel, thread_ts = await threads.thread(item.incident_id)
+    tenant = item.payload["tenant"]
+    try:
+        export = await run_export(rt.ctx, tenant, item.payload.get("n"))
+    except (BackendError, UsageError) as exc:
+        await rt.io.post(channel, f":x: Export for `{tenant}` failed: {exc}", thread_ts=thread_ts)
+        return
+    await rt.io.upload(channel, thread_ts, export.filename, export.content, f"{tenant} escalations", export.summary)
+    await threads.store.add_event(item.incident_id, item.payload.get("actor", "bot"), "export", export.summary)
 
 
 async def op_isolation_triage(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
