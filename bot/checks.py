@@ -1,0 +1,63 @@
+"""Verification checks after a mitigation (runbook §6): scheduled in the store, fired by
+APScheduler at their due time and swept every second, so a check due while the bot was down
+runs when it is back, and each check runs once across replicas (the store's atomic claim)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.outbox import WORKER_ID
+from integrations.store import ScheduledCheck, Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+CheckRunner = Callable[[ScheduledCheck, float], Awaitable[dict]]
+
+
+class CheckScheduler:
+    def __init__(self, store: Store, run: CheckRunner, *, sweep_s: float = 1.0, grace_s: float = 300) -> None:
+        self.store = store
+        self.run = run
+        self.grace = timedelta(seconds=grace_s)
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._scheduler.add_job(
+            self.sweep, "interval", seconds=sweep_s, id="sweep", max_instances=1, coalesce=True,
+            misfire_grace_time=None,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        self._scheduler.shutdown(wait=False)
+
+    async def schedule(self, incident_id: int, kind: str, due_at: datetime, payload: dict) -> ScheduledCheck:
+        check = await self.store.checks.schedule(incident_id, kind, due_at, payload)
+        # Fire on time in this replica; the sweep covers restarts and the other replicas.
+        self._scheduler.add_job(
+            self.sweep, "date", run_date=due_at, id=f"check-{check.id}", misfire_grace_time=None,
+            replace_existing=True,
+        )  # fmt: skip
+        return check
+
+    async def sweep(self) -> None:
+        try:
+            due = await self.store.checks.claim_due(worker_id=WORKER_ID, grace=self.grace, limit=200)
+        except StoreUnavailable:
+            log.warning("check sweep skipped: incident store unavailable")
+            return
+        now = datetime.now(UTC)
+        for check in due:
+            late_s = max(0.0, (now - check.due_at).total_seconds())
+            try:
+                result = await self.run(check, late_s)
+                await self.store.checks.finish(check.id, worker_id=WORKER_ID, ok=True, result=result)
+            except Exception as exc:
+                log.exception("check %s failed", check.id)
+                await self.store.checks.finish(
+                    check.id, worker_id=WORKER_ID, ok=False, result={"error": type(exc).__name__}
+                )
