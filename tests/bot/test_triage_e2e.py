@@ -46,7 +46,7 @@ async def test_each_tenant_of_a_second_world(second_harness: Harness) -> None:
 async def test_progress_message_is_edited_until_every_probe_is_done(harness: Harness) -> None:
     tenant = next(iter(harness.sandbox.live.world.tenants))
     await harness.wait_summary(tenant)
-    progress = [m for m in harness.thread(tenant) if "probes done" in m.all_text()]
+    progress = [m for m in harness.thread(tenant) if m.text.startswith(f"triage of {tenant}:")]
     assert progress, "no progress message"
     last = progress[-1]
     assert last.edits, "the progress message was never edited"
