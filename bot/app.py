@@ -17,19 +17,23 @@ import commands.incidents
 import commands.triage
 from bot import handlers, steps
 from bot.alerts import AlertWebhook
+from bot.authz import Authoriser
+from bot.checks import CheckScheduler
 from bot.incidents import IncidentThreads
+from bot.mitigations import Mitigations
 from bot.outbox import OutboxWorker
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.telemetry import REQUEST_SECONDS
 from commands.config import RunbookConfig
+from integrations.audit import AuditLog
 from integrations.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
-assert commands.incidents and commands.diagnose and commands.export
+assert commands.incidents and commands.diagnose and commands.export and commands.mitigate
 
 
-def create_bolt_app(rt: Runtime, threads: IncidentThreads) -> AsyncApp:
+def create_bolt_app(rt: Runtime, threads: IncidentThreads, mitigations: Mitigations) -> AsyncApp:
     app = AsyncApp(
         client=rt.io.client,
         signing_secret=rt.settings.slack_signing_secret.get_secret_value(),
@@ -42,7 +46,7 @@ def create_bolt_app(rt: Runtime, threads: IncidentThreads) -> AsyncApp:
     async def on_error(error: Exception) -> None:
         log.error("unhandled error in a Slack listener", exc_info=error)
 
-    handlers.register(app, rt, threads)
+    handlers.register(app, rt, threads, mitigations)
     return app
 
 
@@ -56,6 +60,8 @@ class Bot:
         self.rt: Runtime | None = None
         self.app: AsyncApp | None = None
         self.outbox: OutboxWorker | None = None
+        self.checks: CheckScheduler | None = None
+        self.mitigations: Mitigations | None = None
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self.url = ""
@@ -63,10 +69,17 @@ class Bot:
     async def start(self, *, http: bool = True, socket_mode: bool = False) -> None:
         self.rt = rt = await Runtime.create(self.settings, self.config, channel_rate=self.channel_rate)
         threads = IncidentThreads(rt, rt.store)
+        self.mitigations = Mitigations(
+            rt, threads, Authoriser(rt.io.client, self.config.mitigations.authorised_groups),
+            AuditLog(self.settings.audit_log),
+        )  # fmt: skip
+        self.checks = CheckScheduler(rt.store, self.mitigations.run_check)
+        self.mitigations.checks = self.checks
         self.outbox = OutboxWorker(
             rt.store,
             {
                 "post_parent": threads.op_post_parent,
+                "post_blocks": threads.op_post_blocks,
                 "update_parent": threads.op_update_parent,
                 "post": threads.op_post,
                 "triage": partial(steps.op_triage, rt, threads),
@@ -77,7 +90,8 @@ class Bot:
         )
         rt.kick_outbox = self.outbox.kick
         self.outbox.start()
-        self.app = create_bolt_app(rt, threads)
+        self.checks.start()
+        self.app = create_bolt_app(rt, threads, self.mitigations)
         token = self.settings.alert_webhook_token
         webhook = AlertWebhook(
             threads,
@@ -134,6 +148,8 @@ class Bot:
             await self._socket.close_async()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.checks is not None:
+            self.checks.stop()
         if self.outbox is not None:
             await self.outbox.stop()
         if self.rt is not None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
 from bot.incidents import IncidentThreads
+from bot.mitigations import Mitigations
 from bot.render import help_blocks, usage_text
 from bot.render_incident import incidents_blocks, status_blocks
 from bot.runtime import Runtime
@@ -22,7 +24,7 @@ from integrations.store import StoreUnavailable
 log = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads) -> None:
+def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads, mitigations: Mitigations) -> None:
     async def dispatch(invocation: Invocation, user: str, respond: Respond, text: str) -> None:
         verb, args = invocation.verb.name, invocation.args
         try:
@@ -30,6 +32,10 @@ def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads) -> None:
                 await list_breaching(rt, respond)
             elif verb in ("triage", "diagnose", "export"):
                 await request_step(rt, threads, verb, text, args, user, respond)
+            elif verb == "mitigate":
+                await mitigations.request(args, user, respond, text)
+            elif verb == "verify":
+                await verify(args, user, respond)
             elif verb == "incidents" or (verb == "status" and args["tenant"] is None):
                 text, blocks = incidents_blocks(await open_incidents(rt.store))
                 await respond(text=text, blocks=blocks)
@@ -40,6 +46,35 @@ def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads) -> None:
             await respond(text=usage_text(str(exc)))
         except StoreUnavailable:
             await respond(text=":x: The incident store is unavailable; try again in a minute.")
+
+    async def verify(args: dict[str, Any], user: str, respond: Respond) -> None:
+        tenant, delay = args["tenant"], args["delay_s"]
+        incident, _ = await threads.open_for_tenant(tenant, user, f"{tenant}: SLO check requested by {user}")
+        due = datetime.now(UTC) + timedelta(seconds=delay)
+        assert mitigations.checks is not None
+        await mitigations.checks.schedule(
+            incident.id, "slo", due, {"tenant": tenant, "action": "a manual request", "n": 1, "of": 1}
+        )
+        await respond(text=f":stopwatch: SLO check for `{tenant}` scheduled" + (f" in {delay} s" if delay else " now"))
+
+    @app.action(re.compile(r"^flk_(confirm|cancel|undo|retry_restart)$"))
+    async def on_mitigation_button(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        await ack()
+        user = body.get("user", {}).get("id", "")
+        plan_id = str(action.get("value", ""))[:64]
+        container = body.get("container", {})
+        channel, ts = container.get("channel_id", ""), container.get("message_ts", "")
+        name = action["action_id"].removeprefix("flk_")
+        COMMANDS.labels(verb=f"mitigation.{name}", outcome="button").inc()
+        if name == "confirm":
+            work = mitigations.confirm(plan_id, user, respond, channel, ts)
+        elif name == "cancel":
+            work = mitigations.cancel(plan_id, user, respond, channel, ts)
+        elif name == "undo":
+            work = mitigations.undo(plan_id, user, respond)
+        else:
+            work = mitigations.retry_restart(plan_id, user, respond)
+        rt.spawn(once(f"act:{body.get('trigger_id')}:{action.get('action_ts')}", work), name=f"mitigation {name}")
 
     @app.command(re.compile(r"^/flk"))
     async def on_command(ack: Any, command: dict[str, Any], respond: Respond) -> None:

@@ -78,6 +78,11 @@ class IncidentThreads:
         channel, ts = await self.thread(item.incident_id)
         await self.rt.io.post(channel, item.payload.get("text", ""), thread_ts=ts)
 
+    async def op_post_blocks(self, item: OutboxItem) -> None:
+        assert item.incident_id is not None
+        channel, ts = await self.thread(item.incident_id)
+        await self.rt.io.post(channel, item.payload.get("text", ""), item.payload.get("blocks"), thread_ts=ts)
+
     async def record_report(self, incident: Incident, report: Report, actor: str) -> None:
         verdict = report.verdict
         scenario = verdict.scenario if verdict else None

@@ -44,6 +44,11 @@ class OutboxWorker:
                 await self._task
         if self._running:
             await asyncio.wait(list(self._running), timeout=5)
+        # Whatever is still running stops here; its item is claimed and runs again after the lease.
+        for task in list(self._running):
+            task.cancel()
+        if self._running:
+            await asyncio.wait(list(self._running), timeout=1)
 
     async def _loop(self) -> None:
         while True:

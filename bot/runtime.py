@@ -132,6 +132,8 @@ class Runtime:
         await self.drain(5)
         for task in list(self._tasks):
             task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=1)
         await self.ctx.close()
         await self.store.close()
         session = self.io.client.session

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     database_url: str | None = None
     config: str | None = None
     alert_webhook_token: SecretStr | None = None
+    # Grafana HTTP API for the dashboard annotation on resolve (runbook §6); unset: no annotation.
+    grafana_url: str | None = None
+    grafana_token: SecretStr | None = None
+    # The hash-chained audit log of every command, plan, confirmation, refusal, application and undo.
+    audit_log: str = "flk-audit.jsonl"
     # Progress edits are coalesced to at most one per message per this many seconds.
     progress_interval_s: float = Field(default=1.0, ge=0, le=30)
 
@@ -55,7 +60,7 @@ class Settings(BaseSettings):
             raise ValueError(f"expected host:port, got {v!r}")
         return v
 
-    @field_validator("prometheus_url", "alertmanager_url", "kube_api_url", "admin_url")
+    @field_validator("prometheus_url", "alertmanager_url", "kube_api_url", "admin_url", "grafana_url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
         if v is not None and not v.startswith(("http://", "https://")):

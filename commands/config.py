@@ -5,10 +5,16 @@ Loaded from the YAML file named by FLK_CONFIG; every field has the runbook's def
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, field_validator
+
+# Slack channel ids (C…, G… for private, D… for DMs) and tenant ids (commands/tenants.py).
+_CHANNEL = r"^[CGD][A-Z0-9_]{1,30}$"
+_TENANT = r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?"
 
 
 class _Strict(BaseModel):
@@ -96,6 +102,58 @@ class Incidents(_Strict):
     isolation_window_s: float = Field(default=300, gt=0)
 
 
+class Mitigations(_Strict):
+    """Runbook §5 and §6: how far a mitigation may go, who must agree, when its effect is checked."""
+
+    # token_rate / burst_rate above these need a second, different approver.
+    quota_ceiling: float = Field(default=1000, gt=0)
+    burst_ceiling: float = Field(default=2000, gt=0)
+    # How long the multi-key verification window stays open (scenario A).
+    key_window_s: float = Field(default=4 * 3600, gt=0, le=7 * 86400)
+    # A plan not confirmed within this is refused: the object may have moved on.
+    plan_expiry_s: float = Field(default=600, gt=0)
+    # Actions that always need a second, different approver.
+    second_approver_actions: tuple[Literal["degraded-mode", "quota", "rollback-policy", "key-window"], ...] = ()
+    # SLO checks after each mitigation (seconds after it was applied); the last one escalates.
+    verify_delays_s: tuple[PositiveFloat, ...] = Field(default=(300, 600), min_length=1)
+    # The Slack user group mentioned when the last check still fails.
+    oncall_group: str | None = None
+    # Slack user groups whose members may confirm mitigations (none configured: nobody may).
+    authorised_groups: tuple[str, ...] = ()
+
+
+class Comms(_Strict):
+    """Runbook §5.1, §6, §7: where notices go, what they say by default, when the RCA is due."""
+
+    # A folder of templates that replaces the packaged ones by file name; a template in its
+    # ``<tenant>/`` subfolder wins for that tenant.
+    templates_dir: str | None = None
+    # Tenant -> the Slack (Connect) channel its notices are posted to.
+    tenant_channels: dict[str, str] = Field(default_factory=dict)
+    # Where the RESOLVED update goes besides the incident thread.
+    stakeholder_channel: str | None = Field(default=None, pattern=_CHANNEL)
+    # Severity named in tenant notices; None: the incident's own.
+    severity: str | None = Field(default=None, min_length=1, max_length=20)
+    eta: str = Field(default="30 minutes", min_length=1, max_length=100)
+    # A reminder this long after the resolve unless an RCA has been posted (runbook §7: 48 h).
+    rca_reminder_s: float = Field(default=48 * 3600, gt=0)
+    # A message in the thread marked with this reaction joins the timeline.
+    timeline_reaction: str = Field(default="pushpin", pattern=r"^[a-z0-9_+'-]{1,100}$")
+    silence_max_s: float = Field(default=24 * 3600, gt=0)
+    grafana_dashboard_uid: str = Field(default="flk-tenant-health", min_length=1, max_length=40)
+    grafana_tags: tuple[str, ...] = ("flk", "slo-breach")
+
+    @field_validator("tenant_channels")
+    @classmethod
+    def _tenant_channels(cls, value: dict[str, str]) -> dict[str, str]:
+        for tenant, channel in value.items():
+            if not re.fullmatch(_TENANT, tenant):
+                raise ValueError(f"{tenant[:60]!r} is not a valid tenant id")
+            if not re.fullmatch(_CHANNEL, channel):
+                raise ValueError(f"{channel[:60]!r} (for {tenant}) is not a Slack channel id")
+        return value
+
+
 class RunbookConfig(_Strict):
     alert_name: str = "FLKTenantSLOBreach"
     incidents: Incidents = Incidents()
@@ -105,6 +163,8 @@ class RunbookConfig(_Strict):
     timeouts: Timeouts = Timeouts()
     diagnosis: Diagnosis = Diagnosis()
     export: Export = Export()
+    comms: Comms = Comms()
+    mitigations: Mitigations = Mitigations()
     grafana_dashboard: str = "http://grafana/d/flk-tenant-health/tenant-health?var-tenant={tenant}"
 
     def name(self, template: str, tenant: str) -> str:

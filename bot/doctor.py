@@ -1,0 +1,105 @@
+"""`flk doctor`: the Slack probes for ``commands.doctor`` and the terminal report."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping
+from functools import partial
+from pathlib import Path
+
+import aiohttp
+from rich.console import Console
+from rich.text import Text
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from bot.runtime import build_context
+from bot.settings import SettingsError, load_settings
+from commands.doctor import DEFAULT_MANIFEST, Check, ProbeError, SlackIdentity, Status, Targets, failed, run_doctor
+
+EXIT_USAGE = 2
+_LOOK = {
+    Status.OK: ("✔", "green"),
+    Status.WARN: ("!", "yellow"),
+    Status.FAIL: ("✘", "red"),
+    Status.SKIP: ("–", "dim"),
+}
+
+
+async def _answer(method: str, base_url: str, call: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse:
+    try:
+        return await call
+    except SlackApiError as exc:
+        raise ProbeError(f"{method}: {exc.response.get('error', 'error')}") from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise ProbeError(f"cannot reach {base_url} ({type(exc).__name__})") from None
+
+
+async def auth_test(client: AsyncWebClient) -> SlackIdentity:
+    """`auth.test`; the scopes come from its ``x-oauth-scopes`` header, as Slack reports them."""
+    response = await _answer("auth.test", client.base_url, client.auth_test())
+    header = next((v for k, v in response.headers.items() if k.lower() == "x-oauth-scopes"), None)
+    scopes = frozenset(s.strip() for s in header.split(",") if s.strip()) if header is not None else None
+    return SlackIdentity(bot=f"@{response.get('user', '?')}", team=str(response.get("team", "?")), scopes=scopes)
+
+
+async def connections_open(client: AsyncWebClient, app_token: str) -> None:
+    """The app-level token works for Socket Mode (the WebSocket URL it returns is not used)."""
+    await _answer("apps.connections.open", client.base_url, client.apps_connections_open(app_token=app_token))
+
+
+def print_checks(checks: list[Check], console: Console) -> None:
+    width = max(len(c.name) for c in checks)
+    for c in checks:
+        icon, style = _LOOK[c.status]
+        line = Text(f"{icon} ", style=style)
+        line.append(f"{c.name:<{width}}  ", style="bold")
+        line.append(c.detail)
+        if c.hint and c.status is not Status.OK:
+            line.append(f"  → {c.hint}", style="italic")
+        console.print(line, soft_wrap=True)
+    counts = {s: sum(c.status is s for c in checks) for s in Status}
+    console.print(f"{counts[Status.OK]} ok, {counts[Status.WARN]} warnings, {counts[Status.FAIL]} failed, "
+                  f"{counts[Status.SKIP]} not configured", markup=False)  # fmt: skip
+
+
+async def doctor(
+    environ: Mapping[str, str] | None = None, manifest: str | None = None, console: Console | None = None
+) -> int:
+    """Check every configured connection; 0 when none failed, 1 otherwise, 2 on bad settings."""
+    console = console or Console()
+    try:
+        settings, config = load_settings(environ)
+    except SettingsError as exc:
+        console.print(f"flk doctor: {exc}", markup=False)
+        return EXIT_USAGE
+    timeout = config.timeouts.probe_s
+    try:
+        ctx = await build_context(settings, config)
+    except Exception as exc:
+        # Outside a cluster with FLK_KUBE_API_URL unset there is no service account to load.
+        console.print(f"flk doctor: cannot set up the backend clients ({type(exc).__name__}: {exc})", markup=False)
+        return 1
+    # No retry handlers: a Slack that does not answer is reported at once.
+    slack = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
+                           timeout=int(timeout) or 1)  # fmt: skip
+    app_token = settings.slack_app_token
+    socket = partial(connections_open, slack, app_token.get_secret_value()) if app_token is not None else None
+    targets = Targets(
+        ctx=ctx,
+        slack_auth=partial(auth_test, slack),
+        manifest=Path(manifest or DEFAULT_MANIFEST),
+        socket_mode=socket,
+        database_url=settings.database_url,
+        alertmanager_url=settings.alertmanager_url,
+        # Read when the settings carry a Grafana URL (Grafana annotations on resolve).
+        grafana_url=getattr(settings, "grafana_url", None),
+        admin_via_proxy=settings.admin_url is None,
+        timeout_s=timeout,
+    )
+    try:
+        checks = await run_doctor(targets)
+    finally:
+        await ctx.close()
+    print_checks(checks, console)
+    return 1 if failed(checks) else 0
