@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -14,6 +15,8 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from integrations.errors import BackendError
 
 _VERB_BY_METHOD = {"GET": "get", "PATCH": "patch", "PUT": "update", "POST": "create", "DELETE": "delete"}
+# The pod-template annotation `kubectl rollout restart` sets; a new value rolls every pod.
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
 class KubeError(BackendError):
@@ -27,6 +30,16 @@ class KubeError(BackendError):
 class ConfigMap:
     name: str
     data: dict[str, str]
+    resource_version: str
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """A rollout restart as the API server accepted it."""
+
+    deployment: str
+    restarted_at: str
+    generation: int
     resource_version: str
 
 
@@ -86,6 +99,41 @@ class Kube:
             ConfigMap(name=c.metadata.name, data=dict(c.data or {}), resource_version=c.metadata.resource_version)
             for c in found.items
         ]
+
+    async def patch_config_map(
+        self, name: str, data: dict[str, str | None], resource_version: str | None = None
+    ) -> ConfigMap:
+        """JSON merge patch of ``data`` (None deletes a key), as ``kubectl patch --type=merge``.
+
+        With ``resource_version`` the patch applies only to that version of the object: a newer
+        one is a 409 Conflict and nothing changes.
+        """
+        body: dict[str, Any] = {"data": data}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
+        cm = await self._call(
+            "patch",
+            "configmaps",
+            self.core.patch_namespaced_config_map(
+                name, self.namespace, body, _content_type="application/merge-patch+json"
+            ),
+        )
+        return ConfigMap(name=name, data=dict(cm.data or {}), resource_version=cm.metadata.resource_version)
+
+    async def restart_deployment(self, name: str, at: datetime | None = None) -> Rollout:
+        """``kubectl rollout restart``: a strategic merge patch of the pod template's restartedAt
+        annotation. Fractional seconds, so that two restarts in one second are two rollouts."""
+        stamp = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+        deployment = await self._call(
+            "patch",
+            "deployments",
+            self.apps.patch_namespaced_deployment(
+                name, self.namespace, body, _content_type="application/strategic-merge-patch+json"
+            ),
+        )
+        meta = deployment.metadata
+        return Rollout(name, stamp, meta.generation or 0, meta.resource_version)
 
     async def backend_pods(self, selector: str) -> list[str]:
         pods = await self._call("list", "pods", self.core.list_namespaced_pod(self.namespace, label_selector=selector))

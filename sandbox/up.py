@@ -29,6 +29,7 @@ from sandbox.slack import RateLimit, SlackConfig, SlackEmulator
 from sandbox.tenant_repo import create_tenant_repo
 from sandbox.world.live import LiveWorld
 from sandbox.world.load import load_world
+from sandbox.world.remedies import install_remedies
 from sandbox.worm_writer import write_worm
 
 # A metric every world exports: its first scraped sample is what "Prometheus is ready" means.
@@ -214,6 +215,7 @@ class Sandbox:
 
     async def _start_backend_and_kube(self, backend_up: asyncio.Event) -> None:
         self.kube_store = KubeStore(objects_from_world(self.live))
+        install_remedies(self.live, self.kube_store, self.live.world.namespace)
         self.backend_logs = BackendLogs(self.live)
         self.backend = BackendServer(self.live, self.backend_logs, self.tenant_config)
         await self.backend.start()

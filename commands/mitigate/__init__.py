@@ -1,0 +1,134 @@
+"""`/flk mitigate <tenant> <action>`: the runbook's §5 mitigations as plans first (exact objects,
+keys before → after, the restart that follows), applied only as planned, and undone exactly.
+
+    p = await plan(ctx, "acme", "quota", {"token_rate": "300"})   # reads, writes nothing
+    applied = await apply(ctx, p)                                 # Conflict / Forbidden / PartialApply
+    back = await plan_undo(ctx, applied)                          # then apply(ctx, back)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from commands.mitigate.apply import apply, retry_restart
+from commands.mitigate.models import (
+    ACTIONS,
+    Action,
+    Applied,
+    Change,
+    Conflict,
+    Expired,
+    Forbidden,
+    MitigationError,
+    ObjectChange,
+    ObjectRef,
+    PartialApply,
+    Plan,
+    Refused,
+    Uncertain,
+)
+from commands.mitigate.plans import number_text, plan, positive_number
+from commands.mitigate.undo import plan_undo
+from commands.registry import UsageError, Verb, register, tenant_arg
+
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+# Far above any real rate; bigger numbers are typos, not quotas.
+_MAX_RATE = 10**12
+
+
+def _rate(text: str, what: str) -> str:
+    value = positive_number(text)
+    if value is None:
+        raise UsageError(f"{what} must be a number above 0, not `{text[:20]}`")
+    if value > _MAX_RATE:
+        raise UsageError(f"{what} `{text[:20]}` is not a plausible rate")
+    return number_text(value)
+
+
+def _take_option(words: list[str], name: str) -> str | None:
+    """Remove ``--name value`` or ``--name=value`` from ``words``; the value, or None if absent."""
+    for i, word in enumerate(words):
+        if word == name:
+            if i + 1 >= len(words):
+                raise UsageError(f"`{name}` needs a value")
+            value = words[i + 1]
+            del words[i : i + 2]
+            return value
+        if word.startswith(name + "="):
+            del words[i]
+            return word.split("=", 1)[1]
+    return None
+
+
+def parse_args(args: list[str]) -> dict[str, Any]:
+    words = [w for w in args if w != "--dry-run"]
+    dry_run = len(words) != len(args)
+    burst = _take_option(words, "--burst")
+    unknown = [w for w in words if w.startswith("--")]
+    if unknown:
+        raise UsageError(f"unknown option `{unknown[0][:30]}`")
+    if not words:
+        raise UsageError("which tenant?")
+    tenant = tenant_arg(words[0])
+    if len(words) < 2:
+        raise UsageError(f"which mitigation? {', '.join(ACTIONS)}")
+    action, rest = words[1].lower(), words[2:]
+    if action not in ACTIONS:
+        raise UsageError(f"unknown mitigation `{words[1][:40]}`: expected {', '.join(ACTIONS)}")
+    if len(rest) > (1 if action in ("quota", "rollback-policy") else 0):
+        raise UsageError("too many arguments")
+    if burst is not None and action != "quota":
+        raise UsageError("`--burst` goes with `quota`")
+    token_rate = _rate(rest[0], "token_rate") if action == "quota" and rest else None
+    version = rest[0] if action == "rollback-policy" and rest else None
+    if version is not None and not _VERSION.fullmatch(version):
+        raise UsageError(f"`{version[:40]}` is not a policy version")
+    return {
+        "tenant": tenant,
+        "action": action,
+        "token_rate": token_rate,
+        "burst_rate": _rate(burst, "burst_rate") if burst is not None else None,
+        "version": version,
+        "dry_run": dry_run,
+    }
+
+
+VERB = register(
+    Verb(
+        "mitigate",
+        "mitigate <tenant> degraded-mode|quota [<token_rate>] [--burst <n>]|rollback-policy [<version>]|key-window"
+        " [--dry-run]",
+        "runbook §5: plan a mitigation (dry run, then confirm); every change can be undone",
+        parse_args,
+        mutating=True,
+        examples=(
+            "mitigate acme degraded-mode",
+            "mitigate acme quota 300 --burst 600",
+            "mitigate acme rollback-policy --dry-run",
+        ),
+    )
+)
+
+__all__ = [
+    "ACTIONS",
+    "VERB",
+    "Action",
+    "Applied",
+    "Change",
+    "Conflict",
+    "Expired",
+    "Forbidden",
+    "MitigationError",
+    "ObjectChange",
+    "ObjectRef",
+    "PartialApply",
+    "Plan",
+    "Refused",
+    "Uncertain",
+    "apply",
+    "parse_args",
+    "plan",
+    "plan_undo",
+    "retry_restart",
+]
