@@ -92,12 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     triage = sub.add_parser("triage", help="runbook §3 triage of a tenant, in the terminal")
     triage.add_argument("tenant")
     sub.add_parser("sandbox", help="fractal-lba in a box: `flk sandbox up --help`")
+    doctor = sub.add_parser("doctor", help="check every configured connection, a line each; exit 1 if any fails")
+    doctor.add_argument(
+        "--slack-manifest", help="Slack app manifest to compare scopes with (default: deploy/slack-app-manifest.yaml)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for ours in ("bot", "commands", "integrations"):
         logging.getLogger(ours).setLevel(logging.INFO)
     # Bolt warns that the token in the environment is unused because the bot passes its own client.
     logging.getLogger("slack_bolt.AsyncApp").setLevel(logging.ERROR)
+    if args.cmd == "doctor":
+        from bot.doctor import doctor as run_doctor
+
+        return asyncio.run(run_doctor(manifest=args.slack_manifest))
     if args.cmd == "serve":
         return asyncio.run(_serve(args.socket_mode))
     return asyncio.run(_triage(args.tenant))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+import math
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
 import aiohttp
+from kubernetes_asyncio.config import ConfigException
 from rich.console import Console
 from rich.text import Text
 from slack_sdk.errors import SlackApiError
@@ -14,7 +17,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.runtime import build_context
-from bot.settings import SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings
+from commands.config import RunbookConfig
 from commands.doctor import DEFAULT_MANIFEST, Check, ProbeError, SlackIdentity, Status, Targets, failed, run_doctor
 
 EXIT_USAGE = 2
@@ -63,6 +67,36 @@ def print_checks(checks: list[Check], console: Console) -> None:
                   f"{counts[Status.SKIP]} not configured", markup=False)  # fmt: skip
 
 
+@asynccontextmanager
+async def targets_for(settings: Settings, config: RunbookConfig, manifest: str | None = None) -> AsyncIterator[Targets]:
+    """What `flk doctor` checks: the bot's own backend clients, and Slack through the bot token."""
+    timeout = config.timeouts.probe_s
+    ctx = await build_context(settings, config)
+    # No retry handlers: a Slack that does not answer is reported at once.
+    slack = AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=math.ceil(timeout),
+        retry_handlers=[],
+    )
+    app_token = settings.slack_app_token
+    try:
+        yield Targets(
+            ctx=ctx,
+            slack_auth=partial(auth_test, slack),
+            manifest=Path(manifest or DEFAULT_MANIFEST),
+            socket_mode=partial(connections_open, slack, app_token.get_secret_value()) if app_token else None,
+            database_url=settings.database_url,
+            alertmanager_url=settings.alertmanager_url,
+            # Read when the settings carry a Grafana URL (Grafana annotations on resolve).
+            grafana_url=getattr(settings, "grafana_url", None),
+            admin_via_proxy=settings.admin_url is None,
+            timeout_s=timeout,
+        )
+    finally:
+        await ctx.close()
+
+
 async def doctor(
     environ: Mapping[str, str] | None = None, manifest: str | None = None, console: Console | None = None
 ) -> int:
@@ -73,33 +107,12 @@ async def doctor(
     except SettingsError as exc:
         console.print(f"flk doctor: {exc}", markup=False)
         return EXIT_USAGE
-    timeout = config.timeouts.probe_s
     try:
-        ctx = await build_context(settings, config)
-    except Exception as exc:
-        # Outside a cluster with FLK_KUBE_API_URL unset there is no service account to load.
-        console.print(f"flk doctor: cannot set up the backend clients ({type(exc).__name__}: {exc})", markup=False)
-        return 1
-    # No retry handlers: a Slack that does not answer is reported at once.
-    slack = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
-                           timeout=int(timeout) or 1)  # fmt: skip
-    app_token = settings.slack_app_token
-    socket = partial(connections_open, slack, app_token.get_secret_value()) if app_token is not None else None
-    targets = Targets(
-        ctx=ctx,
-        slack_auth=partial(auth_test, slack),
-        manifest=Path(manifest or DEFAULT_MANIFEST),
-        socket_mode=socket,
-        database_url=settings.database_url,
-        alertmanager_url=settings.alertmanager_url,
-        # Read when the settings carry a Grafana URL (Grafana annotations on resolve).
-        grafana_url=getattr(settings, "grafana_url", None),
-        admin_via_proxy=settings.admin_url is None,
-        timeout_s=timeout,
-    )
-    try:
-        checks = await run_doctor(targets)
-    finally:
-        await ctx.close()
+        async with targets_for(settings, config, manifest) as targets:
+            checks = await run_doctor(targets)
+    except ConfigException as exc:
+        # Outside a cluster, with FLK_KUBE_API_URL unset, there is no service account to load.
+        console.print(f"flk doctor: FLK_KUBE_API_URL is not set and {exc}", markup=False)
+        return EXIT_USAGE
     print_checks(checks, console)
     return 1 if failed(checks) else 0

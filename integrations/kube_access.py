@@ -117,7 +117,8 @@ def api_calls(files: Iterable[Path] | None = None) -> list[ApiCall]:
     (``self.core = client.CoreV1Api(api)``), or by the method name when one class has it.
     """
     classes, methods = _api_classes(), _methods()
-    trees = [(path, ast.parse(path.read_text(encoding="utf-8"))) for path in files or _source_files(SCANNED_PACKAGES)]
+    paths = _source_files(SCANNED_PACKAGES) if files is None else files
+    trees = [(path, ast.parse(path.read_text(encoding="utf-8"))) for path in paths]
     bound: dict[str, set[str]] = {}
     for _, tree in trees:
         for node in ast.walk(tree):
@@ -195,8 +196,16 @@ def permission_for(path: str, http_method: str) -> Permission:
 
 def required_permissions(files: Iterable[Path] | None = None) -> set[Permission]:
     """What the code's Kubernetes calls need, less what every user has anyway."""
+    if files is None:
+        return set(_bots_permissions())
     found = {permission_for(*request_of(call.api, call.method)) for call in api_calls(files)}
     return found - GRANTED_TO_EVERYONE
+
+
+@functools.cache
+def _bots_permissions() -> frozenset[Permission]:
+    """The installed code does not change while it runs: scanned once."""
+    return frozenset(required_permissions(list(_source_files(SCANNED_PACKAGES))))
 
 
 async def can_i(kube: Kube, permission: Permission) -> bool:
