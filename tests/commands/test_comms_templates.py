@@ -1,0 +1,143 @@
+"""Message templates: values are data escaped for Slack, never template code; a broken template
+names its file, line and missing field; an installation's and a tenant's own versions win."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from commands.comms.templates import (
+    DEFAULT_FOLDER,
+    RCA,
+    STAKEHOLDER_RESOLVED,
+    TENANT_INVESTIGATING,
+    TemplateError,
+    Templates,
+    duration,
+    escape,
+)
+
+INJECTIONS = ["<!channel>", "<!here|here>", "<@U_ADMIN>", "<http://evil.example|click here>", "a & b > c"]
+
+
+def write(folder: Path, name: str, text: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+
+
+def test_every_interpolated_value_is_escaped_and_template_text_is_not(tmp_path: Path) -> None:
+    write(tmp_path, "t.md.j2", "<!here> {{ a }} | {{ b }} | {{ c | upper }} | {{ d ~ '!' }}\n")
+    text = Templates(tmp_path).render("t.md.j2", {"a": "<!channel>", "b": "<http://x|y>", "c": "<@u1>", "d": "&"})
+    assert text == "<!here> &lt;!channel&gt; | &lt;http://x|y&gt; | &lt;@U1&gt; | &amp;!\n"
+
+
+@pytest.mark.parametrize("value", [*INJECTIONS, "{{ 7 * 7 }}", "{% for x in range(9) %}x{% endfor %}", "{# c #}"])
+def test_user_text_is_data_never_template_code(tmp_path: Path, value: str) -> None:
+    write(tmp_path, "t.md.j2", "[{{ note }}]")
+    text = Templates(tmp_path).render("t.md.j2", {"note": value})
+    assert text == f"[{escape(value)}]\n"
+    assert "<" not in text and ">" not in text
+
+
+def test_link_and_mention_filters_only_emit_markup_for_checked_values(tmp_path: Path) -> None:
+    write(tmp_path, "t.md.j2", "{{ u | link(label) }} {{ bad | link(label) }} {{ who | mention }} {{ bot | mention }}")
+    text = Templates(tmp_path).render(
+        "t.md.j2", {"u": "https://grafana.example/d/x?a=1", "bad": "javascript:alert(1)|<!channel>",
+                    "label": "dash <b>", "who": "U_ALICE", "bot": "<!channel>"},
+    )  # fmt: skip
+    assert text == "<https://grafana.example/d/x?a=1|dash &lt;b&gt;> dash &lt;b&gt; <@U_ALICE> &lt;!channel&gt;\n"
+
+
+def test_missing_field_names_template_line_and_field(tmp_path: Path) -> None:
+    write(tmp_path, TENANT_INVESTIGATING, "Tenant {{ tenant }}\n\nETA: {{ eta }}\n{{ eta_typo }}\n")
+    with pytest.raises(TemplateError) as caught:
+        Templates(tmp_path).render(TENANT_INVESTIGATING, {"tenant": "t1", "eta": "soon"})
+    error = caught.value
+    assert str(error) == f"template {TENANT_INVESTIGATING}, line 4: missing field `eta_typo`"
+    assert (error.template, error.line, error.field) == (TENANT_INVESTIGATING, 4, "eta_typo")
+
+
+def test_missing_attribute_in_a_tenant_template_names_that_file(tmp_path: Path) -> None:
+    write(tmp_path / "t-blue", RCA, "# RCA\n{% for v in verdicts %}\n- {{ v.headline }} {{ v.nope }}\n{% endfor %}\n")
+    with pytest.raises(TemplateError) as caught:
+        Templates(tmp_path).render(RCA, {"verdicts": [{"headline": "h"}]}, tenant="t-blue")
+    assert str(caught.value) == f"template t-blue/{RCA}, line 3: missing field `nope`"
+
+
+def test_syntax_error_and_unknown_template_are_named(tmp_path: Path) -> None:
+    write(tmp_path, STAKEHOLDER_RESOLVED, "ok\n{% if %}\n")
+    templates = Templates(tmp_path)
+    with pytest.raises(TemplateError, match=rf"^template {STAKEHOLDER_RESOLVED}, line 2: syntax error: "):
+        templates.render(STAKEHOLDER_RESOLVED, {})
+    with pytest.raises(TemplateError, match=r"^template nope\.md\.j2: not found in "):
+        templates.render("nope.md.j2", {})
+    with pytest.raises(TemplateError, match="a template name is a file name"):
+        templates.render("../etc/passwd", {})
+
+
+def test_the_sandbox_refuses_python_internals(tmp_path: Path) -> None:
+    write(tmp_path, "t.md.j2", "line 1\n{{ tenant.__class__.__mro__ }}\n")
+    with pytest.raises(TemplateError) as caught:
+        Templates(tmp_path).render("t.md.j2", {"tenant": "t1"})
+    assert caught.value.line == 2
+    assert "SecurityError" in caught.value.reason
+
+
+def test_runtime_error_names_the_line(tmp_path: Path) -> None:
+    write(tmp_path, "t.md.j2", "a\nb\n{{ n / 0 }}\n")
+    with pytest.raises(TemplateError, match=r"^template t\.md\.j2, line 3: ZeroDivisionError"):
+        Templates(tmp_path).render("t.md.j2", {"n": 1})
+
+
+def test_tenant_folder_wins_then_installation_folder_then_defaults(tmp_path: Path) -> None:
+    write(tmp_path / "t-blue", TENANT_INVESTIGATING, "blue's own: {{ tenant }}")
+    write(tmp_path, STAKEHOLDER_RESOLVED, "installation's: {{ tenant }}")
+    templates = Templates(tmp_path)
+    folder, packaged = tmp_path.resolve(), DEFAULT_FOLDER.resolve()
+    assert templates.render(TENANT_INVESTIGATING, {"tenant": "t-blue"}, tenant="t-blue") == "blue's own: t-blue\n"
+    assert templates.source(TENANT_INVESTIGATING, "t-blue") == folder / "t-blue" / TENANT_INVESTIGATING
+    assert templates.source(TENANT_INVESTIGATING, "t-green") == packaged / TENANT_INVESTIGATING
+    assert templates.source(TENANT_INVESTIGATING) == packaged / TENANT_INVESTIGATING
+    green = templates.render(STAKEHOLDER_RESOLVED, {"tenant": "t-green"}, tenant="t-green")
+    assert green == "installation's: t-green\n"
+    assert templates.source(STAKEHOLDER_RESOLVED, "t-blue") == folder / STAKEHOLDER_RESOLVED
+    assert templates.source(RCA, "t-blue") == packaged / RCA
+
+
+def test_a_malformed_tenant_never_reaches_the_loader(tmp_path: Path) -> None:
+    write(tmp_path, "t.md.j2", "default")
+    write(tmp_path.parent / "x", "t.md.j2", "outside the folder")
+    assert Templates(tmp_path).render("t.md.j2", {}, tenant="../x") == "default\n"
+
+
+def test_an_edited_template_applies_to_the_next_render(tmp_path: Path) -> None:
+    write(tmp_path, "t.md.j2", "first")
+    templates = Templates(tmp_path)
+    assert templates.render("t.md.j2", {}) == "first\n"
+    path = tmp_path / "t.md.j2"
+    path.write_text("second")
+    later = path.stat().st_mtime + 2  # a later mtime, even on coarse file-system clocks
+    os.utime(path, (later, later))
+    assert templates.render("t.md.j2", {}) == "second\n"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0 s"), (59, "59 s"), (60, "1 min"), (45 * 60 + 59, "45 min"), (3600, "1 h"), (86400 + 300, "1 d 5 min"),
+     (83 * 60 + 30, "1 h 23 min"), (26 * 3600 + 5 * 60, "1 d 2 h 5 min"), (None, "—"), (-5, "—")],
+)  # fmt: skip
+def test_duration_format(seconds: float | None, text: str) -> None:
+    assert duration(seconds) == text
+    if seconds is not None:
+        assert duration(timedelta(seconds=seconds)) == text
+
+
+def test_utc_filter_converts_other_zones(tmp_path: Path) -> None:
+    write(tmp_path, "t.md.j2", "{{ t | utc }} · {{ t | utc('seconds') }} · {{ t | utc('time') }}")
+    local = datetime(2031, 1, 1, 1, 30, 5, tzinfo=UTC).astimezone(ZoneInfo("Asia/Tokyo"))
+    text = Templates(tmp_path).render("t.md.j2", {"t": local})
+    assert text == "2031-01-01 01:30 UTC · 2031-01-01 01:30:05 UTC · 01:30:05\n"
