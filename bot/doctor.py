@@ -88,8 +88,8 @@ async def targets_for(settings: Settings, config: RunbookConfig, manifest: str |
             socket_mode=partial(connections_open, slack, app_token.get_secret_value()) if app_token else None,
             database_url=settings.database_url,
             alertmanager_url=settings.alertmanager_url,
-            # Read when the settings carry a Grafana URL (Grafana annotations on resolve).
-            grafana_url=getattr(settings, "grafana_url", None),
+            grafana_url=settings.grafana_url,
+            grafana_token=settings.grafana_token.get_secret_value() if settings.grafana_token else None,
             admin_via_proxy=settings.admin_url is None,
             timeout_s=timeout,
         )

@@ -69,6 +69,7 @@ class Targets:
     database_url: str | None = None
     alertmanager_url: str | None = None
     grafana_url: str | None = None
+    grafana_token: str | None = None
     admin_via_proxy: bool = False
     timeout_s: float = 5.0
 
@@ -136,12 +137,14 @@ async def check_prometheus(ctx: Context) -> list[Check]:
     return [Check("prometheus", Status.OK, f"{series:g} {metric} series")]
 
 
-async def _get_json(url: str, timeout_s: float) -> object:
+async def _get_json(url: str, timeout_s: float, headers: dict[str, str] | None = None) -> object:
     try:
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s), headers=headers) as session,
             session.get(url) as response,
         ):
+            if response.status in (401, 403):
+                raise ProbeError(f"{url.partition('?')[0]} refused the token (HTTP {response.status})")
             if response.status >= 400:
                 raise ProbeError(f"{url} answered HTTP {response.status}")
             return await response.json(content_type=None)
@@ -166,15 +169,22 @@ async def check_alertmanager(url: str | None, timeout_s: float) -> list[Check]:
     return [Check("alertmanager", Status.OK, f"version {version}, cluster {cluster}")]
 
 
-async def check_grafana(url: str | None, timeout_s: float) -> list[Check]:
+async def check_grafana(url: str | None, token: str | None, timeout_s: float) -> list[Check]:
     if not url:
-        return [Check("grafana", Status.SKIP, "no Grafana URL configured")]
+        return [Check("grafana", Status.SKIP, "FLK_GRAFANA_URL not set: no dashboard annotations on resolve")]
+    base = url.rstrip("/")
     try:
-        health = await _get_json(f"{url.rstrip('/')}/api/health", timeout_s)
+        health = await _get_json(f"{base}/api/health", timeout_s)
+        if token:
+            # Annotations are what the bot writes; reading one proves the token is accepted.
+            await _get_json(f"{base}/api/annotations?limit=1", timeout_s, {"Authorization": f"Bearer {token}"})
     except ProbeError as exc:
-        return [Check("grafana", Status.FAIL, str(exc), "check the Grafana URL and that Grafana is up")]
-    database = health.get("database", "?") if isinstance(health, dict) else "?"
-    return [Check("grafana", Status.OK, f"healthy (database {database})")]
+        return [Check("grafana", Status.FAIL, str(exc), "check FLK_GRAFANA_URL and FLK_GRAFANA_TOKEN")]
+    version = health.get("version", "?") if isinstance(health, dict) else "?"
+    if not token:
+        hint = "set FLK_GRAFANA_TOKEN (a service account token that may write annotations)"
+        return [Check("grafana", Status.WARN, f"version {version} answers, but no token is set", hint)]
+    return [Check("grafana", Status.OK, f"version {version}; the token is accepted")]
 
 
 def kube_permissions(targets: Targets) -> list[Permission]:
@@ -312,7 +322,7 @@ async def run_doctor(targets: Targets) -> list[Check]:
         _guarded("WORM audit log", check_worm(targets.ctx)),
         _guarded("tenant repo", check_tenant_repo(targets.ctx, t)),
         _guarded("database", check_database(targets.database_url, t)),
-        _guarded("grafana", check_grafana(targets.grafana_url, t)),
+        _guarded("grafana", check_grafana(targets.grafana_url, targets.grafana_token, t)),
     )
     return [check for group in groups for check in group]
 

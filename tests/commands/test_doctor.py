@@ -16,7 +16,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.doctor import auth_test, doctor, targets_for
 from bot.settings import load_settings
-from commands.doctor import Check, Status, check_kubernetes, check_slack, kube_permissions, run_doctor
+from commands.doctor import (
+    Check,
+    Status,
+    check_grafana,
+    check_kubernetes,
+    check_slack,
+    kube_permissions,
+    run_doctor,
+)
 from integrations.store import Store
 from sandbox.up import Sandbox
 
@@ -76,8 +84,11 @@ def failing(checks: dict[str, Check]) -> set[str]:
 
 async def test_all_green_against_the_sandbox(green: dict[str, Check], sandbox: Sandbox) -> None:
     not_ok = {name: c.status for name, c in green.items() if c.status is not Status.OK}
-    # The emulator does not send x-oauth-scopes; Grafana has no settings yet.
-    assert not_ok == {"slack scopes": Status.WARN, "grafana": Status.SKIP}, green
+    # The emulator does not send x-oauth-scopes.
+    expected = {"slack scopes": Status.WARN}
+    if "FLK_GRAFANA_URL" not in sandbox.env:
+        expected["grafana"] = Status.SKIP
+    assert not_ok == expected, green
     assert "x-oauth-scopes" in green["slack scopes"].detail
     for name in ("slack auth", "slack socket mode", "prometheus", "alertmanager", "kubernetes", "admin API",
                  "WORM audit log", "tenant repo", "database"):  # fmt: skip
@@ -223,3 +234,41 @@ async def test_granted_scopes_compared_with_the_manifest(slack_granting: tuple[s
     assert extra.status is Status.WARN and "channels:history" in extra.detail
     unreadable = (await check_slack(lambda: auth_test(client), MANIFEST.parent / "none.yaml"))[1]
     assert unreadable.status is Status.WARN and "--slack-manifest" in unreadable.hint
+
+
+# -- Grafana: reachable, and the token accepted --------------------------------------------------
+
+
+@pytest.fixture
+async def grafana() -> AsyncIterator[str]:
+    """A loopback Grafana: /api/health for anyone, /api/annotations for the token "good"."""
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"database": "ok", "version": "11.0.0"})
+
+    async def annotations(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != "Bearer good":
+            return web.json_response({"message": "Invalid API key"}, status=401)
+        return web.json_response([])
+
+    app = web.Application()
+    app.router.add_get("/api/health", health)
+    app.router.add_get("/api/annotations", annotations)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+async def test_grafana_reachable_and_token_accepted(grafana: str) -> None:
+    (ok,) = await check_grafana(grafana, "good", 5)
+    assert ok.status is Status.OK and "11.0.0" in ok.detail
+    (refused,) = await check_grafana(grafana, "bad", 5)
+    assert refused.status is Status.FAIL and "refused the token" in refused.detail
+    assert "FLK_GRAFANA_TOKEN" in refused.hint and "bad" not in refused.detail + refused.hint
+    (tokenless,) = await check_grafana(grafana, None, 5)
+    assert tokenless.status is Status.WARN and "FLK_GRAFANA_TOKEN" in tokenless.hint
+    (dead,) = await check_grafana(f"http://127.0.0.1:{closed_port()}", "good", 5)
+    assert dead.status is Status.FAIL and "cannot reach" in dead.detail
+    assert (await check_grafana(None, None, 5))[0].status is Status.SKIP
