@@ -64,18 +64,20 @@ async def checks_for(env: dict[str, str]) -> dict[str, Check]:
 @pytest.fixture
 def like_the_shipped_role(sandbox: Sandbox) -> Iterator[None]:
     """The sandbox's RBAC as deploy/k8s grants it: everything the code calls, no secrets."""
+    saved = sandbox.kube.rbac.denies
     sandbox.kube.rbac.deny("get", "secrets")
     yield
-    sandbox.kube.rbac.allow("get", "secrets")
+    sandbox.kube.rbac.reset(saved)
 
 
 @pytest.fixture(scope="module")
 async def green(sandbox: Sandbox, database: str) -> dict[str, Check]:
+    saved = sandbox.kube.rbac.denies
     sandbox.kube.rbac.deny("get", "secrets")
     try:
         return await checks_for(env_for(sandbox, database))
     finally:
-        sandbox.kube.rbac.allow("get", "secrets")
+        sandbox.kube.rbac.reset(saved)
 
 
 def failing(checks: dict[str, Check]) -> set[str]:
@@ -177,20 +179,21 @@ async def test_each_permission_denied_in_turn_fails_its_line(
     sandbox: Sandbox, database: str, like_the_shipped_role: None
 ) -> None:
     settings, config = load_settings(env_for(sandbox, database))
+    role = sandbox.kube.rbac.denies
     async with targets_for(settings, config) as targets:
         for permission in kube_permissions(targets):
             sandbox.kube.rbac.deny(permission.verb, permission.rbac_resource)
             try:
                 checks = {c.name: c for c in await check_kubernetes(targets)}
             finally:
-                sandbox.kube.rbac.allow(permission.verb, permission.rbac_resource)
+                sandbox.kube.rbac.reset(role)
             assert failing(checks) == {f"kubernetes: {permission}"}
             assert "Role" in checks[f"kubernetes: {permission}"].hint
         sandbox.kube.rbac.allow("get", "secrets")
         try:
             checks = {c.name: c for c in await check_kubernetes(targets)}
         finally:
-            sandbox.kube.rbac.deny("get", "secrets")
+            sandbox.kube.rbac.reset(role)
     secrets = checks["kubernetes: get secrets"]
     assert secrets.status is Status.WARN and "secret values" in secrets.hint
 
