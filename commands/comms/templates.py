@@ -62,6 +62,11 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def slack_escape(value: Any) -> Markup:
+    """The ``escape`` / ``e`` filter: Slack's escaping, once."""
+    return value if isinstance(value, Markup) else Markup(escape(str(value)))
+
+
 def _finalize(value: Any) -> str:
     # Markup: made by a checked filter below, or marked ``|safe`` by the template's author.
     if isinstance(value, Markup):
@@ -158,6 +163,9 @@ class Templates:
     """The template folder of an installation (``folder``) over the packaged defaults."""
 
     def __init__(self, folder: str | Path | None = None, *, defaults: str | Path = DEFAULT_FOLDER) -> None:
+        if folder is not None and not Path(folder).is_dir():
+            # Jinja would skip it silently and every message would fall back to the defaults.
+            raise TemplateError(str(folder), None, "the templates folder does not exist")
         self.roots = [Path(p).resolve() for p in (folder, defaults) if p is not None]
         self.env = SandboxedEnvironment(
             loader=FileSystemLoader([str(r) for r in self.roots]),
@@ -170,7 +178,8 @@ class Templates:
             auto_reload=True,  # an edited template applies from the next message on
         )
         self.env.filters.update(
-            utc=utc, duration=duration, percent=percent, link=link, mention=mention, code=code, cell=cell
+            utc=utc, duration=duration, percent=percent, link=link, mention=mention, code=code, cell=cell,
+            e=slack_escape, escape=slack_escape,  # Jinja's own would HTML-escape quotes too
         )
 
     def source(self, name: str, tenant: str | None = None) -> Path:

@@ -43,6 +43,18 @@ def test_user_text_is_data_never_template_code(tmp_path: Path, value: str) -> No
     assert "<" not in text and ">" not in text
 
 
+def test_escape_filter_escapes_once_for_slack(tmp_path: Path) -> None:
+    write(tmp_path, "t.md.j2", "{{ a | e }} {{ a | escape | e }} {{ q | e }}")
+    assert Templates(tmp_path).render("t.md.j2", {"a": "<!channel>", "q": "it's \"x\""}) == (
+        "&lt;!channel&gt; &lt;!channel&gt; it's \"x\"\n"
+    )
+
+
+def test_a_missing_templates_folder_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError, match=r"the templates folder does not exist$"):
+        Templates(tmp_path / "nowhere")
+
+
 def test_link_and_mention_filters_only_emit_markup_for_checked_values(tmp_path: Path) -> None:
     write(tmp_path, "t.md.j2", "{{ u | link(label) }} {{ bad | link(label) }} {{ who | mention }} {{ bot | mention }}")
     text = Templates(tmp_path).render(
