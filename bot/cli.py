@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         from sandbox.cli import main as sandbox_main
 
         return sandbox_main(argv[1:])
+    if argv[:1] == ["audit"]:
+        from commands.audit import audit_main
+
+        return audit_main(argv[1:])
     parser = argparse.ArgumentParser(prog="flk", description="Tenant SLO Breach runbook bot")
     sub = parser.add_subparsers(dest="cmd", required=True)
     serve = sub.add_parser("serve", help="run the bot (HTTP mode; --socket-mode adds Socket Mode)")
@@ -92,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     triage = sub.add_parser("triage", help="runbook §3 triage of a tenant, in the terminal")
     triage.add_argument("tenant")
     sub.add_parser("sandbox", help="fractal-lba in a box: `flk sandbox up --help`")
+    sub.add_parser("audit", help="`flk audit verify [PATH]`: check the audit log's hash chain")
     doctor = sub.add_parser("doctor", help="check every configured connection, a line each; exit 1 if any fails")
     doctor.add_argument(
         "--slack-manifest", help="Slack app manifest to compare scopes with (default: deploy/slack-app-manifest.yaml)"

@@ -4,6 +4,7 @@ itself afterwards. Every refusal is ephemeral and audited."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -96,7 +97,7 @@ class Mitigations:
         await self._post_plan(incident, plan, user, dry_run=args.get("dry_run", False))
 
     async def _post_plan(self, incident: Incident, plan: mitigate.Plan, user: str, *, dry_run: bool) -> None:
-        await self.store.set_idempotency_result(f"plan:{plan.id}", {"plan": plan.to_dict(), "incident": incident.id})
+        await self._put(f"plan:{plan.id}", {"plan": plan.to_dict(), "incident": incident.id})
         await self.record(
             incident,
             plan.tenant,
@@ -144,23 +145,24 @@ class Mitigations:
     async def _second_approval(
         self, plan: mitigate.Plan, incident: Incident, user: str, respond: Respond, channel: str, ts: str
     ) -> bool:
-        """True once two different authorised people have confirmed."""
-        key = f"approvals:{plan.id}"
-        approvers = list((await self.store.idempotency_result(key) or {}).get("users", []))
-        if user in approvers:
+        """True once two different authorised people have confirmed. The first approval is an
+        atomic claim, so concurrent clicks (or replicas) cannot both count as the first."""
+        first = f"approval:{plan.id}"
+        if await self.store.claim_idempotency(first):
+            await self.store.set_idempotency_result(first, {"user": user})
+            await self.record(incident, plan.tenant, user, "mitigation.approved", f"{mention(user)} approved {plan.id}")
+            status = f":ballot_box_with_check: approved by {mention(user)}; waiting for a second, different approver"
+            await self.rt.io.update(channel, ts, "approved once", plan_blocks(plan, note=status))
+            return False
+        for _ in range(50):
+            stored = await self.store.idempotency_result(first)
+            if stored:
+                break
+            await asyncio.sleep(0.02)  # the first approver's write is a moment behind its claim
+        if not stored or stored.get("user") == user:
             await respond(text=":busts_in_silhouette: A second, different person must confirm.", replace_original=False)
             return False
-        approvers.append(user)
-        if not await self.store.idempotency_result(key):
-            await self.store.claim_idempotency(key)
-        await self.store.set_idempotency_result(key, {"users": approvers})
         await self.record(incident, plan.tenant, user, "mitigation.approved", f"{mention(user)} approved {plan.id}")
-        if len(approvers) < 2:
-            status = f":ballot_box_with_check: approved by {mention(user)}; waiting for a second, different approver"
-            await self.rt.io.update(
-                channel, ts, "approved once", plan_blocks(plan)[:-1] + plan_blocks(plan, status)[-1:]
-            )
-            return False
         return True
 
     async def _apply(self, plan: mitigate.Plan, incident: Incident, user: str, channel: str, ts: str) -> None:
@@ -202,11 +204,16 @@ class Mitigations:
             await self.store.set_state(incident.id, "verifying", actor=user, text=f"{plan.action} applied")
 
     async def _save_applied(self, applied: mitigate.Applied) -> None:
-        key = f"applied:{applied.plan.id}"
+        await self._put(f"applied:{applied.plan.id}", applied.to_dict())
+
+    async def _put(self, key: str, value: dict[str, Any]) -> None:
+        """Keep a value under a key shared by every replica (the store's idempotency table)."""
         await self.store.claim_idempotency(key)
-        await self.store.set_idempotency_result(key, applied.to_dict())
+        await self.store.set_idempotency_result(key, value)
 
     async def _schedule_checks(self, incident: Incident, applied: mitigate.Applied) -> str:
+        if applied.plan.undoes:
+            return "the previous values are back; no verification checks for an undo"
         if self.checks is None:
             return "no verification checks scheduled"
         delays = self.rt.config.mitigations.verify_delays_s

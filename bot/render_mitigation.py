@@ -32,11 +32,14 @@ def plan_text(plan: Plan) -> str:
     return f"*{title} for `{plan.tenant}`: dry run*\n{lines}{notes}"
 
 
-def plan_blocks(plan: Plan, status: str | None = None, *, dry_run: bool = False) -> list[Block]:
+def plan_blocks(plan: Plan, status: str | None = None, *, dry_run: bool = False, note: str = "") -> list[Block]:
+    """The plan; with a final ``status`` its buttons are gone, a ``note`` keeps them."""
     blocks: list[Block] = [_section(plan_text(plan))]
     if plan.needs_second_approver:
         reasons = "; ".join(plan.approval_reasons) or "policy"
         blocks.append(_context(f":busts_in_silhouette: needs two different approvers ({escape(reasons)})"))
+    if note:
+        blocks.append(_context(note))
     if status:
         blocks.append(_context(status))
         return blocks

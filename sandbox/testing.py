@@ -63,7 +63,7 @@ tenants:
     region: ap-south-1
     scenario: escalations
     verdict: data distribution shifted
-    config: {strict_mode: "false", token_rate: "80", burst_rate: "120", daily_quota: "2000000", policy_version: v7}
+    config: {strict_mode: "true", token_rate: "80", burst_rate: "120", daily_quota: "2000000", policy_version: v7}
     policy: {tol_D: "1.5", tol_coh: "0.72", min_samples: "16"}
     signing_keys: {k1: "or-b3JiaXQta2V5LW9uZQ"}
     traffic:
