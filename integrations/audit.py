@@ -30,7 +30,7 @@ from integrations.store.scrub import scrub, scrub_text
 
 GENESIS = "0" * 64
 FIELDS = ("seq", "at", "actor", "action", "incident_id", "tenant", "details", "prev_hash", "hash")
-# How far back from the end the last record is looked for; records are far smaller.
+# How much of the end is read first to find the last record (most records are far smaller).
 _TAIL_CHUNK = 64 * 1024
 
 
@@ -76,7 +76,7 @@ class AuditLog:
             "actor": scrub_text(str(actor)),
             "action": scrub_text(str(action)),
             "incident_id": None if incident_id is None else scrub_text(str(incident_id)),
-            "tenant": tenant,
+            "tenant": None if tenant is None else scrub_text(str(tenant)),
             # Through JSON once, so that what is hashed is what a reader will parse back.
             "details": scrub(json.loads(json.dumps(dict(details or {}), default=str))),
         }
@@ -109,11 +109,17 @@ class AuditLog:
             return self._last[1], self._last[2]
         if size == 0:
             return 0, GENESIS
-        handle.seek(max(0, size - _TAIL_CHUNK))
-        chunk = handle.read()
-        if not chunk.endswith(b"\n"):
-            raise AuditError(f"{self.path}: the last record is cut short; run `flk audit verify` before appending")
-        last = chunk.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        span = _TAIL_CHUNK
+        while True:
+            # Back from the end until the line before the last one ends (or the file starts).
+            handle.seek(max(0, size - span))
+            chunk = handle.read()
+            if not chunk.endswith(b"\n"):
+                raise AuditError(f"{self.path}: the last record is cut short; run `flk audit verify` before appending")
+            if b"\n" in chunk[:-1] or span >= size:
+                break
+            span *= 4
+        last = chunk[:-1].rsplit(b"\n", 1)[-1]
         try:
             record = json.loads(last)
             return int(record["seq"]), str(record["hash"])

@@ -98,24 +98,35 @@ async def degraded_mode(ctx: Context, tenant: str, args: Mapping[str, Any], now:
     return Draft((change,), restart=True, notes=("strict checks off for the tenant until undone",))
 
 
+def _rate_arg(args: Mapping[str, Any], key: str) -> Decimal | None:
+    """A rate the caller asked for: absent, or a number above 0 (the parser's check, kept here
+    for callers that build the arguments themselves)."""
+    text = args.get(key)
+    if text is None:
+        return None
+    value = positive_number(str(text))
+    if value is None:
+        raise Refused(f"{key} must be a number above 0")
+    return value
+
+
 async def quota(ctx: Context, tenant: str, args: Mapping[str, Any], now: datetime) -> Draft:
     ref, cm = await _tenant_map(ctx, tenant)
     limits = ctx.config.mitigations
     current = positive_number(cm.data.get(TOKEN_RATE, ""))
-    asked = args.get("token_rate")
+    asked, burst = _rate_arg(args, TOKEN_RATE), _rate_arg(args, BURST_RATE)
     if asked is None and current is None:
         raise Refused(f"{TOKEN_RATE} in `{ref.name}` is not a number: name the new rate (`quota <token_rate>`)")
-    rate = Decimal(asked) if asked is not None else 2 * current  # type: ignore[operator]
+    rate = asked if asked is not None else 2 * current  # type: ignore[operator]
     if current is not None and rate <= current:
         raise Refused(f"{TOKEN_RATE} is {cm.data[TOKEN_RATE]} in `{ref.name}`: {number_text(rate)} would not raise it")
     after: dict[str, str | None] = {TOKEN_RATE: number_text(rate)}
     reasons = []
     if rate > Decimal(str(limits.quota_ceiling)):
         reasons.append(f"{TOKEN_RATE} {number_text(rate)} is above the ceiling of {limits.quota_ceiling:g}")
-    burst = args.get("burst_rate")
     if burst is not None:
-        after[BURST_RATE] = number_text(Decimal(burst))
-        if Decimal(burst) > Decimal(str(limits.burst_ceiling)):
+        after[BURST_RATE] = number_text(burst)
+        if burst > Decimal(str(limits.burst_ceiling)):
             reasons.append(f"{BURST_RATE} {after[BURST_RATE]} is above the ceiling of {limits.burst_ceiling:g}")
     change = changed(ref, cm, after)
     if change is None:

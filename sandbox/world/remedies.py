@@ -49,6 +49,7 @@ class Remedies:
         self._running: dict[str, dict[str, str]] = {}
         # Per tenant with a remedy: until when it is in effect (inf: until undone), or None.
         self._effect: dict[str, float | None] = {}
+        self._versions: dict[str, int] = {}
         for tenant in world.tenants:
             obj = store.get("configmaps", namespace, tenant_configmap(tenant))
             data = dict((obj or {}).get("data") or {})
@@ -71,6 +72,11 @@ class Remedies:
         with self._lock:
             if resource == "configmaps" and meta.get("name") in self._tenant_by_map:
                 tenant = self._tenant_by_map[meta["name"]]
+                # Writes from other threads may be announced out of order: keep the newest.
+                version = int(meta.get("resourceVersion") or 0)
+                if version < self._versions.get(tenant, 0):
+                    return
+                self._versions[tenant] = version
                 self._latest[tenant] = dict((after or {}).get("data") or {})
                 self._evaluate(tenant)
             elif (

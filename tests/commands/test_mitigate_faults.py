@@ -49,6 +49,8 @@ async def test_nothing_to_do_is_refused_before_any_write(kw: KubeWorld) -> None:
         ("sig", "key-window", {}, "already open until 2999-01-01T00:00:00Z"),
         ("nobody", "quota", {}, "`tenant-nobody` does not exist"),
         ("calm", "reboot", {}, "unknown mitigation"),
+        ("quo", "quota", {"token_rate": "-5"}, "token_rate must be a number above 0"),
+        ("quo", "quota", {"burst_rate": "abc"}, "burst_rate must be a number above 0"),
     ]
     for tenant, action, args, says in cases:
         with pytest.raises(Refused) as caught:

@@ -52,6 +52,15 @@ def test_a_new_appender_continues_the_chain(tmp_path: Path) -> None:
     assert verify(path).ok and verify(path).records == 3
 
 
+def test_records_larger_than_the_tail_read_still_chain(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    AuditLog(path, fsync=False).append("U1", "export", details={"rows": "r," * 150_000})
+    assert AuditLog(path, fsync=False).append("U1", "command")["seq"] == 2
+    AuditLog(path, fsync=False).append("U1", "export", details={"rows": "s," * 150_000})
+    assert AuditLog(path, fsync=False).append("U1", "command")["seq"] == 4
+    assert verify(path).ok and verify(path).records == 4
+
+
 @pytest.mark.parametrize("number", [1, 3, 5])
 def test_an_edited_record_is_named(tmp_path: Path, number: int) -> None:
     path = tmp_path / "audit.jsonl"
