@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.outbox import WORKER_ID
+from bot.outbox import worker_id
 from integrations.store import ScheduledCheck, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,7 @@ class CheckScheduler:
         self.store = store
         self.run = run
         self.grace = timedelta(seconds=grace_s)
+        self.worker_id = worker_id()
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_job(
             self.sweep, "interval", seconds=sweep_s, id="sweep", max_instances=1, coalesce=True,
@@ -46,7 +47,7 @@ class CheckScheduler:
 
     async def sweep(self) -> None:
         try:
-            due = await self.store.checks.claim_due(worker_id=WORKER_ID, grace=self.grace, limit=200)
+            due = await self.store.checks.claim_due(worker_id=self.worker_id, grace=self.grace, limit=200)
         except StoreUnavailable:
             log.warning("check sweep skipped: incident store unavailable")
             return
@@ -55,9 +56,9 @@ class CheckScheduler:
             late_s = max(0.0, (now - check.due_at).total_seconds())
             try:
                 result = await self.run(check, late_s)
-                await self.store.checks.finish(check.id, worker_id=WORKER_ID, ok=True, result=result)
+                await self.store.checks.finish(check.id, worker_id=self.worker_id, ok=True, result=result)
             except Exception as exc:
                 log.exception("check %s failed", check.id)
                 await self.store.checks.finish(
-                    check.id, worker_id=WORKER_ID, ok=False, result={"error": type(exc).__name__}
+                    check.id, worker_id=self.worker_id, ok=False, result={"error": type(exc).__name__}
                 )

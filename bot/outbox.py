@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -19,7 +20,11 @@ from integrations.store import OutboxItem, Store, StoreUnavailable
 log = logging.getLogger(__name__)
 
 OpHandler = Callable[[OutboxItem], Awaitable[None]]
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_id() -> str:
+    """Unique per worker: several bots in one process (tests) are still separate replicas."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class OutboxWorker:
@@ -30,6 +35,7 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
+        self.worker_id = worker_id()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="outbox")
@@ -53,7 +59,9 @@ class OutboxWorker:
     async def _loop(self) -> None:
         while True:
             try:
-                items = await self.store.outbox.claim_due(worker_id=WORKER_ID, limit=20, lease=timedelta(minutes=2))
+                items = await self.store.outbox.claim_due(
+                    worker_id=self.worker_id, limit=20, lease=timedelta(minutes=2)
+                )
             except StoreUnavailable:
                 items = []
                 await asyncio.sleep(1)
