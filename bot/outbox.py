@@ -84,6 +84,10 @@ class OutboxWorker:
             if handler is None:
                 raise RuntimeError(f"no handler for outbox op {item.op!r}")
             await handler(item)
+        except asyncio.CancelledError:
+            # Stopping: hand the item back now rather than after the claim's lease runs out.
+            await self._fail(item, "interrupted by a shutdown", timedelta(0))
+            raise
         except SlackApiError as exc:
             retry_after = exc.response.headers.get("Retry-After") if exc.response is not None else None
             error = exc.response.get("error", "slack error") if exc.response is not None else "slack error"
