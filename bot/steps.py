@@ -29,7 +29,7 @@ from integrations.store import OutboxItem
 log = logging.getLogger(__name__)
 
 Respond = Callable[..., Awaitable[Any]]
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+_USER_ID = re.compile(r"^[UW][A-Z0-9_]{2,20}$")
 
 
 def mention(user: str) -> str:

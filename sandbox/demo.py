@@ -81,7 +81,12 @@ async def demo(world: Path | None) -> int:
     rules = compressed_rules(work, window="5m")
     config = work / "runbook.yaml"
     # The default world has four unrelated breaches at once; show them as four incidents.
-    config.write_text("incidents: {isolation_threshold: 10}\n")
+    config.write_text(
+        "incidents: {isolation_threshold: 10}\n"
+        # Time compressed for the demo: SLIs over 20 s, checks 10 s and 20 s after a mitigation.
+        "slo: {window: 20s}\n"
+        "mitigations: {authorised_groups: [S_ONCALL], oncall_group: S_ONCALL, verify_delays_s: [10, 20]}\n"
+    )
     console.rule("flk-chatops demo")
     console.print("starting the sandbox: Slack emulator, Kubernetes fake, FLK backend, Prometheus, Alertmanager…")
     async with Sandbox(world, rule_files=[rules]) as sb:
@@ -131,8 +136,41 @@ async def _follow(sb: Sandbox, transcript: Transcript, bot_url: str) -> int:
             if typed and len(verdicts) >= len(tenants):
                 break
             await asyncio.sleep(0.5)
-    transcript.poll()
-    return _summary(sb, _verdicts(sb))
+        transcript.poll()
+        code = _summary(sb, _verdicts(sb))
+        mitigated = await _mitigate(sb, transcript, driver)
+    return code or (0 if mitigated else 1)
+
+
+async def _mitigate(sb: Sandbox, transcript: Transcript, driver: SlackDriver) -> bool:
+    """The runbook's §5 and §6 for one tenant: plan its remedy, confirm, watch the checks."""
+    tenant, spec = next((t, s) for t, s in sb.live.world.tenants.items() if s.remedy is not None)
+    assert spec.remedy is not None
+    console.rule(f"mitigating {tenant}")
+    console.print(f"[bold]@alice types[/] /flk mitigate {tenant} {spec.remedy.action}")
+    await driver.slash(f"mitigate {tenant} {spec.remedy.action}")
+    plan = await _wait_text(sb, transcript, "dry run")
+    if plan is None:
+        return False
+    console.print("[bold]@alice presses[/] Confirm")
+    await driver.click("flk_confirm", user="U_ALICE", channel=sb.incident_channel)
+    last = await _wait_text(sb, transcript, "SLO check 2/2", wait_s=60)
+    console.print(f"\nafter the mitigation: {last}" if last else "\nno verification check was posted")
+    return bool(last and last.startswith(":white_check_mark:"))
+
+
+async def _wait_text(sb: Sandbox, transcript: Transcript, marker: str, wait_s: float = 30) -> str | None:
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        transcript.poll()
+        channel = sb.incident_channel
+        for parent in reversed(sb.slack.channel_messages(channel)):
+            for reply in reversed(sb.slack.thread(channel, parent.ts)):
+                text = reply.all_text()
+                if marker in text:
+                    return text.splitlines()[0]
+        await asyncio.sleep(0.5)
+    return None
 
 
 def _verdicts(sb: Sandbox) -> dict[str, str]:

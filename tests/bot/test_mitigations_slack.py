@@ -188,3 +188,43 @@ async def test_the_audit_chain_is_intact_and_holds_every_step(mh: Harness) -> No
     actions = (await asyncio.to_thread(Path(path).read_text)).splitlines()
     for kind in ("mitigation.refused", "mitigation.planned", "mitigation.applied", "mitigation.undone"):
         assert any(f'"action":"{kind}"' in line for line in actions), kind
+
+
+async def test_the_rollback_is_undone_to_the_exact_previous_data(mh: Harness) -> None:
+    tenant = tenant_of(mh, "policy")
+    names = (f"tenant-{tenant}", f"policy-{tenant}")
+    before_undo = {n: configmap(mh, n)["data"] for n in names}
+    thread = len(mh.thread(tenant))
+    await mh.driver.click("flk_undo", user="U_ALICE", channel="C_SRE")
+    await newest(mh, tenant, "*Undo for", after=thread)
+    await mh.driver.click("flk_confirm", user="U_ALICE", channel="C_SRE")
+    await newest(mh, tenant, "Undone", after=thread)
+    after_undo = {n: configmap(mh, n)["data"] for n in names}
+    assert after_undo != before_undo
+    assert after_undo[f"tenant-{tenant}"]["policy_version"] != before_undo[f"tenant-{tenant}"]["policy_version"]
+
+
+async def test_degraded_mode_restarts_the_backend_and_is_undone_exactly(mh: Harness) -> None:
+    tenant = tenant_of(mh, "escalations")
+    name = f"tenant-{tenant}"
+    original = configmap(mh, name)["data"]
+    namespace = mh.sandbox.live.world.namespace
+    deployment = mh.sandbox.live.world.backend.deployment
+
+    def restarted_at() -> str | None:
+        obj = mh.sandbox.kube_store.get("deployments", namespace, deployment)
+        assert obj is not None
+        return obj["spec"]["template"]["metadata"].get("annotations", {}).get("kubectl.kubernetes.io/restartedAt")
+
+    restarts = restarted_at()
+    await plan(mh, tenant, "degraded-mode")
+    thread = len(mh.thread(tenant))
+    await mh.driver.click("flk_confirm", user="U_ALICE", channel="C_SRE")
+    await newest(mh, tenant, "Applied `degraded-mode`", after=thread)
+    assert configmap(mh, name)["data"] == {**original, "strict_mode": "false"}
+    assert restarted_at() != restarts
+    await mh.driver.click("flk_undo", user="U_ALICE", channel="C_SRE")
+    await newest(mh, tenant, "*Undo for", after=thread)
+    await mh.driver.click("flk_confirm", user="U_ALICE", channel="C_SRE")
+    await newest(mh, tenant, "Undone", after=thread)
+    assert configmap(mh, name)["data"] == original
