@@ -98,6 +98,7 @@ async def demo(world: Path | None) -> int:
             "FLK_LISTEN": f"127.0.0.1:{port}",
             "FLK_DATABASE_URL": f"sqlite:///{work / 'incidents.sqlite'}",
             "FLK_CONFIG": str(config),
+            "FLK_AUDIT_LOG": str(work / "audit.jsonl"),
             "FLK_PROGRESS_INTERVAL_S": "0.5",
         }
         bot = await asyncio.create_subprocess_exec(
