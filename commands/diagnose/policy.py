@@ -9,7 +9,6 @@ version's with its overrides on top.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 from commands.config import RunbookConfig
 from commands.diagnose.common import Inputs, Outcome, Trend, clock, fired, parse_time, quiet, unknown
 from commands.models import Finding, Scenario, Status
+from commands.policy_registry import registry_entries
 from commands.promql import ratio_by_tenant
 from integrations.errors import BackendError
 
@@ -64,18 +64,6 @@ async def _active(inp: Inputs) -> Active:
     return Active(cm.data.get("policy_version"), f"configmap {cm.name}")
 
 
-def _entries(data: dict[str, str]) -> dict[str, dict[str, Any]]:
-    entries = {}
-    for key, raw in data.items():
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            entries[key] = value
-    return entries
-
-
 def _version_order(key: str, entry: dict[str, Any]) -> tuple[float, int]:
     created = parse_time(entry.get("created_at"))
     number = _NUMBER.search(key)
@@ -113,7 +101,7 @@ def history(entries: dict[str, dict[str, Any]], tenant: str, current: Active) ->
 def registry(inp: Inputs) -> Awaitable[History]:
     async def load() -> History:
         cm, current = await asyncio.gather(inp.config_map(inp.config.resources.policy_registry), active(inp))
-        return history(_entries(cm.data), inp.tenant, current)
+        return history(registry_entries(cm.data), inp.tenant, current)
 
     return inp.once("policy:registry", load)
 

@@ -11,7 +11,6 @@ says exactly what it would do; nothing is written here.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -23,6 +22,7 @@ from typing import Any
 from commands.context import Context
 from commands.diagnose.common import parse_time
 from commands.mitigate.models import ACTIONS, Change, Forbidden, ObjectChange, ObjectRef, Plan, Refused
+from commands.policy_registry import registry_entries
 from commands.registry import tenant_arg
 from integrations.kube import ConfigMap, KubeError
 
@@ -133,18 +133,6 @@ async def quota(ctx: Context, tenant: str, args: Mapping[str, Any], now: datetim
         raise Refused(f"`{ref.name}` already has these values; nothing to change")
     notes = ("doubles the current rate",) if asked is None else ()
     return Draft((change,), restart=False, notes=notes, approval_reasons=tuple(reasons))
-
-
-def registry_entries(data: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    entries = {}
-    for key, raw in data.items():
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            entries[key] = value
-    return entries
 
 
 def versions_in_order(entries: Mapping[str, dict[str, Any]]) -> list[str]:
