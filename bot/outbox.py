@@ -27,11 +27,20 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+# A claim is held this long; an item still running after it would be handed out again.
+LEASE = timedelta(minutes=5)
+
+
 class OutboxWorker:
-    def __init__(self, store: Store, handlers: dict[str, OpHandler], *, poll_s: float = 0.5) -> None:
+    def __init__(
+        self, store: Store, handlers: dict[str, OpHandler], *, poll_s: float = 0.5, max_in_flight: int = 8
+    ) -> None:
         self.store = store
         self.handlers = handlers
         self.poll_s = poll_s
+        # Claim only what can run now: items claimed in bulk would wait behind Slack's rate
+        # limit past their lease and be sent twice.
+        self.max_in_flight = max_in_flight
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
@@ -50,7 +59,7 @@ class OutboxWorker:
                 await self._task
         if self._running:
             await asyncio.wait(list(self._running), timeout=5)
-        # Whatever is still running stops here; its item is claimed and runs again after the lease.
+        # Whatever is still running stops here and hands its item back (see _run).
         for task in list(self._running):
             task.cancel()
         if self._running:
@@ -58,10 +67,12 @@ class OutboxWorker:
 
     async def _loop(self) -> None:
         while True:
+            free = self.max_in_flight - len(self._running)
+            if free <= 0:
+                await asyncio.wait(list(self._running), return_when=asyncio.FIRST_COMPLETED)
+                continue
             try:
-                items = await self.store.outbox.claim_due(
-                    worker_id=self.worker_id, limit=20, lease=timedelta(minutes=2)
-                )
+                items = await self.store.outbox.claim_due(worker_id=self.worker_id, limit=free, lease=LEASE)
             except StoreUnavailable:
                 items = []
                 await asyncio.sleep(1)
