@@ -10,9 +10,12 @@ import contextlib
 import logging
 import time
 
+from slack_sdk.models.messages.chunk import PlanUpdateChunk, TaskUpdateChunk
+
+from bot.limits import clip
 from bot.render import progress_blocks
 from bot.slack_io import SlackIO
-from commands.models import Finding, Probe
+from commands.models import Finding, Probe, Status
 
 log = logging.getLogger(__name__)
 
@@ -77,3 +80,63 @@ class Progress:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pending
         await self._edit()
+
+
+class NativeProgress(Progress):
+    """The same checklist as Slack's own streamed task plan (chat.startStream / appendStream /
+    stopStream), for workspaces that have it; updates are coalesced the same way."""
+
+    def __init__(
+        self,
+        io: SlackIO,
+        channel: str,
+        thread_ts: str,
+        step: str,
+        tenant: str,
+        probes: list[Probe],
+        interval_s: float,
+        recipient: tuple[str, str],
+    ) -> None:
+        super().__init__(io, channel, thread_ts, step, tenant, probes, interval_s)
+        self.recipient = recipient  # (user id, team id): Slack streams to a person
+        self._unsent: list[Finding] = []
+
+    async def start(self) -> None:
+        chunks = [PlanUpdateChunk(title=f"{self.step.capitalize()} of {self.tenant}")]
+        chunks += [TaskUpdateChunk(id=p.key, title=p.title, status="in_progress") for p in self.probes]
+        response = await self.io.client.chat_startStream(
+            channel=self.channel, thread_ts=self.thread_ts, task_display_mode="plan", chunks=chunks,
+            recipient_user_id=self.recipient[0], recipient_team_id=self.recipient[1],
+        )  # fmt: skip
+        self.ts = response["ts"]
+        self._last_edit = time.monotonic()
+
+    async def on_finding(self, finding: Finding) -> None:
+        self._unsent.append(finding)
+        await super().on_finding(finding)
+
+    async def _edit(self) -> None:
+        if self.ts is None or not self._unsent:
+            return
+        sent, self._unsent = self._unsent, []
+        self._last_edit = time.monotonic()
+        chunks = [
+            TaskUpdateChunk(
+                id=f.key,
+                title=f.title,
+                status="error" if f.status is Status.ERROR else "complete",
+                output=clip(f.summary, 300),
+            )
+            for f in sent
+        ]
+        try:
+            await self.io.client.chat_appendStream(channel=self.channel, ts=self.ts, chunks=chunks)
+        except Exception:
+            log.warning("stream append failed", exc_info=True)
+
+    async def finish(self) -> None:
+        await super().finish()
+        if self.ts is not None:
+            await self.io.client.chat_stopStream(
+                channel=self.channel, ts=self.ts, markdown_text=f"{len(self.done)}/{len(self.probes)} probes done"
+            )

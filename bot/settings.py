@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +44,9 @@ class Settings(BaseSettings):
     grafana_token: SecretStr | None = None
     # The hash-chained audit log of every command, plan, confirmation, refusal, application and undo.
     audit_log: str = "flk-audit.jsonl"
+    # How a step's progress is shown: a checklist message edited in place ("update"), or Slack's
+    # native streamed task plan ("native", chat.startStream) where the workspace has it.
+    slack_streaming: Literal["update", "native"] = "update"
     # Progress edits are coalesced to at most one per message per this many seconds.
     progress_interval_s: float = Field(default=1.0, ge=0, le=30)
 

@@ -11,7 +11,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from bot.incidents import IncidentThreads
-from bot.progress import Progress
+from bot.progress import NativeProgress, Progress
 from bot.render import breaching_blocks, report_blocks, report_fallback
 from bot.runtime import Runtime
 from bot.terminal import report_text
@@ -75,7 +75,8 @@ async def _run_step(
     channel, thread_ts = await threads.thread(incident.id)
     tenant = item.payload["tenant"]
     try:
-        report = await stream_report(rt, channel, thread_ts, step, tenant, step_probes, run)
+        actor = item.payload.get("actor", "bot")
+        report = await stream_report(rt, channel, thread_ts, step, tenant, step_probes, run, actor)
     except (SlackApiError, BackendError):
         raise  # the outbox retries it
     except Exception:
@@ -133,8 +134,16 @@ async def stream_report(
     tenant: str,
     step_probes: list,
     run: Callable[[Callable[..., Awaitable[None]]], Awaitable[Report]],
+    actor: str = "bot",
 ) -> Report:
-    progress = Progress(rt.io, channel, thread_ts, step, tenant, step_probes, rt.settings.progress_interval_s)
+    interval = rt.settings.progress_interval_s
+    progress: Progress
+    # Slack streams to a person: a step the bot started itself (an alert) is shown as a checklist.
+    if rt.settings.slack_streaming == "native" and _USER_ID.match(actor):
+        team = (await rt.io.client.auth_test()).get("team_id", "")
+        progress = NativeProgress(rt.io, channel, thread_ts, step, tenant, step_probes, interval, (actor, team))
+    else:
+        progress = Progress(rt.io, channel, thread_ts, step, tenant, step_probes, interval)
     await progress.start()
     try:
         report = await run(progress.on_finding)
