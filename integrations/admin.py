@@ -7,26 +7,11 @@ from typing import Any
 import aiohttp
 
 from integrations.errors import BackendError
+from integrations.http import HttpClient
 
 
-class AdminApi:
-    def __init__(self, base_url: str, timeout_s: float = 5.0, headers: dict[str, str] | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
-        # Headers carry the API server token when the admin API is reached through the service proxy.
-        self._headers = headers or {}
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s), headers=self._headers
-            )
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+class AdminApi(HttpClient):
+    """Headers carry the API server token when the admin API is reached through the service proxy."""
 
     async def _get_json(self, path: str) -> Any:
         url = f"{self.base_url}{path}"

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from integrations.errors import BackendError
+from integrations.http import HttpClient
 
 SYSTEM = "Alertmanager"
 
@@ -62,23 +63,8 @@ def _silence_id(silence_id: str) -> str:
         raise BackendError(SYSTEM, f"{silence_id[:40]!r} is not a silence id") from None
 
 
-class Alertmanager:
-    def __init__(self, base_url: str, timeout_s: float = 5.0, headers: Mapping[str, str] | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
-        self._headers = dict(headers or {})
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s), headers=self._headers
-            )
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+class Alertmanager(HttpClient):
+    """Alertmanager's API v2: silences for the tenant's FLKTenantSLOBreach."""
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
         """(status, parsed JSON body or text); BackendError only when there is no answer."""

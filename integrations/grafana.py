@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 
 from integrations.errors import BackendError
+from integrations.http import HttpClient
 
 SYSTEM = "Grafana"
 
@@ -20,23 +21,9 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-class Grafana:
+class Grafana(HttpClient):
     def __init__(self, base_url: str, token: str | None, timeout_s: float = 5.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s), headers=self._headers
-            )
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        super().__init__(base_url, timeout_s, {"Authorization": f"Bearer {token}"} if token else None)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
