@@ -35,9 +35,12 @@ def _timed(calls: dict[str, list[float]], name: str, fn: Callable[..., Awaitable
     return timed
 
 
-async def profile_webhook(make_body: Callable[[str], dict[str, Any]], alerts: int = 60) -> dict[str, Any]:
+async def profile_webhook(
+    make_body: Callable[[str], dict[str, Any]], alerts: int = 300, window: int = 50
+) -> dict[str, Any]:
     """``AlertWebhook.process`` for single-alert batches on a fresh SQLite file (as ``flk serve``
-    has by default), correlation off, every store call timed: the webhook's answer without HTTP."""
+    has by default), correlation off, every store call timed: the webhook's answer without HTTP.
+    Medians over the first and the last ``window`` alerts: each alert leaves one more open incident."""
     calls: dict[str, list[float]] = defaultdict(list)
     totals = []
     with tempfile.TemporaryDirectory(prefix="flk-bench-profile-") as tmp:
@@ -60,12 +63,17 @@ async def profile_webhook(make_body: Callable[[str], dict[str, Any]], alerts: in
                 totals.append(time.perf_counter() - began)
         finally:
             await store.close()
+
+    def ms(values: list[float]) -> float:
+        return round(statistics.median(values) * 1000, 2)
+
     return {
         "alerts": alerts,
-        "process_median_ms": round(statistics.median(totals) * 1000, 2),
+        "window": window,
+        "process_median_ms": {"first": ms(totals[:window]), "last": ms(totals[-window:])},
         "process_max_ms": round(max(totals) * 1000, 2),
         "store_calls": {
-            name: {"per_alert": round(len(v) / alerts, 1), "median_ms": round(statistics.median(v) * 1000, 2)}
+            name: {"per_alert": round(len(v) / alerts, 1), "first_ms": ms(v[:window]), "last_ms": ms(v[-window:])}
             for name, v in calls.items()
         },
     }
@@ -73,15 +81,24 @@ async def profile_webhook(make_body: Callable[[str], dict[str, Any]], alerts: in
 
 def latency_notes(latency: dict[str, Any], profile: dict[str, Any]) -> list[str]:
     answer, after = latency["webhook_response"], latency["response_to_parent"]
-    per_alert = sum(c["per_alert"] for c in profile["store_calls"].values())
-    return [
+    calls = profile["store_calls"]
+    per_alert = sum(c["per_alert"] for c in calls.values())
+    process, n, w = profile["process_median_ms"], profile["alerts"], profile["window"]
+    notes = [
         f"webhook answer p50 {answer['p50_ms']} / p99 {answer['p99_ms']} ms, then parent posted after p50 "
         f"{after['p50_ms']} / p99 {after['p99_ms']} ms: the webhook's own handling is most of the time",
-        f"AlertWebhook.process alone (no HTTP, fresh SQLite): median {profile['process_median_ms']} ms for "
-        f"{per_alert:g} store calls per single alert, each its own transaction (every write commits on its own); "
-        "the isolation check (find_open, open_incidents, recent_breach_starts) runs even when no threshold can "
-        "be reached",
+        f"AlertWebhook.process alone (no HTTP, fresh SQLite): median {process['first']} ms over the first {w} "
+        f"alerts, {process['last']} ms over the last {w} of {n}, for {per_alert:g} store calls per single alert, "
+        "each its own transaction (every write commits on its own); the isolation check (find_open, "
+        "open_incidents, recent_breach_starts) runs even when no threshold can be reached",
     ]
+    grows = {name: c for name, c in calls.items() if c["last_ms"] > 2 * c["first_ms"]}
+    for name, c in grows.items():
+        notes.append(
+            f"store.{name} grows with the open incidents: {c['first_ms']} ms with under {w}, {c['last_ms']} ms "
+            f"with {n - w} to {n} open"
+        )
+    return notes
 
 
 def storm_notes(storm: dict[str, Any]) -> list[str]:

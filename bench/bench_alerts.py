@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -328,8 +329,21 @@ def summarise(latency: dict | None, isolation: dict | None, storm: dict | None) 
     return rows
 
 
+def code_version() -> dict[str, Any]:
+    """The commit the bot ran from, and whether its code had uncommitted changes (others work in this checkout)."""
+    root = Path(__file__).parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "bot", "commands", "integrations", "sandbox")
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted": changed.splitlines()}
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     host = machine()
+    code = code_version()
     parts = set(args.only)
     async with Sandbox() as sb:
         latency = await bench_latency(sb, args.n, args.interval) if "latency" in parts else None
@@ -342,6 +356,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         storm["diagnosis"] = storm_notes(storm)
     return {
         "machine": host,
+        "code_at_start": code,
+        "code_at_end": code_version(),
         "world": "sandbox/worlds/default.yaml",
         "method": __doc__.split("\n\n", 2)[2].strip() if __doc__ else "",
         "latency": latency,
