@@ -46,7 +46,13 @@ class Progress:
     def _text(self) -> str:
         return f"{self.step} of {self.tenant}: {len(self.done)}/{len(self.probes)} probes done"
 
-    async def start(self) -> None:
+    async def start(self, resume_ts: str | None = None) -> None:
+        """Post the checklist, or take over ``resume_ts``: the one an interrupted run of the
+        same step posted, so that a retry does not leave a second, never-finished checklist."""
+        if resume_ts is not None:
+            self.ts = resume_ts
+            await self._edit()
+            return
         blocks = progress_blocks(self.step, self.tenant, self.probes, self.done)
         response = await self.io.post(self.channel, self._text(), blocks, thread_ts=self.thread_ts)
         self.ts = response["ts"]
@@ -101,7 +107,8 @@ class NativeProgress(Progress):
         self.recipient = recipient  # (user id, team id): Slack streams to a person
         self._unsent: list[Finding] = []
 
-    async def start(self) -> None:
+    async def start(self, resume_ts: str | None = None) -> None:
+        # A stopped or abandoned stream cannot be appended to again: a retry starts its own.
         chunks = [PlanUpdateChunk(title=f"{self.step.capitalize()} of {self.tenant}")]
         chunks += [TaskUpdateChunk(id=p.key, title=p.title, status="in_progress") for p in self.probes]
         response = await self.io.client.chat_startStream(

@@ -76,7 +76,9 @@ async def _run_step(
     tenant = item.payload["tenant"]
     try:
         actor = item.payload.get("actor", "bot")
-        report = await stream_report(rt, channel, thread_ts, step, tenant, step_probes, run, actor)
+        report = await stream_report(
+            rt, channel, thread_ts, step, tenant, step_probes, run, actor, resume_key=f"progress:{item.id}"
+        )
     except (SlackApiError, BackendError):
         raise  # the outbox retries it
     except Exception:
@@ -135,7 +137,10 @@ async def stream_report(
     step_probes: list,
     run: Callable[[Callable[..., Awaitable[None]]], Awaitable[Report]],
     actor: str = "bot",
+    resume_key: str | None = None,
 ) -> Report:
+    """Run a step with its progress checklist in the thread, then post its report. With
+    ``resume_key`` (an outbox item's), a retried run edits the checklist the first run posted."""
     interval = rt.settings.progress_interval_s
     progress: Progress
     # Slack streams to a person: a step the bot started itself (an alert) is shown as a checklist.
@@ -144,7 +149,11 @@ async def stream_report(
         progress = NativeProgress(rt.io, channel, thread_ts, step, tenant, step_probes, interval, (actor, team))
     else:
         progress = Progress(rt.io, channel, thread_ts, step, tenant, step_probes, interval)
-    await progress.start()
+    prior = await rt.store.idempotency_result(resume_key) if resume_key else None
+    await progress.start(prior.get("ts") if prior and not isinstance(progress, NativeProgress) else None)
+    if resume_key and prior is None and progress.ts is not None:
+        await rt.store.claim_idempotency(resume_key)
+        await rt.store.set_idempotency_result(resume_key, {"ts": progress.ts})
     try:
         report = await run(progress.on_finding)
     finally:

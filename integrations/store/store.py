@@ -211,11 +211,13 @@ class Store:
         async with self._db.read() as conn:
             return await self._open_covering(conn, tenant)
 
-    async def open_incidents(self) -> list[Incident]:
-        """Unresolved incidents, oldest first."""
+    async def open_incidents(self, *, kind: str | None = None) -> list[Incident]:
+        """Unresolved incidents (of ``kind`` when given), oldest first."""
+        query = select(incidents).where(_unresolved)
+        if kind is not None:
+            query = query.where(incidents.c.kind == kind)
         async with self._db.read() as conn:
-            rows = await conn.execute(select(incidents).where(_unresolved)
-                                      .order_by(incidents.c.opened_at, incidents.c.id))
+            rows = await conn.execute(query.order_by(incidents.c.opened_at, incidents.c.id))
             return [_incident(r) for r in rows]
 
     async def set_state(self, incident_id: int, state: IncidentState, *, actor: str,
