@@ -15,10 +15,11 @@ from typing import Any
 
 from bot.alerts import AlertWebhook, parse_batch
 from bot.incidents import IncidentThreads
+from bot.outbox import LEASE
 from integrations.store import Store
 
-# bot/outbox.py OutboxWorker._loop claims with lease=timedelta(minutes=2).
-OUTBOX_LEASE_S = 120
+# The outbox claim's lease (renewed while the item runs, see bot/outbox.py).
+OUTBOX_LEASE_S = round(LEASE.total_seconds())
 _STORE_CALLS = ("find_open", "open_incidents", "recent_breach_starts", "open_or_get_incident", "record_alert",
                 "add_event")  # fmt: skip
 
@@ -110,8 +111,8 @@ def storm_notes(storm: dict[str, Any]) -> list[str]:
         if again > 0:
             notes.append(
                 f"outbox {op}: {s['claims']} claims for {s['items']} items, {failed[op]} after a logged failure: "
-                f"{again} hand-outs of an item still running (its {OUTBOX_LEASE_S} s lease ran out while it "
-                f"waited in the bot's channel limiter); up to {s['max_claims']} claims of one item"
+                f"{again} hand-outs of an item still running (its {OUTBOX_LEASE_S} s lease, renewed while it runs, "
+                f"lapsed); up to {s['max_claims']} claims of one item"
             )
         if s["undone"] or s["given_up"]:
             notes.append(f"outbox {op}: {s['undone']} item(s) not done when the run ended, {s['given_up']} given up")

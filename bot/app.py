@@ -20,6 +20,7 @@ from bot.alerts import AlertWebhook
 from bot.authz import Authoriser
 from bot.checks import CheckScheduler
 from bot.incidents import IncidentThreads
+from bot.leader import Leadership
 from bot.mitigations import Mitigations
 from bot.outbox import OutboxWorker
 from bot.runtime import Runtime
@@ -28,6 +29,7 @@ from bot.telemetry import REQUEST_SECONDS
 from commands.config import RunbookConfig
 from integrations.audit import AuditLog
 from integrations.store import StoreUnavailable
+from integrations.store.leader import LeaderLock
 
 log = logging.getLogger(__name__)
 assert commands.incidents and commands.diagnose and commands.export and commands.mitigate
@@ -61,6 +63,7 @@ class Bot:
         self.app: AsyncApp | None = None
         self.outbox: OutboxWorker | None = None
         self.checks: CheckScheduler | None = None
+        self.leader: Leadership | None = None
         self.mitigations: Mitigations | None = None
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
@@ -73,7 +76,9 @@ class Bot:
             rt, threads, Authoriser(rt.io.client, self.config.mitigations.authorised_groups),
             AuditLog(self.settings.audit_log),
         )  # fmt: skip
-        self.checks = CheckScheduler(rt.store, self.mitigations.run_check)
+        # Only the replica holding the store's leader lock sweeps the scheduled checks.
+        self.leader = Leadership(LeaderLock(rt.store.engine))
+        self.checks = CheckScheduler(rt.store, self.mitigations.run_check, leader=self.leader)
         self.mitigations.checks = self.checks
         self.outbox = OutboxWorker(
             rt.store,
@@ -90,6 +95,7 @@ class Bot:
         )
         rt.kick_outbox = self.outbox.kick
         self.outbox.start()
+        self.leader.start()
         self.checks.start()
         self.app = create_bolt_app(rt, threads, self.mitigations)
         token = self.settings.alert_webhook_token
@@ -150,6 +156,8 @@ class Bot:
             await self._runner.cleanup()
         if self.checks is not None:
             self.checks.stop()
+        if self.leader is not None:
+            await self.leader.stop()
         if self.outbox is not None:
             await self.outbox.stop()
         if self.rt is not None:

@@ -1,6 +1,9 @@
 """Verification checks after a mitigation (runbook §6): scheduled in the store, fired by
 APScheduler at their due time and swept every second, so a check due while the bot was down
-runs when it is back, and each check runs once across replicas (the store's atomic claim)."""
+runs when it is back, and each check runs once across replicas (the store's atomic claim).
+
+With several replicas only the leader (bot/leader.py) runs the periodic sweep; a replica still
+fires the checks it scheduled itself at their due time, so they are on time whoever leads."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.leader import Leadership
 from bot.outbox import worker_id
 from integrations.store import ScheduledCheck, Store, StoreUnavailable
 
@@ -19,14 +23,18 @@ CheckRunner = Callable[[ScheduledCheck, float], Awaitable[dict]]
 
 
 class CheckScheduler:
-    def __init__(self, store: Store, run: CheckRunner, *, sweep_s: float = 1.0, grace_s: float = 300) -> None:
+    def __init__(
+        self, store: Store, run: CheckRunner, *, sweep_s: float = 1.0, grace_s: float = 300,
+        leader: Leadership | None = None,
+    ) -> None:  # fmt: skip
         self.store = store
         self.run = run
+        self.leader = leader
         self.grace = timedelta(seconds=grace_s)
         self.worker_id = worker_id()
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_job(
-            self.sweep, "interval", seconds=sweep_s, id="sweep", max_instances=1, coalesce=True,
+            self._periodic_sweep, "interval", seconds=sweep_s, id="sweep", max_instances=1, coalesce=True,
             misfire_grace_time=None,
         )  # fmt: skip
 
@@ -44,6 +52,11 @@ class CheckScheduler:
             replace_existing=True,
         )  # fmt: skip
         return check
+
+    async def _periodic_sweep(self) -> None:
+        # Followers skip it: N replicas sweeping every second would be N queries for one job.
+        if self.leader is None or self.leader.is_leader:
+            await self.sweep()
 
     async def sweep(self) -> None:
         try:

@@ -27,8 +27,12 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-# A claim is held this long; an item still running after it would be handed out again.
-LEASE = timedelta(minutes=5)
+# A claim is held this long and renewed every RENEW_S while its item runs, so an item of a
+# replica that died (SIGKILL, lost node) is handed to another within LEASE, and a slow item
+# (a triage waiting on a probe timeout, a post waiting on Slack's rate limit) is never handed
+# out twice. A renewal can only lapse if this replica cannot reach the store for LEASE - RENEW_S.
+LEASE = timedelta(seconds=15)
+RENEW_S = 5.0
 
 
 class OutboxWorker:
@@ -44,19 +48,23 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
+        self._held: set[int] = set()  # ids of the items the running tasks hold claims on
+        self._heartbeat: asyncio.Task[None] | None = None
         self.worker_id = worker_id()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="outbox")
+        self._heartbeat = asyncio.create_task(self._renew_leases(), name="outbox leases")
 
     def kick(self) -> None:
         self._wake.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for background in (self._task, self._heartbeat):
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
         if self._running:
             await asyncio.wait(list(self._running), timeout=5)
         # Whatever is still running stops here and hands its item back (see _run).
@@ -83,11 +91,32 @@ class OutboxWorker:
             for item in items:
                 task = asyncio.create_task(self._run(item), name=f"outbox {item.op} {item.id}")
                 self._running.add(task)
+                self._held.add(item.id)
                 task.add_done_callback(self._running.discard)
+                task.add_done_callback(lambda _, item_id=item.id: self._held.discard(item_id))
             if not items:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_s)
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(RENEW_S)
+            held = sorted(self._held)
+            if not held:
+                continue
+            try:
+                renewed = await self.store.outbox.renew(held, worker_id=self.worker_id, lease=LEASE)
+            except StoreUnavailable:
+                log.warning("outbox leases not renewed: incident store unavailable")
+                continue
+            except Exception:
+                log.exception("outbox lease renewal failed")
+                continue
+            lost = set(held) - renewed - {i for i in held if i not in self._held}
+            if lost:
+                # Another worker holds them now (this one stalled past its lease): both may send.
+                log.warning("outbox items %s were handed to another worker while running here", sorted(lost))
 
     async def _run(self, item: OutboxItem) -> None:
         handler = self.handlers.get(item.op)

@@ -89,6 +89,20 @@ class Outbox:
                 .returning(*outbox.c))
             return sorted((_outbox_item(r) for r in rows), key=lambda i: i.id)
 
+    async def renew(self, item_ids: Sequence[int], *, worker_id: str, lease: timedelta,
+                    now: datetime | None = None) -> set[int]:
+        """Extend the claims ``worker_id`` still holds on ``item_ids`` by ``lease`` from now; the
+        ids renewed (an item missing was finished, failed or handed to another worker)."""
+        if not item_ids:
+            return set()
+        now = now or self._db.clock()
+        c = outbox.c
+        async with self._db.write() as conn:
+            rows = await conn.execute(update(outbox).where(
+                c.id.in_(list(item_ids)), c.claimed_by == worker_id, c.done_at.is_(None), c.failed_at.is_(None))
+                .values(next_attempt_at=now + lease).returning(c.id))
+            return {r[0] for r in rows}
+
     async def complete(self, item_id: int) -> None:
         async with self._db.write() as conn:
             await conn.execute(update(outbox).where(outbox.c.id == item_id)

@@ -109,3 +109,17 @@ async def test_pending_items_survive_a_restart(db_url: str, clock: FakeClock) ->
         assert [i.payload for i in await after.outbox.pending(incident_id=incident.id)] == [{"text": "P2 breach"}]
         [resumed] = await after.outbox.claim_due(worker_id="new-process")
         assert resumed.id == claimed.id
+
+
+async def test_a_running_item_keeps_its_claim_by_renewal(store: Store, replica: Store, clock: FakeClock) -> None:
+    await store.outbox.enqueue("triage", {"tenant": "acme"})
+    [item] = await store.outbox.claim_due(worker_id="a", lease=timedelta(seconds=15))
+    clock.advance(seconds=10)
+    assert await store.outbox.renew([item.id], worker_id="a", lease=timedelta(seconds=15)) == {item.id}
+    clock.advance(seconds=10)  # past the first lease, inside the renewed one
+    assert await replica.outbox.claim_due(worker_id="b") == []
+    assert await store.outbox.renew([item.id], worker_id="b", lease=timedelta(seconds=15)) == set()
+    clock.advance(seconds=6)  # "a" died and stopped renewing: "b" gets the item
+    [again] = await replica.outbox.claim_due(worker_id="b")
+    assert again.id == item.id and again.attempts == 2
+    assert await store.outbox.renew([item.id], worker_id="a", lease=timedelta(seconds=15)) == set()

@@ -1,0 +1,102 @@
+"""A replica SIGKILLed at the worst moments: while it leads the scheduler, in the middle of a
+triage, and between posting a plan and its confirmation. The survivor carries on: it takes
+over the scheduling within 15 s, finishes the triage in the message the dead one started, and
+applies the plan once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tests.replicas.cluster import Cluster
+from tests.replicas.slack_view import (
+    CHANNEL,
+    checklists,
+    containing,
+    kube_patches,
+    summaries,
+    thread_ts,
+    until,
+)
+
+TAKEOVER_GOAL_S = 15.0
+SETTLE_S = 2.0
+
+
+@pytest.fixture(autouse=True)
+async def two_replicas(cluster: Cluster) -> None:
+    """Each test starts with two replicas (the one before may have killed one)."""
+    await cluster.ensure(2)
+
+
+async def test_the_survivor_takes_over_scheduling_when_the_leader_is_killed(cluster: Cluster) -> None:
+    assert cluster.store is not None
+    leader = await cluster.wait_single_leader()
+    survivor = next(b for b in cluster.replicas if b is not leader)
+    tenant = "meridian"
+    # The check is scheduled on the leader: only the leader has a timer for it, so after the kill
+    # nothing but the new leader's sweep can fire it.
+    assert (await cluster.driver_for(leader).slash(f"verify {tenant} in 6s")).status == 200
+    ts = await thread_ts(cluster, tenant)
+    incident = await cluster.store.find_open(tenant)
+    assert incident is not None
+    await until(lambda: cluster.store.checks.for_incident(incident.id), 5, "the check in the store")  # type: ignore[union-attr]
+    killed_at = await cluster.kill(leader)
+    await until(lambda: cluster.is_leader(survivor), TAKEOVER_GOAL_S, "the survivor leading", cluster)
+    takeover_s = time.monotonic() - killed_at
+    assert takeover_s <= TAKEOVER_GOAL_S
+    await until(lambda: containing(cluster, ts, "SLO check 1/1"), 20, "the check's result", cluster)
+    await asyncio.sleep(SETTLE_S)
+    assert len(containing(cluster, ts, "SLO check 1/1")) == 1
+    [check] = await cluster.store.checks.for_incident(incident.id)
+    assert (check.state, check.attempts) == ("done", 1)
+
+
+async def test_a_triage_whose_replica_is_killed_is_finished_by_the_other(cluster: Cluster) -> None:
+    assert cluster.store is not None and cluster.driver is not None
+    store, tenant = cluster.store, "orbit"
+    # The backend's admin API hangs: the triage waits on that probe's timeout, long enough to
+    # kill its replica in the middle of it.
+    cluster.sandbox.backend.faults["admin"] = "hang"
+    try:
+        assert (await cluster.driver.slash(f"triage {tenant}")).status == 200
+        ts = await thread_ts(cluster, tenant)
+        incident = await store.find_open(tenant)
+        assert incident is not None
+        item_id, victim = await until(lambda: cluster.holder("triage", incident.id), 10, "a replica on the triage")
+
+        async def checklist_recorded() -> str | None:
+            progress = await store.idempotency_result(f"progress:{item_id}")
+            return progress.get("ts") if progress else None
+
+        checklist_ts = await until(checklist_recorded, 10, "the checklist posted", cluster)
+        assert not summaries(cluster, ts, tenant)
+        await cluster.kill(victim)
+    finally:
+        cluster.sandbox.backend.faults["admin"] = None
+    # The dead replica's claim lapses (15 s lease, no longer renewed); the survivor runs the item again.
+    await until(lambda: summaries(cluster, ts, tenant), 40, "the triage summary from the survivor", cluster)
+    await asyncio.sleep(SETTLE_S)
+    assert len(summaries(cluster, ts, tenant)) == 1
+    # One checklist: the one the dead replica posted, finished by the survivor.
+    [(message, done, of)] = checklists(cluster, ts, tenant)
+    assert message.ts == checklist_ts and done == of > 0
+
+
+async def test_a_plan_posted_before_its_replica_died_is_confirmed_once_on_the_survivor(cluster: Cluster) -> None:
+    assert cluster.driver is not None
+    tenant, name = "halcyon", "tenant-halcyon"
+    patches_before = kube_patches(cluster, name)
+    assert (await cluster.driver.slash(f"mitigate {tenant} quota")).status == 200
+    ts = await thread_ts(cluster, tenant)
+    [plan] = await until(lambda: containing(cluster, ts, "dry run"), 20, "the plan", cluster)
+    await cluster.kill(cluster.replicas[0])
+    # A double click: both land on the survivor, through the front.
+    clicks = await asyncio.gather(*(cluster.driver.click("flk_confirm", channel=CHANNEL, ts=plan.ts) for _ in "ab"))
+    assert [c.status for c in clicks] == [200, 200]
+    await until(lambda: containing(cluster, ts, "Applied `quota`"), 20, "the applied message", cluster)
+    await asyncio.sleep(SETTLE_S)
+    assert len(containing(cluster, ts, "Applied `quota`")) == 1
+    assert kube_patches(cluster, name) == patches_before + 1
