@@ -8,9 +8,11 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 
 from slack_sdk.errors import SlackApiError
 
@@ -33,6 +35,25 @@ def worker_id() -> str:
 # out twice. A renewal can only lapse if this replica cannot reach the store for LEASE - RENEW_S.
 LEASE = timedelta(seconds=15)
 RENEW_S = 5.0
+RETRY_RENEW_S = 0.5
+
+
+async def until_stored(write: Callable[[], Awaitable[None]], what: str, *, limit_s: float = 60) -> None:
+    """A store write that follows something sent to Slack, which cannot be taken back: retried
+    while the store is down (a PostgreSQL restart) instead of failing the item, whose retry
+    would send it again. Raises StoreUnavailable after ``limit_s``."""
+    deadline = time.monotonic() + limit_s
+    delay = 0.25
+    while True:
+        try:
+            await write()
+            return
+        except StoreUnavailable:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s not stored yet: incident store unavailable; retrying", what)
+            await asyncio.sleep(delay)
+            delay = min(2.0, delay * 2)
 
 
 class OutboxWorker:
@@ -101,22 +122,29 @@ class OutboxWorker:
 
     async def _renew_leases(self) -> None:
         while True:
-            await asyncio.sleep(RENEW_S)
-            held = sorted(self._held)
-            if not held:
-                continue
-            try:
-                renewed = await self.store.outbox.renew(held, worker_id=self.worker_id, lease=LEASE)
-            except StoreUnavailable:
-                log.warning("outbox leases not renewed: incident store unavailable")
-                continue
-            except Exception:
-                log.exception("outbox lease renewal failed")
-                continue
-            lost = set(held) - renewed - {i for i in held if i not in self._held}
-            if lost:
-                # Another worker holds them now (this one stalled past its lease): both may send.
-                log.warning("outbox items %s were handed to another worker while running here", sorted(lost))
+            reached = await self._renew()
+            await asyncio.sleep(RENEW_S if reached else RETRY_RENEW_S)
+
+    async def _renew(self) -> bool:
+        """Renew the claims of the running items; False when the store could not be reached."""
+        held = sorted(self._held)
+        if not held:
+            return True
+        try:
+            renewed = await self.store.outbox.renew(held, worker_id=self.worker_id, lease=LEASE)
+        except StoreUnavailable:
+            # Retried soon: renewed as soon as the store is back, before another replica's
+            # claim poll can find the lease expired.
+            log.warning("outbox leases not renewed: incident store unavailable")
+            return False
+        except Exception:
+            log.exception("outbox lease renewal failed")
+            return False
+        lost = set(held) - renewed - {i for i in held if i not in self._held}
+        if lost:
+            # Another worker holds them now (this one stalled past its lease): both may send.
+            log.warning("outbox items %s were handed to another worker while running here", sorted(lost))
+        return True
 
     async def _run(self, item: OutboxItem) -> None:
         handler = self.handlers.get(item.op)
@@ -144,7 +172,7 @@ class OutboxWorker:
             await self._fail(item, type(exc).__name__, None)
             return
         try:
-            await self.store.outbox.complete(item.id)
+            await until_stored(partial(self.store.outbox.complete, item.id), f"outbox {item.op} {item.id} done")
         except StoreUnavailable:
             log.warning("outbox %s %s done but not marked done: it may run again", item.op, item.id)
         self.kick()

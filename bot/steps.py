@@ -6,11 +6,13 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
 from bot.incidents import IncidentThreads
+from bot.outbox import until_stored
 from bot.progress import NativeProgress, Progress
 from bot.render import breaching_blocks, report_blocks, report_fallback
 from bot.runtime import Runtime
@@ -86,7 +88,8 @@ async def _run_step(
         text = f":x: {step.capitalize()} of `{tenant}` failed: internal error (see the bot's log)"
         await rt.io.post(channel, text, thread_ts=thread_ts)
         return
-    await threads.record_report(incident, report, item.payload.get("actor", "bot"))
+    # The summary is in Slack: a store outage now must not fail the item (its retry posts again).
+    await until_stored(partial(threads.record_report, incident, report, actor), f"{step} of {tenant}")
     await _upload_chart(rt, channel, thread_ts, report)
 
 
@@ -125,7 +128,7 @@ async def op_isolation_triage(rt: Runtime, threads: IncidentThreads, item: Outbo
     channel, thread_ts = await threads.thread(incident.id)
     report = await run_isolation_triage(rt.ctx, list(incident.tenants))
     await post_report(rt, channel, thread_ts, report)
-    await threads.record_report(incident, report, "bot")
+    await until_stored(partial(threads.record_report, incident, report, "bot"), "isolation triage")
 
 
 async def stream_report(
