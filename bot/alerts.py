@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.incidents import IncidentThreads
+from bot.logs import bind
 from bot.telemetry import ALERTS
 from commands.tenants import well_formed
 from integrations.store import AlertIn, Incident, StoreUnavailable
@@ -133,6 +134,8 @@ class AlertWebhook:
                 await self._record(incident, alert)
 
     async def _record(self, incident: Incident, alert: AlertIn) -> None:
+        # The request's task: the lines logged from here on name this alert's incident and tenant.
+        bind(incident_id=incident.id, tenant_id=alert.tenant, user="alertmanager")
         update = await self.store.record_alert(incident.id, alert)
         sli = alert.labels.get("sli", "SLI")
         details = {"value": alert.annotations.get("value"), "fingerprint": alert.fingerprint}

@@ -23,12 +23,12 @@ from bot.incidents import IncidentThreads
 from bot.leader import Leadership
 from bot.mitigations import Mitigations
 from bot.outbox import OutboxWorker
+from bot.readiness import Readiness
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.telemetry import REQUEST_SECONDS
 from commands.config import RunbookConfig
 from integrations.audit import AuditLog
-from integrations.store import StoreUnavailable
 from integrations.store.leader import LeaderLock
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class Bot:
         self.mitigations: Mitigations | None = None
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
+        self._readiness: Readiness | None = None
         self.url = ""
 
     async def start(self, *, http: bool = True, socket_mode: bool = False) -> None:
@@ -138,13 +139,10 @@ class Bot:
 
     async def _readyz(self, _: web.Request) -> web.Response:
         assert self.rt is not None
-        try:
-            await self.rt.store.ping()
-        except StoreUnavailable:
-            return web.Response(status=503, text="incident store unavailable")
-        if not self.rt.schema_ready:
-            return web.Response(status=503, text="incident store schema not migrated yet")
-        return web.Response(text="ready")
+        if self._readiness is None:
+            self._readiness = Readiness(self.rt)
+        verdict = await self._readiness.check()
+        return web.Response(status=200 if verdict.ready else 503, text=verdict.reason)
 
     async def _metrics(self, _: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

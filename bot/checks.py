@@ -14,7 +14,9 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.leader import Leadership
+from bot.logs import bind
 from bot.outbox import worker_id
+from bot.telemetry import CHECKS
 from integrations.store import ScheduledCheck, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -67,10 +69,17 @@ class CheckScheduler:
         now = datetime.now(UTC)
         for check in due:
             late_s = max(0.0, (now - check.due_at).total_seconds())
+            bind(incident_id=check.incident_id, tenant_id=check.payload.get("tenant"))
             try:
                 result = await self.run(check, late_s)
                 await self.store.checks.finish(check.id, worker_id=self.worker_id, ok=True, result=result)
+                # An SLO check answers ok True/False; other kinds (the RCA reminder) just run.
+                ok = result.get("ok")
+                CHECKS.labels(
+                    kind=check.kind, outcome="passed" if ok is True else "failed" if ok is False else "done"
+                ).inc()
             except Exception as exc:
+                CHECKS.labels(kind=check.kind, outcome="error").inc()
                 log.exception("check %s failed", check.id)
                 await self.store.checks.finish(
                     check.id, worker_id=self.worker_id, ok=False, result={"error": type(exc).__name__}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import signal
 import sys
 
@@ -102,11 +102,13 @@ def main(argv: list[str] | None = None) -> int:
         "--slack-manifest", help="Slack app manifest to compare scopes with (default: deploy/slack-app-manifest.yaml)"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for ours in ("bot", "commands", "integrations"):
-        logging.getLogger(ours).setLevel(logging.INFO)
-    # Bolt warns that the token in the environment is unused because the bot passes its own client.
-    logging.getLogger("slack_bolt.AsyncApp").setLevel(logging.ERROR)
+    from bot.logs import configure
+    from bot.settings import secret_values
+
+    # From the environment, before the settings are validated, so that no line ever holds a
+    # secret; a bad FLK_LOG_FORMAT stops start-up with the other settings' errors.
+    fmt = "text" if os.environ.get("FLK_LOG_FORMAT") == "text" else "json"
+    configure(fmt, secret_values(os.environ))
     if args.cmd == "doctor":
         from bot.doctor import doctor as run_doctor
 

@@ -10,12 +10,13 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.incidents import IncidentThreads
+from bot.logs import bind
 from bot.mitigations import Mitigations
 from bot.render import help_blocks, usage_text
 from bot.render_incident import incidents_blocks, status_blocks
 from bot.runtime import Runtime
 from bot.steps import Respond, list_breaching, request_step
-from bot.telemetry import COMMANDS
+from bot.telemetry import COMMANDS, count_command, note_outcome
 from commands.export import rows_for
 from commands.incidents import open_incidents, status_of
 from commands.registry import Invocation, UsageError, help_lines, parse
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads, mitigations: Mitigations) -> None:
     async def dispatch(invocation: Invocation, user: str, respond: Respond, text: str) -> None:
         verb, args = invocation.verb.name, invocation.args
+        bind(user=user, tenant_id=args.get("tenant"))
         try:
             if verb == "triage" and args["tenant"] is None:
                 await list_breaching(rt, respond)
@@ -43,8 +45,10 @@ def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads, mitigations: 
                 text, blocks = status_blocks(await status_of(rt.store, args["tenant"]))
                 await respond(text=text, blocks=blocks)
         except UsageError as exc:
+            note_outcome("usage")
             await respond(text=usage_text(str(exc)))
         except StoreUnavailable:
+            note_outcome("error")
             await respond(text=":x: The incident store is unavailable; try again in a minute.")
 
     async def verify(args: dict[str, Any], user: str, respond: Respond) -> None:
@@ -65,7 +69,7 @@ def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads, mitigations: 
         container = body.get("container", {})
         channel, ts = container.get("channel_id", ""), container.get("message_ts", "")
         name = action["action_id"].removeprefix("flk_")
-        COMMANDS.labels(verb=f"mitigation.{name}", outcome="button").inc()
+        bind(user=user)  # the task below inherits it
         if name == "confirm":
             work = mitigations.confirm(plan_id, user, respond, channel, ts)
         elif name == "cancel":
@@ -74,7 +78,8 @@ def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads, mitigations: 
             work = mitigations.undo(plan_id, user, respond)
         else:
             work = mitigations.retry_restart(plan_id, user, respond)
-        rt.spawn(once(f"act:{body.get('trigger_id')}:{action.get('action_ts')}", work), name=f"mitigation {name}")
+        key = f"act:{body.get('trigger_id')}:{action.get('action_ts')}"
+        rt.spawn(once(key, work, verb=f"mitigation.{name}"), name=f"mitigation {name}")
 
     @app.command(re.compile(r"^/flk"))
     async def on_command(ack: Any, command: dict[str, Any], respond: Respond) -> None:
@@ -92,10 +97,9 @@ def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads, mitigations: 
             await ack(text="flk help", blocks=help_blocks(help_lines(command.get("command", "/flk"))))
             return
         await ack(text=f":hourglass_flowing_sand: `/flk {invocation.verb.name}` started…")
-        COMMANDS.labels(verb=invocation.verb.name, outcome="started").inc()
         key = f"cmd:{command.get('trigger_id') or command.get('response_url')}"
         rt.spawn(
-            once(key, dispatch(invocation, command.get("user_id", ""), respond, text)),
+            once(key, dispatch(invocation, command.get("user_id", ""), respond, text), verb=invocation.verb.name),
             name=f"flk {invocation.verb.name}",
         )
 
@@ -106,16 +110,21 @@ def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads, mitigations: 
         try:
             invocation = parse(value)
         except UsageError as exc:
+            COMMANDS.labels(verb="?", outcome="usage").inc()
             await respond(text=usage_text(exc.text()), replace_original=False)
             return
         user = body.get("user", {}).get("id", "")
-        COMMANDS.labels(verb=invocation.verb.name, outcome="button").inc()
         key = f"act:{body.get('trigger_id')}:{action.get('action_ts')}"
-        rt.spawn(once(key, dispatch(invocation, user, respond, value)), name=f"button {invocation.verb.name}")
+        work = dispatch(invocation, user, respond, value)
+        rt.spawn(once(key, work, verb=invocation.verb.name), name=f"button {invocation.verb.name}")
 
-    async def once(key: str, work: Any) -> None:
-        """Slack retries and double deliveries reuse the key: the first one runs, across replicas."""
-        if await rt.claim(key):
+    async def once(key: str, work: Any, verb: str | None = None) -> None:
+        """Slack retries and double deliveries reuse the key: the first one runs, across replicas.
+        With ``verb``, the run is counted in /metrics by its outcome (a repeat is not counted)."""
+        if not await rt.claim(key):
+            work.close()
+        elif verb is None:
             await work
         else:
-            work.close()
+            with count_command(verb):
+                await work

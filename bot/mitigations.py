@@ -13,9 +13,11 @@ from typing import Any
 from bot.authz import Authoriser
 from bot.checks import CheckScheduler
 from bot.incidents import IncidentThreads
+from bot.logs import bind
 from bot.render_mitigation import applied_blocks, partial_blocks, plan_blocks
 from bot.runtime import Runtime
 from bot.steps import Respond, mention
+from bot.telemetry import note_outcome
 from commands import mitigate
 from commands.registry import UsageError
 from commands.verify import check_slo
@@ -61,6 +63,7 @@ class Mitigations:
     async def _refuse_unauthorised(self, user: str, tenant: str, what: str, respond: Respond) -> bool:
         if await self.authz.allowed(user):
             return False
+        note_outcome("refused")
         await respond(
             text=":no_entry: Only members of the authorised groups may change the cluster.",
             response_type="ephemeral",
@@ -84,13 +87,16 @@ class Mitigations:
             return
         refusal = await self.rt.ctx.tenants.refuse(tenant)
         if refusal:
+            note_outcome("usage")
             await respond(text=f":information_source: {refusal}")
             return
         incident, _ = await self.threads.open_for_tenant(tenant, user, f"{tenant}: mitigation requested by {user}")
+        bind(incident_id=incident.id)
         await self.store.add_event(incident.id, user, "command", f"/flk {text}")
         try:
             plan = await mitigate.plan(self.rt.ctx, tenant, args["action"], args)
         except (mitigate.MitigationError, UsageError, BackendError) as exc:
+            note_outcome("error" if isinstance(exc, BackendError) else "refused")
             await respond(text=f":x: Cannot plan `{args['action']}` for `{tenant}`: {exc}")
             await self.record(incident, tenant, user, "mitigation.refused", str(exc))
             return
@@ -119,7 +125,9 @@ class Mitigations:
         stored = await self.store.idempotency_result(f"plan:{plan_id}")
         if not stored:
             return None
-        return mitigate.Plan.from_dict(stored["plan"]), await self.store.get(stored["incident"])
+        plan = mitigate.Plan.from_dict(stored["plan"])
+        bind(incident_id=stored["incident"], tenant_id=plan.tenant)  # the button's log lines name them
+        return plan, await self.store.get(stored["incident"])
 
     # -- buttons ------------------------------------------------------------------------
 

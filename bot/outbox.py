@@ -16,6 +16,8 @@ from functools import partial
 
 from slack_sdk.errors import SlackApiError
 
+from bot.logs import bind
+from bot.telemetry import OUTBOX
 from integrations.errors import BackendError
 from integrations.store import OutboxItem, Store, StoreUnavailable
 
@@ -148,15 +150,20 @@ class OutboxWorker:
 
     async def _run(self, item: OutboxItem) -> None:
         handler = self.handlers.get(item.op)
+        # Each item runs in its own task: these name the item's incident in every line it logs.
+        bind(incident_id=item.incident_id, tenant_id=item.payload.get("tenant"), user=item.payload.get("actor"))
+        op = item.op if handler is not None else "unknown"  # an op from a newer version: no new label
         try:
             if handler is None:
                 raise RuntimeError(f"no handler for outbox op {item.op!r}")
             await handler(item)
         except asyncio.CancelledError:
             # Stopping: hand the item back now rather than after the claim's lease runs out.
+            OUTBOX.labels(op=op, outcome="interrupted").inc()
             await self._fail(item, "interrupted by a shutdown", timedelta(0))
             raise
         except SlackApiError as exc:
+            OUTBOX.labels(op=op, outcome="slack_error").inc()
             retry_after = exc.response.headers.get("Retry-After") if exc.response is not None else None
             error = exc.response.get("error", "slack error") if exc.response is not None else "slack error"
             delay = timedelta(seconds=float(retry_after)) if retry_after else None
@@ -164,13 +171,16 @@ class OutboxWorker:
             await self._fail(item, f"slack: {error}", delay)
             return
         except (BackendError, OSError, TimeoutError) as exc:
+            OUTBOX.labels(op=op, outcome="backend_error").inc()
             log.warning("outbox %s %s failed: %s", item.op, item.id, exc)
             await self._fail(item, str(exc), None)
             return
         except Exception as exc:
+            OUTBOX.labels(op=op, outcome="error").inc()
             log.exception("outbox %s %s failed", item.op, item.id)
             await self._fail(item, type(exc).__name__, None)
             return
+        OUTBOX.labels(op=op, outcome="done").inc()
         try:
             await until_stored(partial(self.store.outbox.complete, item.id), f"outbox {item.op} {item.id} done")
         except StoreUnavailable:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,33 +23,77 @@ def _alias(name: str) -> AliasChoices:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLK_", extra="ignore", frozen=True)
 
-    slack_bot_token: SecretStr = Field(validation_alias=_alias("SLACK_BOT_TOKEN"))
-    slack_signing_secret: SecretStr = Field(validation_alias=_alias("SLACK_SIGNING_SECRET"))
-    slack_app_token: SecretStr | None = Field(default=None, validation_alias=_alias("SLACK_APP_TOKEN"))
-    slack_api_url: str = "https://slack.com/api/"
-    incident_channel: str
-    prometheus_url: str
-    alertmanager_url: str | None = None
-    kube_api_url: str | None = None
-    kube_token: SecretStr | None = None
-    namespace: str = Field(default="fractal-lba", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    admin_url: str | None = None
-    worm_root: str | None = None
-    tenant_repo: str | None = None
-    listen: str = "127.0.0.1:3000"
-    database_url: str | None = None
-    config: str | None = None
-    alert_webhook_token: SecretStr | None = None
+    # Each description is the README's configuration reference (python -m bot.settings_doc).
+    slack_bot_token: SecretStr = Field(
+        validation_alias=_alias("SLACK_BOT_TOKEN"), description="The Slack app's bot token (`xoxb-…`)."
+    )
+    slack_signing_secret: SecretStr = Field(
+        validation_alias=_alias("SLACK_SIGNING_SECRET"),
+        description="The Slack app's signing secret; requests to `/slack/events` must carry its signature.",
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=_alias("SLACK_APP_TOKEN"),
+        description="App-level token (`xapp-…`, `connections:write`), for `flk serve --socket-mode`.",
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", description="Slack Web API base URL (a trailing `/` is added)."
+    )
+    incident_channel: str = Field(description="Channel id of the incident threads.")
+    prometheus_url: str = Field(description="Prometheus base URL.")
+    alertmanager_url: str | None = Field(
+        default=None, description="Alertmanager base URL, for silences; unset: no silences."
+    )
+    kube_api_url: str | None = Field(
+        default=None, description="Kubernetes API server URL; unset: the in-cluster service account."
+    )
+    kube_token: SecretStr | None = Field(
+        default=None, description="Bearer token for the API server; unset: the in-cluster service account."
+    )
+    namespace: str = Field(
+        default="fractal-lba", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="The fractal-lba namespace."
+    )
+    admin_url: str | None = Field(
+        default=None, description="Backend admin API URL; unset: through the API server's service proxy."
+    )
+    worm_root: str | None = Field(
+        default=None, description="WORM audit log root (`YYYY/MM/DD/*.jsonl`); unset: no escalation samples or export."
+    )
+    tenant_repo: str | None = Field(
+        default=None, description="Checkout of the tenant config repository; unset: no config commits in triage."
+    )
+    listen: str = Field(default="127.0.0.1:3000", description="`host:port` to serve HTTP on.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the incident store; unset: SQLite `./flk-chatops.sqlite`; "
+        "`postgresql://…` for several replicas.",
+    )
+    config: str | None = Field(default=None, description="YAML runbook config; unset: the runbook's defaults.")
+    alert_webhook_token: SecretStr | None = Field(
+        default=None, description="Bearer token Alertmanager must send to `/alerts/alertmanager`; unset: none asked."
+    )
     # Grafana HTTP API for the dashboard annotation on resolve (runbook §6); unset: no annotation.
-    grafana_url: str | None = None
-    grafana_token: SecretStr | None = None
-    # The hash-chained audit log of every command, plan, confirmation, refusal, application and undo.
-    audit_log: str = "flk-audit.jsonl"
-    # How a step's progress is shown: a checklist message edited in place ("update"), or Slack's
-    # native streamed task plan ("native", chat.startStream) where the workspace has it.
-    slack_streaming: Literal["update", "native"] = "update"
-    # Progress edits are coalesced to at most one per message per this many seconds.
-    progress_interval_s: float = Field(default=1.0, ge=0, le=30)
+    grafana_url: str | None = Field(
+        default=None, description="Grafana base URL, for annotations on resolve; unset: no annotation."
+    )
+    grafana_token: SecretStr | None = Field(default=None, description="Grafana API token.")
+    audit_log: str = Field(
+        default="flk-audit.jsonl",
+        description="The hash-chained audit log of every command, plan, confirmation, refusal, application and undo.",
+    )
+    # "native" is Slack's chat.startStream, where the workspace has it.
+    slack_streaming: Literal["update", "native"] = Field(
+        default="update",
+        description="How a step's progress shows: `update` (a checklist edited in place) or `native` "
+        "(Slack's streamed task plan, for steps a person asked for).",
+    )
+    progress_interval_s: float = Field(
+        default=1.0, ge=0, le=30, description="At most one progress edit per message per this many seconds."
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="Logs on stderr: `json` (one object per line with incident_id, tenant_id, user) or `text`.",
+    )
 
     @field_validator("slack_api_url")
     @classmethod
@@ -87,6 +132,25 @@ _ENV_NAMES = {
 }
 
 
+def env_name(field: str) -> str:
+    """The environment variable of a setting: Slack's own names, FLK_* for the rest."""
+    return _ENV_NAMES.get(field, f"FLK_{field.upper()}")
+
+
+SECRET_FIELDS = tuple(name for name, info in Settings.model_fields.items() if "SecretStr" in str(info.annotation))
+
+
+def secret_values(environ: Mapping[str, str]) -> list[str]:
+    """Every secret in the environment (each SecretStr setting, the database URL's password), read
+    before validation so that the logs redact them from the first line on."""
+    found = [environ.get(env_name(field), "") for field in SECRET_FIELDS]
+    try:
+        found.append(urlsplit(environ.get("FLK_DATABASE_URL", "")).password or "")
+    except ValueError:  # a malformed URL stops start-up later; it still may not be logged
+        found.append(environ.get("FLK_DATABASE_URL", ""))
+    return [value for value in found if value]
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> tuple[Settings, RunbookConfig]:
     """Read the environment (or the given mapping of the same variables); raise SettingsError
     with one line on the first bad setting."""
@@ -99,7 +163,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> tuple[Settings, R
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
-        name = _ENV_NAMES.get(field, field if field.isupper() else f"FLK_{field.upper()}")
+        name = field if field.isupper() else env_name(field)
         if first["type"] == "missing":
             raise SettingsError(f"{name}: required setting is missing") from None
         raise SettingsError(f"{name}: {first['msg'].removeprefix('Value error, ')}") from None

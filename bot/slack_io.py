@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import aiohttp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -17,13 +18,46 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.telemetry import RATE_LIMIT_WAIT_SECONDS, SLACK_API_ERRORS, slack_error_code
+
+
+class MeteredWebClient(AsyncWebClient):
+    """Counts the calls that fail, by method and Slack's error code (after slack_sdk's retries)."""
+
+    async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:  # type: ignore[override]
+        try:
+            return await super().api_call(api_method, **kwargs)
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response is not None else None
+            if error is None and exc.response is not None:
+                error = f"http_{exc.response.status_code}"
+            SLACK_API_ERRORS.labels(method=api_method, error=slack_error_code(error)).inc()
+            raise
+        except (aiohttp.ClientError, OSError):
+            SLACK_API_ERRORS.labels(method=api_method, error="connection").inc()
+            raise
+        except TimeoutError:
+            SLACK_API_ERRORS.labels(method=api_method, error="timeout").inc()
+            raise
+
+
+class MeteredRateLimitHandler(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler (it sleeps for Retry-After), with the sleep counted."""
+
+    async def prepare_for_next_attempt_async(self, **kwargs: Any) -> None:
+        started = time.monotonic()
+        try:
+            await super().prepare_for_next_attempt_async(**kwargs)
+        finally:
+            RATE_LIMIT_WAIT_SECONDS.labels(source="slack_429").observe(time.monotonic() - started)
+
 
 def make_client(token: str, base_url: str) -> AsyncWebClient:
     # A shared session keeps connections alive; without one every call opens a new connection.
-    client = AsyncWebClient(token=token, base_url=base_url, timeout=10, session=aiohttp.ClientSession())
+    client = MeteredWebClient(token=token, base_url=base_url, timeout=10, session=aiohttp.ClientSession())
     client.retry_handlers.extend(
         [
-            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+            MeteredRateLimitHandler(max_retry_count=5),
             AsyncConnectionErrorRetryHandler(max_retry_count=3),
             AsyncServerErrorRetryHandler(max_retry_count=3),
         ]
@@ -49,7 +83,9 @@ class ChannelLimiter:
             tokens, last = self._state.get(channel, (float(self.burst), now))
             tokens = min(float(self.burst), tokens + (now - last) * self.rate)
             if tokens < 1:
-                await asyncio.sleep((1 - tokens) / self.rate)
+                wait_s = (1 - tokens) / self.rate
+                RATE_LIMIT_WAIT_SECONDS.labels(source="limiter").observe(wait_s)
+                await asyncio.sleep(wait_s)
                 now = time.monotonic()
                 tokens = 1.0
             self._state[channel] = (tokens - 1, now)

@@ -12,10 +12,12 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from bot.incidents import IncidentThreads
+from bot.logs import bind
 from bot.outbox import until_stored
 from bot.progress import NativeProgress, Progress
 from bot.render import breaching_blocks, report_blocks, report_fallback
 from bot.runtime import Runtime
+from bot.telemetry import BACKEND_ERRORS, note_outcome, observe_report
 from bot.terminal import report_text
 from commands import diagnose
 from commands.charts import trend_chart
@@ -45,9 +47,11 @@ async def request_step(
     tenant = args["tenant"]
     refusal = await rt.ctx.tenants.refuse(tenant)
     if refusal:
+        note_outcome("usage")  # a malformed or unknown tenant id: the person's input
         await respond(text=f":information_source: {refusal}. Try `/flk triage` to list breaching tenants.")
         return
     incident, _ = await threads.open_for_tenant(tenant, user, f"{tenant}: {op} requested by {user}")
+    bind(incident_id=incident.id)
     await threads.store.add_event(incident.id, user, "command", f"/flk {command}")
     await threads.queue(incident, op, {**args, "actor": user})
 
@@ -88,6 +92,7 @@ async def _run_step(
         text = f":x: {step.capitalize()} of `{tenant}` failed: internal error (see the bot's log)"
         await rt.io.post(channel, text, thread_ts=thread_ts)
         return
+    observe_report(report)
     # The summary is in Slack: a store outage now must not fail the item (its retry posts again).
     await until_stored(partial(threads.record_report, incident, report, actor), f"{step} of {tenant}")
     await _upload_chart(rt, channel, thread_ts, report)
@@ -116,6 +121,8 @@ async def op_export(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> 
     try:
         export = await run_export(rt.ctx, tenant, item.payload.get("n"))
     except (BackendError, UsageError) as exc:
+        if isinstance(exc, BackendError):
+            BACKEND_ERRORS.labels(system=exc.system).inc()
         await rt.io.post(channel, f":x: Export for `{tenant}` failed: {exc}", thread_ts=thread_ts)
         return
     await rt.io.upload(channel, thread_ts, export.filename, export.content, f"{tenant} escalations", export.summary)
@@ -127,6 +134,7 @@ async def op_isolation_triage(rt: Runtime, threads: IncidentThreads, item: Outbo
     incident = await threads.store.get(item.incident_id)
     channel, thread_ts = await threads.thread(incident.id)
     report = await run_isolation_triage(rt.ctx, list(incident.tenants))
+    observe_report(report)
     await post_report(rt, channel, thread_ts, report)
     await until_stored(partial(threads.record_report, incident, report, "bot"), "isolation triage")
 
@@ -182,6 +190,7 @@ async def list_breaching(rt: Runtime, respond: Respond) -> None:
     try:
         rows = await breaching_tenants(rt.ctx)
     except BackendError as exc:
+        note_outcome("error")
         await respond(text=f":x: Cannot list breaching tenants: {exc.system}: {exc.reason}")
         return
     described = [(b.tenant, f"{b.sli} {pct(b.value)} (SLO {pct(b.slo)}, {b.severity:.1f}×)") for b in rows]

@@ -50,8 +50,9 @@ class Finding:
     duration_ms: float = 0.0
 
     @classmethod
-    def error(cls, key: str, title: str, reason: str) -> Finding:
-        return cls(key=key, title=title, status=Status.ERROR, summary=reason)
+    def error(cls, key: str, title: str, reason: str, system: str = "unknown") -> Finding:
+        # ``system`` (the BackendError's, "timeout", "internal") lets the bot count failures by system.
+        return cls(key=key, title=title, status=Status.ERROR, summary=reason, data={"system": system})
 
 
 @dataclass

@@ -29,12 +29,14 @@ async def _guarded(spec: ProbeSpec, timeout_s: float) -> Finding:
     try:
         finding = await asyncio.wait_for(spec.run(), timeout_s)
     except TimeoutError:
-        finding = Finding.error(spec.probe.key, spec.probe.title, f"no answer within {timeout_s:g} s")
+        finding = Finding.error(spec.probe.key, spec.probe.title, f"no answer within {timeout_s:g} s", "timeout")
     except BackendError as exc:
-        finding = Finding.error(spec.probe.key, spec.probe.title, f"{exc.system}: {exc.reason}")
+        finding = Finding.error(spec.probe.key, spec.probe.title, f"{exc.system}: {exc.reason}", exc.system)
     except Exception:
         log.exception("probe %s failed", spec.probe.key)
-        finding = Finding.error(spec.probe.key, spec.probe.title, "internal error (details in the bot's log)")
+        finding = Finding.error(
+            spec.probe.key, spec.probe.title, "internal error (details in the bot's log)", "internal"
+        )
     finding.duration_ms = (time.perf_counter() - started) * 1000
     return finding
 

@@ -78,7 +78,7 @@ async def check_slo(ctx: Context, tenant: str, *, window: str | None = None) -> 
             ctx.prometheus.scalar(f"sum(rate({cfg.metrics.escalated}{selector(cfg, tenant)}[{w}]))", at),
         )
     except BackendError as exc:
-        return Finding.error(KEY, TITLE, f"{exc.system}: {exc.reason}")
+        return Finding.error(KEY, TITLE, f"{exc.system}: {exc.reason}", exc.system)
     esc, err, per_s = _value(esc), _value(err), _value(per_s)
     slis = (
         ("escalations", esc, cfg.slo.escalation_ratio),

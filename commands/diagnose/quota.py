@@ -27,7 +27,9 @@ async def limits(inp: Inputs) -> Finding:
     wanted = ("token_rate", "burst_rate", "daily_quota")
     missing = [k for k in wanted if not isinstance(body.get(k), int | float) or isinstance(body.get(k), bool)]
     if missing:
-        return Finding.error("quota.config", "Quota config (admin API)", f"admin API answer lacks {', '.join(missing)}")
+        return Finding.error(
+            "quota.config", "Quota config (admin API)", f"admin API answer lacks {', '.join(missing)}", "admin API"
+        )
     facts = {
         k: f"{body[k]:,}" for k in (*wanted, "daily_used", "rate_limit_hits_1h") if isinstance(body.get(k), int | float)
     }

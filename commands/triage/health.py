@@ -108,7 +108,9 @@ async def quota_config(ctx: Context, tenant: str) -> Finding:
     facts = {k: str(body[k]) for k in keys if k in body}
     missing = [k for k in ("token_rate", "burst_rate", "daily_quota") if k not in body]
     if missing:
-        return Finding.error("health.quota_config", "Quota config", f"admin API answer lacks {', '.join(missing)}")
+        return Finding.error(
+            "health.quota_config", "Quota config", f"admin API answer lacks {', '.join(missing)}", "admin API"
+        )
     status = Status.OK
     summary = f"token_rate {body['token_rate']}/s · burst_rate {body['burst_rate']} · daily_quota {body['daily_quota']}"
     used, quota = body.get("daily_used"), body.get("daily_quota")
