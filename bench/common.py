@@ -164,6 +164,8 @@ async def serve_bot(
         full_env = {
             **os.environ,
             "FLK_DATABASE_URL": f"sqlite:///{workdir}/flk.sqlite",
+            # bench/alert_transcript.py counts the warnings in the text form (" WARNING logger ...").
+            "FLK_LOG_FORMAT": "text",
             **env,
             "FLK_LISTEN": f"127.0.0.1:{port}",
             "PYTHONUNBUFFERED": "1",

@@ -69,7 +69,7 @@ class CheckScheduler:
         now = datetime.now(UTC)
         for check in due:
             late_s = max(0.0, (now - check.due_at).total_seconds())
-            bind(incident_id=check.incident_id, tenant_id=check.payload.get("tenant"))
+            bind(incident_id=check.incident_id, tenant_id=check.payload.get("tenant"), user=None)
             try:
                 result = await self.run(check, late_s)
                 await self.store.checks.finish(check.id, worker_id=self.worker_id, ok=True, result=result)

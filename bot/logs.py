@@ -29,11 +29,21 @@ REDACTED = "[redacted]"
 _TOKEN = re.compile(r"\b(?:xox[a-z]|xapp)-[A-Za-z0-9-]+|(?<=[Bb]earer )[^\s\"',;]+")
 
 
-def bind(*, incident_id: int | None = None, tenant_id: str | None = None, user: str | None = None) -> None:
-    """Name what the current task works on; only the given fields change."""
+class _Keep:
+    """The default of bind(): leave the field as it is (None clears it)."""
+
+
+KEEP = _Keep()
+
+
+def bind(
+    *, incident_id: int | _Keep | None = KEEP, tenant_id: str | _Keep | None = KEEP, user: str | _Keep | None = KEEP
+) -> None:
+    """Name what the current task works on. A loop that handles one thing after another in one
+    task (the check sweep) passes every field, so nothing of the previous one stays."""
     for name, value in (("incident_id", incident_id), ("tenant_id", tenant_id), ("user", user)):
-        if value is not None and value != "":
-            _context[name].set(value)
+        if not isinstance(value, _Keep):
+            _context[name].set(value if value != "" else None)
 
 
 def current() -> dict[str, Any]:

@@ -17,7 +17,7 @@ from bot.logs import bind
 from bot.render_mitigation import applied_blocks, partial_blocks, plan_blocks
 from bot.runtime import Runtime
 from bot.steps import Respond, mention
-from bot.telemetry import note_outcome
+from bot.telemetry import count_backend_errors, note_outcome
 from commands import mitigate
 from commands.registry import UsageError
 from commands.verify import check_slo
@@ -296,6 +296,7 @@ class Mitigations:
         incident = await self.store.get(check.incident_id)
         tenant, n, of = check.payload["tenant"], check.payload.get("n", 1), check.payload.get("of", 1)
         finding = await check_slo(self.rt.ctx, tenant)
+        count_backend_errors([finding])
         ok = finding.status.value == "ok"
         # Beyond a few sweeps late, the bot (every replica) was down when it fell due.
         late = f" (ran {late_s:.0f} s late: the bot was down)" if late_s > 3 else ""

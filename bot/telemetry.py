@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Literal
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from commands.models import Report, Status
+from commands.models import Finding, Report, Status
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,11 @@ def note_outcome(outcome: Outcome) -> None:
 
 def observe_report(report: Report) -> None:
     STEP_SECONDS.labels(step=report.step).observe(report.wall_ms / 1000)
-    for finding in report.findings:
+    count_backend_errors(report.findings)
+
+
+def count_backend_errors(findings: Iterable[Finding]) -> None:
+    for finding in findings:
         if finding.status is Status.ERROR:
             BACKEND_ERRORS.labels(system=str(finding.data.get("system", "unknown"))).inc()
 

@@ -69,6 +69,9 @@ async def test_json_lines_carry_the_context_and_no_secret() -> None:
             raise RuntimeError(f"Grafana said no to {ENV['FLK_GRAFANA_TOKEN']} (pasted: xoxp-9-8-7-usertoken)")
         except RuntimeError:
             log.exception("annotation failed; header Authorization: Bearer %s", ENV["FLK_KUBE_TOKEN"])
+        # The next piece of work in the same task (as the check sweep does) names only itself.
+        bind(incident_id=43, tenant_id=None, user=None)
+        log.info("next check")
 
     with captured("json") as stream:
         await asyncio.create_task(handle_a_command())
@@ -77,7 +80,7 @@ async def test_json_lines_carry_the_context_and_no_secret() -> None:
     for secret in [*SECRETS, "xoxp-9-8-7-usertoken"]:
         assert secret not in output
     lines = [json.loads(line) for line in output.splitlines()]
-    assert len(lines) == 4
+    assert len(lines) == 5
     for line in lines[:3]:
         assert (line["incident_id"], line["tenant_id"], line["user"]) == (42, "acme", "U_ALICE")
         assert line["logger"] == "bot.test" and line["ts"].endswith("+00:00")
@@ -86,9 +89,10 @@ async def test_json_lines_carry_the_context_and_no_secret() -> None:
     assert lines[2]["level"] == "error"
     assert "Traceback" in lines[2]["exception"] and f"Grafana said no to {REDACTED}" in lines[2]["exception"]
     assert lines[2]["message"] == f"annotation failed; header Authorization: Bearer {REDACTED}"
+    assert (lines[3]["incident_id"], lines[3]["tenant_id"], lines[3]["user"]) == (43, None, None)
     # The context was the task's: a line logged elsewhere names nothing.
-    assert (lines[3]["incident_id"], lines[3]["tenant_id"], lines[3]["user"]) == (None, None, None)
-    assert lines[3]["message"] == f"outside any command, app token {REDACTED}"
+    assert (lines[4]["incident_id"], lines[4]["tenant_id"], lines[4]["user"]) == (None, None, None)
+    assert lines[4]["message"] == f"outside any command, app token {REDACTED}"
 
 
 def test_text_lines_are_redacted_too() -> None:

@@ -12,8 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from slack_sdk.errors import SlackApiError
 
 from bot.slack_io import ChannelLimiter
+from sandbox.slack import SlackDriver
 from sandbox.slack.config import RateLimit
-from tests.bot.harness import Harness, eventually, healthy_tenant, triage_once
+from sandbox.up import Sandbox
+from tests.bot.harness import Harness, eventually, healthy_tenant, start_bot, triage_once
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -196,3 +198,23 @@ async def test_no_label_names_a_tenant_or_a_user(harness: Harness) -> None:
     values = {v for labels in ours for _, v in labels}
     assert tenant not in values and "U_ALICE" not in values
     assert not {k for labels in ours for k, _ in labels} & {"tenant", "tenant_id", "user", "incident_id"}
+
+
+async def test_a_check_whose_backend_fails_counts_the_failure_and_the_system(sandbox: Sandbox) -> None:
+    # Prometheus on a port where nothing listens: a real connection failure, not a stub.
+    bot = await start_bot(sandbox, FLK_PROMETHEUS_URL="http://127.0.0.1:9")
+    driver = SlackDriver(sandbox.slack, f"{bot.url}/slack/events")
+    h = Harness(sandbox, bot, driver)
+    tenant = healthy_tenant(sandbox)
+    try:
+        before = await scrape(h)
+        assert (await driver.slash(f"verify {tenant}")).status == 200
+        after = await scraped_until(
+            h, lambda s: delta(before, s, "flk_bot_scheduled_checks_total", kind="slo", outcome="failed") >= 1
+        )
+        assert delta(before, after, "flk_bot_backend_errors_total", system="prometheus") == 1
+        assert delta(before, after, "flk_bot_scheduled_checks_total", kind="slo", outcome="failed") == 1
+        assert delta(before, after, "flk_bot_scheduled_checks_total", kind="slo", outcome="passed") == 0
+    finally:
+        await driver.close()
+        await bot.stop()
