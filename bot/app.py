@@ -19,6 +19,8 @@ from bot import handlers, steps
 from bot.alerts import AlertWebhook
 from bot.authz import Authoriser
 from bot.checks import CheckScheduler
+from bot.comms import Communications
+from bot.comms_ops import CommsOps
 from bot.incidents import IncidentThreads
 from bot.leader import Leadership
 from bot.mitigations import Mitigations
@@ -27,15 +29,19 @@ from bot.readiness import Readiness
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.telemetry import REQUEST_SECONDS
+from commands.comms.lifecycle import RCA_REMINDER
 from commands.config import RunbookConfig
 from integrations.audit import AuditLog
+from integrations.store import ScheduledCheck
 from integrations.store.leader import LeaderLock
 
 log = logging.getLogger(__name__)
 assert commands.incidents and commands.diagnose and commands.export and commands.mitigate
 
 
-def create_bolt_app(rt: Runtime, threads: IncidentThreads, mitigations: Mitigations) -> AsyncApp:
+def create_bolt_app(
+    rt: Runtime, threads: IncidentThreads, mitigations: Mitigations, comms: Communications, ops: CommsOps
+) -> AsyncApp:
     app = AsyncApp(
         client=rt.io.client,
         signing_secret=rt.settings.slack_signing_secret.get_secret_value(),
@@ -48,7 +54,7 @@ def create_bolt_app(rt: Runtime, threads: IncidentThreads, mitigations: Mitigati
     async def on_error(error: Exception) -> None:
         log.error("unhandled error in a Slack listener", exc_info=error)
 
-    handlers.register(app, rt, threads, mitigations)
+    handlers.register(app, rt, threads, mitigations, comms, ops)
     return app
 
 
@@ -65,6 +71,8 @@ class Bot:
         self.checks: CheckScheduler | None = None
         self.leader: Leadership | None = None
         self.mitigations: Mitigations | None = None
+        self.comms: Communications | None = None
+        self.comms_ops: CommsOps | None = None
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._readiness: Readiness | None = None
@@ -79,8 +87,10 @@ class Bot:
         )  # fmt: skip
         # Only the replica holding the store's leader lock sweeps the scheduled checks.
         self.leader = Leadership(LeaderLock(rt.store.engine))
-        self.checks = CheckScheduler(rt.store, self.mitigations.run_check, leader=self.leader)
-        self.mitigations.checks = self.checks
+        self.comms = Communications(rt, threads, self.mitigations.authz)
+        self.comms_ops = CommsOps(rt, threads)
+        self.checks = CheckScheduler(rt.store, self._run_check, leader=self.leader)
+        self.mitigations.checks = self.comms.checks = self.checks
         self.outbox = OutboxWorker(
             rt.store,
             {
@@ -92,13 +102,17 @@ class Bot:
                 "diagnose": partial(steps.op_diagnose, rt, threads),
                 "export": partial(steps.op_export, rt, threads),
                 "isolation_triage": partial(steps.op_isolation_triage, rt, threads),
+                "post_notice": self.comms_ops.op_post_notice,
+                "post_to": self.comms_ops.op_post_to,
+                "annotate": self.comms_ops.op_annotate,
+                "expire_silences": self.comms_ops.op_expire_silences,
             },
         )
         rt.kick_outbox = self.outbox.kick
         self.outbox.start()
         self.leader.start()
         self.checks.start()
-        self.app = create_bolt_app(rt, threads, self.mitigations)
+        self.app = create_bolt_app(rt, threads, self.mitigations, self.comms, self.comms_ops)
         token = self.settings.alert_webhook_token
         webhook = AlertWebhook(
             threads,
@@ -117,6 +131,13 @@ class Bot:
                 raise RuntimeError("SLACK_APP_TOKEN: required for Socket Mode")
             self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
             await self._socket.connect_async()
+
+    async def _run_check(self, check: ScheduledCheck, late_s: float) -> dict:
+        """A scheduled check of either kind: an SLO check after a mitigation, or the RCA reminder."""
+        assert self.mitigations is not None
+        if check.kind == RCA_REMINDER:
+            return await self.comms_ops.remind_rca(check, late_s)
+        return await self.mitigations.run_check(check, late_s)
 
     def _web_app(self, webhook: AlertWebhook) -> web.Application:
         web_app = web.Application()

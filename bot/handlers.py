@@ -9,11 +9,14 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot import comms_handlers
+from bot.comms import Communications
+from bot.comms_ops import CommsOps
 from bot.incidents import IncidentThreads
 from bot.logs import bind
 from bot.mitigations import Mitigations
 from bot.render import help_blocks, usage_text
-from bot.render_incident import incidents_blocks, status_blocks
+from bot.render_incident import INCIDENT_BLOCK, incidents_blocks, status_blocks
 from bot.runtime import Runtime
 from bot.steps import Respond, list_breaching, request_step
 from bot.telemetry import COMMANDS, count_command, note_outcome
@@ -25,10 +28,16 @@ from integrations.store import StoreUnavailable
 log = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads, mitigations: Mitigations) -> None:
-    async def dispatch(invocation: Invocation, user: str, respond: Respond, text: str) -> None:
+def register(
+    app: AsyncApp, rt: Runtime, threads: IncidentThreads, mitigations: Mitigations, comms: Communications, ops: CommsOps
+) -> None:
+    async def dispatch(
+        invocation: Invocation, user: str, respond: Respond, text: str, trigger_id: str = "",
+        incident_id: int | None = None,
+    ) -> None:  # fmt: skip
+        """``incident_id``: the incident whose message the button was on (slash commands name a tenant)."""
         verb, args = invocation.verb.name, invocation.args
-        bind(user=user, tenant_id=args.get("tenant"))
+        bind(user=user, tenant_id=args.get("tenant"), incident_id=incident_id)
         try:
             if verb == "triage" and args["tenant"] is None:
                 await list_breaching(rt, respond)
@@ -44,6 +53,14 @@ def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads, mitigations: 
             elif verb == "status":
                 text, blocks = status_blocks(await status_of(rt.store, args["tenant"]))
                 await respond(text=text, blocks=blocks)
+            elif verb == "notify":
+                await comms.open_notify(args["tenant"], user, respond, trigger_id, incident_id)
+            elif verb == "resolve":
+                await comms.open_resolve(args["tenant"], user, respond, trigger_id, incident_id)
+            elif verb == "rca":
+                await comms.post_rca(args["tenant"], user, respond, incident_id)
+            elif verb == "silence":
+                await comms.silence(args, user, respond)
         except UsageError as exc:
             note_outcome("usage")
             await respond(text=usage_text(str(exc)))
@@ -98,10 +115,8 @@ def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads, mitigations: 
             return
         await ack(text=f":hourglass_flowing_sand: `/flk {invocation.verb.name}` started…")
         key = f"cmd:{command.get('trigger_id') or command.get('response_url')}"
-        rt.spawn(
-            once(key, dispatch(invocation, command.get("user_id", ""), respond, text), verb=invocation.verb.name),
-            name=f"flk {invocation.verb.name}",
-        )
+        work = dispatch(invocation, command.get("user_id", ""), respond, text, command.get("trigger_id", ""))
+        rt.spawn(once(key, work, verb=invocation.verb.name), name=f"flk {invocation.verb.name}")
 
     @app.action(re.compile(r"^flk_run:"))
     async def on_run_button(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
@@ -115,7 +130,8 @@ def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads, mitigations: 
             return
         user = body.get("user", {}).get("id", "")
         key = f"act:{body.get('trigger_id')}:{action.get('action_ts')}"
-        work = dispatch(invocation, user, respond, value)
+        incident_id = int(action["block_id"].removeprefix(INCIDENT_BLOCK)) if _incident_block(action) else None
+        work = dispatch(invocation, user, respond, value, body.get("trigger_id", ""), incident_id)
         rt.spawn(once(key, work, verb=invocation.verb.name), name=f"button {invocation.verb.name}")
 
     async def once(key: str, work: Any, verb: str | None = None) -> None:
@@ -128,3 +144,11 @@ def register(app: AsyncApp, rt: Runtime, threads: IncidentThreads, mitigations: 
         else:
             with count_command(verb):
                 await work
+
+    comms_handlers.register(app, rt, comms, ops, once)
+
+
+def _incident_block(action: dict[str, Any]) -> bool:
+    """A button on an incident's parent message: its block names the incident."""
+    rest = str(action.get("block_id", "")).removeprefix(INCIDENT_BLOCK)
+    return rest != action.get("block_id") and rest.isdigit()

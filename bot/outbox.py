@@ -58,6 +58,15 @@ async def until_stored(write: Callable[[], Awaitable[None]], what: str, *, limit
             delay = min(2.0, delay * 2)
 
 
+async def _finish(tasks: list[asyncio.Task[None]], *, timeout_s: float) -> None:
+    """Wait up to ``timeout_s`` for ``tasks`` to end, then cancel the rest and give them a second."""
+    _, pending = await asyncio.wait(tasks, timeout=timeout_s) if timeout_s > 0 else (set(), set(tasks))
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=1)
+
+
 class OutboxWorker:
     def __init__(
         self, store: Store, handlers: dict[str, OpHandler], *, poll_s: float = 0.5, max_in_flight: int = 8
@@ -73,6 +82,7 @@ class OutboxWorker:
         self._running: set[asyncio.Task[None]] = set()
         self._held: set[int] = set()  # ids of the items the running tasks hold claims on
         self._heartbeat: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self.worker_id = worker_id()
 
     def start(self) -> None:
@@ -83,24 +93,24 @@ class OutboxWorker:
         self._wake.set()
 
     async def stop(self) -> None:
-        for background in (self._task, self._heartbeat):
-            if background is not None:
-                background.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await background
+        # Asked to finish rather than cancelled: a task cancelled inside a PostgreSQL call can
+        # wait on its connection for ever (seen in the test suite), so cancelling is the fallback.
+        self._stopping.set()
+        self._wake.set()
+        background = [t for t in (self._task, self._heartbeat) if t is not None]
+        if background:
+            await _finish(background, timeout_s=5)
         if self._running:
             await asyncio.wait(list(self._running), timeout=5)
         # Whatever is still running stops here and hands its item back (see _run).
-        for task in list(self._running):
-            task.cancel()
         if self._running:
-            await asyncio.wait(list(self._running), timeout=1)
+            await _finish(list(self._running), timeout_s=0)
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             free = self.max_in_flight - len(self._running)
             if free <= 0:
-                await asyncio.wait(list(self._running), return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(list(self._running), timeout=self.poll_s, return_when=asyncio.FIRST_COMPLETED)
                 continue
             try:
                 items = await self.store.outbox.claim_due(worker_id=self.worker_id, limit=free, lease=LEASE)
@@ -123,9 +133,10 @@ class OutboxWorker:
                     await asyncio.wait_for(self._wake.wait(), self.poll_s)
 
     async def _renew_leases(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             reached = await self._renew()
-            await asyncio.sleep(RENEW_S if reached else RETRY_RENEW_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), RENEW_S if reached else RETRY_RENEW_S)
 
     async def _renew(self) -> bool:
         """Renew the claims of the running items; False when the store could not be reached."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import ActionsBlock, Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 from bot.limits import MAX_SECTION_TEXT, clip
-from bot.render import escape
+from bot.render import command_button, escape
 from commands.incidents import IncidentLine, IncidentStatus, age
 from commands.models import SCENARIO_TITLE
 from integrations.store import Alert, Incident
@@ -36,6 +36,18 @@ def _sli_line(alert: Alert) -> str:
     return f"{escape(sli)} {shown} · since {clock(alert.starts_at)}"
 
 
+# The block of an incident's own buttons; its id names the incident (a slash command cannot).
+INCIDENT_BLOCK = "flk_incident:"
+
+
+def _next(incident: Incident) -> list[tuple[str, str]]:
+    """The communication steps still to do, as (command, label)."""
+    if incident.state == "resolved":
+        return [("rca", "RCA draft")]
+    notify = [("notify", "Notify tenant")] if incident.kind == "tenant" else []
+    return [*notify, ("resolve", "Resolve"), ("rca", "RCA draft")]
+
+
 def parent_message(incident: Incident, alerts: list[Alert], dashboard: str | None) -> tuple[str, list[Block]]:
     firing = [a for a in alerts if a.status == "firing"]
     if incident.kind == "isolation":
@@ -59,11 +71,17 @@ def parent_message(incident: Incident, alerts: list[Alert], dashboard: str | Non
         status.append(f"alert resolved at {clock(ended)}; the incident stays open until someone resolves it")
     if incident.scenario in SCENARIO_TITLE:
         status.append(f"likely scenario {SCENARIO_TITLE[incident.scenario]}")
+    if incident.state == "resolved":
+        lines[0] = lines[0].replace(":rotating_light:", ":white_check_mark:", 1)
+        status.append(f"resolved at {clock(incident.resolved_at)}")
     text = clip("\n".join(x for x in lines if x), MAX_SECTION_TEXT)
     blocks: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=text)),
         ContextBlock(elements=[MarkdownTextObject(text=clip(" · ".join(status), 2000))]),
     ]
+    buttons = [b for b in (command_button(c, label) for c, label in _next(incident)) if b is not None]
+    if buttons:
+        blocks.append(ActionsBlock(block_id=f"{INCIDENT_BLOCK}{incident.id}", elements=buttons))
     fallback = clip(f"{incident.severity} {incident.tenant or 'isolation breach'}: {incident.state}", 300)
     return fallback, blocks
 

@@ -15,6 +15,8 @@ from commands.config import RunbookConfig
 from commands.context import Context
 from commands.tenants import TenantDirectory
 from integrations.admin import AdminApi
+from integrations.alertmanager import Alertmanager
+from integrations.grafana import Grafana
 from integrations.kube import Kube
 from integrations.prometheus import Prometheus
 from integrations.store import Store, StoreUnavailable
@@ -41,9 +43,13 @@ async def build_context(settings: Settings, config: RunbookConfig) -> Context:
         prometheus, config.metrics.ingest, config.metrics.tenant_label, config.timeouts.tenant_cache_s
     )
     worm = WormScanner(settings.worm_root) if settings.worm_root else None
+    alertmanager = Alertmanager(settings.alertmanager_url, timeout) if settings.alertmanager_url else None
+    grafana_token = settings.grafana_token.get_secret_value() if settings.grafana_token else None
+    grafana = Grafana(settings.grafana_url, grafana_token, timeout) if settings.grafana_url else None
     return Context(
-        config=config, prometheus=prometheus, kube=kube, admin=admin, repo=repo, tenants=directory, worm=worm
-    )
+        config=config, prometheus=prometheus, kube=kube, admin=admin, repo=repo, tenants=directory, worm=worm,
+        alertmanager=alertmanager, grafana=grafana,
+    )  # fmt: skip
 
 
 class Deduper:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
 import sys
@@ -80,17 +81,19 @@ async def demo(world: Path | None) -> int:
     work = Path(tempfile.mkdtemp(prefix="flk-demo-"))
     rules = compressed_rules(work, window="5m")
     config = work / "runbook.yaml"
-    # The default world has four unrelated breaches at once; show them as four incidents.
-    config.write_text(
-        "incidents: {isolation_threshold: 10}\n"
-        # Time compressed for the demo: SLIs over 20 s, checks 10 s and 20 s after a mitigation.
-        "slo: {window: 20s}\n"
-        "mitigations: {authorised_groups: [S_ONCALL], oncall_group: S_ONCALL, verify_delays_s: [10, 20]}\n"
-    )
     console.rule("flk-chatops demo")
     console.print("starting the sandbox: Slack emulator, Kubernetes fake, FLK backend, Prometheus, Alertmanager…")
     async with Sandbox(world, rule_files=[rules]) as sb:
         console.print(f"sandbox ready in {sb.startup_seconds:.1f} s")
+        # The default world has four unrelated breaches at once; show them as four incidents.
+        config.write_text(
+            "incidents: {isolation_threshold: 10}\n"
+            # Time compressed for the demo: SLIs over 20 s, checks 10 s and 20 s after a mitigation.
+            "slo: {window: 20s}\n"
+            "mitigations: {authorised_groups: [S_ONCALL], oncall_group: S_ONCALL, verify_delays_s: [10, 20]}\n"
+            # The mitigated tenant's Slack Connect channel is #general here; stakeholders read #sre.
+            f"comms: {{tenant_channels: {{{_remedied(sb)}: C_GENERAL}}, stakeholder_channel: C_SRE}}\n"
+        )
         port = _free_port()
         env = {
             **os.environ,
@@ -100,6 +103,8 @@ async def demo(world: Path | None) -> int:
             "FLK_CONFIG": str(config),
             "FLK_AUDIT_LOG": str(work / "audit.jsonl"),
             "FLK_PROGRESS_INTERVAL_S": "0.5",
+            # The transcript is the show; the bot's own log lines, if any, as plain text.
+            "FLK_LOG_FORMAT": "text",
         }
         bot = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot.cli", "serve", env=env, stdout=asyncio.subprocess.PIPE
@@ -140,7 +145,56 @@ async def _follow(sb: Sandbox, transcript: Transcript, bot_url: str) -> int:
         transcript.poll()
         code = _summary(sb, _verdicts(sb))
         mitigated = await _mitigate(sb, transcript, driver)
-    return code or (0 if mitigated else 1)
+        communicated = await _communicate(sb, transcript, driver)
+    return code or (0 if mitigated and communicated else 1)
+
+
+def _remedied(sb: Sandbox) -> str:
+    """The tenant the demo mitigates, notifies and resolves: the first one with a remedy."""
+    return next(t for t, s in sb.live.world.tenants.items() if s.remedy is not None)
+
+
+async def _submit_modal(sb: Sandbox, driver: SlackDriver, callback_id: str) -> bool:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        views = [v for v in sb.slack.views("U_ALICE", open_only=True) if v.callback_id == callback_id]
+        if views:
+            fields = [b.get("block_id") for b in views[-1].view.get("blocks", []) if b.get("type") == "input"]
+            console.print(f"  modal [cyan]{callback_id}[/] pre-filled: {', '.join(map(str, fields))}; @alice submits")
+            await driver.submit_view(views[-1].id)
+            return True
+        await asyncio.sleep(0.2)
+    console.print(f"[red]no {callback_id} modal opened[/]")
+    return False
+
+
+async def _communicate(sb: Sandbox, transcript: Transcript, driver: SlackDriver) -> bool:
+    """The runbook's §5.1, §6 and §7: the tenant notice, the resolve, the RCA draft written here."""
+    tenant = _remedied(sb)
+    console.rule(f"communicating about {tenant}")
+    console.print(f"[bold]@alice types[/] /flk notify {tenant}")
+    await driver.slash(f"notify {tenant}")
+    if not await _submit_modal(sb, driver, "flk_notify") or not await _wait_text(sb, transcript, "notice was sent"):
+        return False
+    console.print(f"[bold]#general (the tenant's channel) reads:[/]\n{sb.slack.channel_messages('C_GENERAL')[-1].text}")
+    console.print(f"[bold]@alice types[/] /flk resolve {tenant}")
+    await driver.slash(f"resolve {tenant}")
+    if not await _submit_modal(sb, driver, "flk_resolve") or not await _wait_text(sb, transcript, "RESOLVED"):
+        return False
+    console.print(f"[bold]#sre (stakeholders) reads:[/]\n{sb.slack.channel_messages('C_SRE')[-1].text}")
+    console.print(f"[bold]@alice types[/] /flk rca {tenant}")
+    before = len(sb.slack.files())
+    await driver.slash(f"rca {tenant}")
+    with contextlib.suppress(TimeoutError):
+        await sb.slack.wait_for(lambda: len(sb.slack.files()) >= before + 2, timeout=15)
+    files = sb.slack.files()[before:]
+    if not files:
+        console.print("[red]no RCA draft was uploaded[/]")
+        return False
+    for file in files:
+        (Path.cwd() / file.name).write_bytes(file.content or b"")
+        console.print(f"  wrote [cyan]{file.name}[/] ({file.length} bytes): {file.title}")
+    return True
 
 
 async def _mitigate(sb: Sandbox, transcript: Transcript, driver: SlackDriver) -> bool:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.backend import BackendLogs, BackendServer
+from sandbox.grafana import GrafanaStandIn
 from sandbox.kube import KubeFake, KubeStore, Rbac, objects_from_world
 from sandbox.prom.backfill import PROMTOOL, backfill
 from sandbox.prom.launcher import ALERTMANAGER, PROMETHEUS, READY_TIMEOUT, Alertmanager, Prometheus, ScrapeTarget
@@ -78,6 +79,7 @@ class Sandbox:
         self.alertmanager_port = alertmanager_port
         self.ready_timeout = ready_timeout
         self.kube_token = secrets.token_urlsafe(24)
+        self.grafana_token = secrets.token_urlsafe(24)
 
         self.live: LiveWorld
         self.workdir: Path | None = None
@@ -88,6 +90,7 @@ class Sandbox:
         self.backend: BackendServer
         self.prometheus: Prometheus
         self.alertmanager: Alertmanager
+        self.grafana: GrafanaStandIn
         self.startup_seconds = 0.0
         # Seconds from the start until each part answered (what the benchmark reports).
         self.timings: dict[str, float] = {}
@@ -133,6 +136,8 @@ class Sandbox:
             "FLK_WORM_ROOT": str(self.worm_root),
             "FLK_TENANT_REPO": str(self.tenant_repo),
             "FLK_ALERT_WEBHOOK_TOKEN": self.alert_webhook_token,
+            "FLK_GRAFANA_URL": self.grafana.url,
+            "FLK_GRAFANA_TOKEN": self.grafana_token,
         }
 
     def tenant_config(self, tenant: str) -> dict[str, str] | None:
@@ -212,6 +217,10 @@ class Sandbox:
         await self.slack.start()
         self._push_stop(self.slack.stop)
         self._mark("slack")
+        # The dashboard annotations of resolved incidents (runbook §6) land here.
+        self.grafana = GrafanaStandIn(self.grafana_token)
+        await self.grafana.start()
+        self._push_stop(self.grafana.stop)
 
     async def _start_backend_and_kube(self, backend_up: asyncio.Event) -> None:
         self.kube_store = KubeStore(objects_from_world(self.live))

@@ -7,7 +7,7 @@ from typing import Any
 
 from commands.comms.templates import duration
 from commands.config import RunbookConfig
-from commands.registry import UsageError, Verb, no_args, optional_tenant, register, tenant_arg
+from commands.registry import UsageError, Verb, optional_tenant, register, tenant_arg
 
 _DURATION = re.compile(r"^(?:(\d{1,3})d)?(?:(\d{1,4})h)?(?:(\d{1,6})m)?(?:(\d{1,7})s)?$")
 MAX_REASON = 500
@@ -21,14 +21,15 @@ NOTIFY = register(
 )  # fmt: skip
 RESOLVE = register(
     Verb(
-        "resolve", "resolve",
+        "resolve", "resolve [tenant]",
         "runbook §6: the RESOLVED update (root cause, resolution, duration, next steps), annotation, silences expired",
-        no_args, mutating=True,
+        optional_tenant, mutating=True, examples=("resolve acme",),
     )
 )  # fmt: skip
 RCA = register(
-    Verb("rca", "rca", "runbook §7: the RCA draft from the timeline as a Markdown file, and the tenant summary",
-         no_args)
+    Verb("rca", "rca [tenant]",
+         "runbook §7: the RCA draft from the timeline as a Markdown file, and the tenant summary",
+         optional_tenant, examples=("rca acme",))
 )  # fmt: skip
 
 

@@ -211,6 +211,15 @@ class Store:
         async with self._db.read() as conn:
             return await self._open_covering(conn, tenant)
 
+    async def latest_for_tenant(self, tenant: str) -> Incident | None:
+        """The tenant's open incident, else its most recently resolved one (an RCA comes after)."""
+        open_first = case((_unresolved, 0), else_=1)
+        query = (select(incidents).where(incidents.c.tenant == tenant)
+                 .order_by(open_first, incidents.c.resolved_at.desc(), incidents.c.id.desc()).limit(1))
+        async with self._db.read() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else _incident(row)
+
     async def open_incidents(self, *, kind: str | None = None) -> list[Incident]:
         """Unresolved incidents (of ``kind`` when given), oldest first."""
         query = select(incidents).where(_unresolved)

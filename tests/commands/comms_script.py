@@ -25,11 +25,17 @@ def at(h: int, m: int, s: int = 0) -> datetime:
     return BREACH.replace(hour=h, minute=m, second=s)
 
 
-async def script_incident(store: Store, clock: FakeClock, *, resolve: bool = True) -> int:
-    """The incident of TENANT, from its alert to its resolve at RESOLVED; returns its id."""
+async def script_incident(store: Store, clock: FakeClock, *, resolve: bool = True, base: datetime = BREACH,
+                          channel: str = "C_INC") -> int:
+    """The incident of TENANT, from its alert to its resolve at RESOLVED; returns its id. With
+    ``base``, every time moves by ``base - BREACH`` (the Slack tests script it in the recent past)."""
+
+    def at(h: int, m: int, s: int = 0) -> datetime:
+        return base + (BREACH.replace(hour=h, minute=m, second=s) - BREACH)
+
     clock.now = at(10, 0, 30)
-    incident, _ = await store.open_or_get_incident(TENANT, title=f"FLKTenantSLOBreach · {TENANT}", channel="C_INC")
-    alert = AlertIn("fp-esc", TENANT, "firing", BREACH, labels=LABELS,
+    incident, _ = await store.open_or_get_incident(TENANT, title=f"FLKTenantSLOBreach · {TENANT}", channel=channel)
+    alert = AlertIn("fp-esc", TENANT, "firing", base, labels=LABELS,
                     annotations={"value": "0.0731", "slo": "0.02", "summary": f"{TENANT}: escalation ratio 7.31%"})
     await store.record_alert(incident.id, alert)
     await store.add_event(incident.id, "alertmanager", "alert.firing", f"escalations breach for {TENANT}",
@@ -82,7 +88,7 @@ async def script_incident(store: Store, clock: FakeClock, *, resolve: bool = Tru
                           ":white_check_mark: SLO check 2/2 after `rollback-policy`: escalation ratio 0.8% ≤ SLO 2%",
                           {"n": 2, "of": 2, "plan_id": PLAN, "data": {}})
     clock.now = at(10, 23, 5)
-    await store.record_alert(incident.id, AlertIn("fp-esc", TENANT, "resolved", BREACH, ends_at=at(10, 23),
+    await store.record_alert(incident.id, AlertIn("fp-esc", TENANT, "resolved", base, ends_at=at(10, 23),
                                                   labels=LABELS, annotations={"value": "0.0080", "slo": "0.02"}))
     await store.add_event(incident.id, "alertmanager", "alert.resolved", f"escalations alert resolved for {TENANT}",
                           {"value": "0.0080", "fingerprint": "fp-esc"})
@@ -91,7 +97,7 @@ async def script_incident(store: Store, clock: FakeClock, *, resolve: bool = Tru
     clock.now = at(10, 40)
     await store.add_event(incident.id, "pagerduty", "pager.ack", "acknowledged by the on-call engineer")
     if resolve:
-        clock.now = RESOLVED
+        clock.now = base + (RESOLVED - BREACH)
         await store.set_state(incident.id, "resolved", actor="U_ALICE")
     return incident.id
 

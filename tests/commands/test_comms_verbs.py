@@ -16,8 +16,9 @@ from commands.registry import UsageError, parse
 def test_notify_resolve_rca() -> None:
     assert parse("notify").args == {"tenant": None}
     assert parse("notify t-blue").args == {"tenant": "t-blue"}
-    assert parse("resolve").args == {}
-    assert parse("rca").args == {}
+    assert parse("resolve").args == {"tenant": None}
+    assert parse("resolve t-blue").args == {"tenant": "t-blue"}
+    assert parse("rca t-blue").args == {"tenant": "t-blue"}
     assert parse("notify t-blue").verb.mutating and parse("resolve").verb.mutating
     assert not parse("rca").verb.mutating
 
@@ -25,7 +26,7 @@ def test_notify_resolve_rca() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [("notify 'T<!channel>'", "is not a valid tenant id"), ("notify a b", "too many arguments"),
-     ("resolve now", "takes no arguments"), ("rca t-blue", "takes no arguments")],
+     ("resolve t-blue now", "too many arguments"), ("rca '<@U1>'", "is not a valid tenant id")],
 )  # fmt: skip
 def test_bad_notify_resolve_rca(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message) as caught:

@@ -1,0 +1,64 @@
+"""Which incident a communication verb is about, resolving it, and the RCA reminder.
+
+Slack gives a slash command no thread, so `/flk notify|resolve|rca` find their incident by the
+tenant they name, and the buttons on an incident's parent message by the incident itself;
+anything else is told where to run it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from commands.comms.facts import load_facts
+from commands.comms.rca import rca_posted
+from commands.comms.templates import duration, utc
+from commands.registry import UsageError
+from integrations.store import Incident, NotFound, Store
+
+RCA_REMINDER = "rca_reminder"
+
+
+def where_to_run(verb: str) -> str:
+    return (
+        f"`/flk {verb}` works on an incident: use the *{verb.capitalize()}* button on the incident's "
+        f"message in the incident channel, or name the tenant: `/flk {verb} <tenant>`"
+    )
+
+
+async def incident_for(
+    store: Store, verb: str, *, incident_id: int | None = None, tenant: str | None = None, resolved_too: bool = False
+) -> Incident:
+    """The incident a verb acts on; UsageError (saying where to run it) when there is none."""
+    if incident_id is not None:
+        try:
+            return await store.get(incident_id)
+        except NotFound:
+            raise UsageError(f"incident #{incident_id} does not exist (any more)") from None
+    if tenant is None:
+        raise UsageError(where_to_run(verb))
+    incident = await (store.latest_for_tenant(tenant) if resolved_too else store.find_open(tenant))
+    if incident is None:
+        state = "" if resolved_too else "open "
+        raise UsageError(f"`{tenant}` has no {state}incident. {where_to_run(verb)}")
+    return incident
+
+
+def already_resolved(incident: Incident) -> str | None:
+    """Why a resolve must change nothing, or None."""
+    if incident.state != "resolved":
+        return None
+    return f"Incident #{incident.id} was already resolved at {utc(incident.resolved_at)} UTC; nothing changed."
+
+
+async def rca_reminder_text(store: Store, incident_id: int, *, now: datetime) -> str | None:
+    """The reminder to post once the RCA is due, or None when an RCA has been posted."""
+    facts = await load_facts(store, incident_id, now=now)
+    if rca_posted(facts):
+        return None
+    since = duration(now - facts.resolved_at) if facts.resolved_at else "a while"
+    who = facts.incident.tenant or "the isolation breach"
+    return (
+        f":memo: The RCA for incident #{facts.incident.id} ({who}) is due: resolved {since} ago and no RCA "
+        f"has been posted (runbook §7). `/flk rca {facts.incident.tenant or ''}`".rstrip()
+        + " drafts it from the timeline."
+    )

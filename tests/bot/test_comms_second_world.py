@@ -1,0 +1,54 @@
+"""Communications on the second world (other tenant names and numbers): the incident opened by a
+triage, then notified, resolved and its RCA drafted through Slack; what is said comes from that
+world's own verdict."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from commands.models import SCENARIO_TITLE
+from sandbox.slack import SlackDriver
+from sandbox.up import Sandbox
+from tests.bot.harness import Harness, start_bot
+from tests.bot.test_comms_slack import channel_texts, initial, open_view
+
+
+async def test_a_second_world_incident_from_triage_to_rca(second_sandbox: Sandbox) -> None:
+    tenant, spec = next((t, s) for t, s in second_sandbox.live.world.tenants.items() if s.scenario != "none")
+    folder = Path(tempfile.mkdtemp(prefix="flk-comms2-"))
+    (folder / "runbook.yaml").write_text(
+        "mitigations: {authorised_groups: [S_ONCALL]}\n"
+        f"comms: {{tenant_channels: {{{tenant}: C_GENERAL}}, stakeholder_channel: C_SRE}}\n"
+    )
+    bot = await start_bot(second_sandbox, FLK_CONFIG=str(folder / "runbook.yaml"),
+                          FLK_AUDIT_LOG=str(folder / "audit.jsonl"))  # fmt: skip
+    driver = SlackDriver(second_sandbox.slack, f"{bot.url}/slack/events")
+    h = Harness(second_sandbox, bot, driver)
+    slack = second_sandbox.slack
+    try:
+        await driver.slash(f"triage {tenant}")
+        await h.wait_summary(tenant)
+        await driver.slash(f"notify {tenant}")
+        view = await slack.wait_for(lambda: open_view(h, "flk_notify"))
+        await driver.submit_view(view.id)
+        await slack.wait_for(
+            lambda: any(t.startswith(f"*[P2] Service degradation for tenant {tenant}*") for t in
+                        channel_texts(h, "C_GENERAL"))
+        )  # fmt: skip
+        await driver.click("flk_run:resolve", channel=h.channel, ts=await h.thread_ts(tenant))
+        view = await slack.wait_for(lambda: open_view(h, "flk_resolve"))
+        root_cause = initial(view, "root_cause")
+        assert SCENARIO_TITLE[spec.scenario] in root_cause, root_cause
+        await driver.submit_view(view.id)
+        await slack.wait_for(
+            lambda: any(f"*RESOLVED: {tenant} SLO breach*" in t and root_cause in t for t in channel_texts(h, "C_SRE"))
+        )
+        await driver.slash(f"rca {tenant}")
+        prefix = f"rca-{tenant}-"
+        rca = await slack.wait_for(lambda: next((f for f in slack.files() if f.name.startswith(prefix)), None))
+        document = (rca.content or b"").decode()
+        assert tenant in document and SCENARIO_TITLE[spec.scenario] in document
+    finally:
+        await driver.close()
+        await bot.stop()
