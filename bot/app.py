@@ -102,6 +102,7 @@ class Bot:
                 "diagnose": partial(steps.op_diagnose, rt, threads),
                 "export": partial(steps.op_export, rt, threads),
                 "isolation_triage": partial(steps.op_isolation_triage, rt, threads),
+                "apply_plan": self.mitigations.op_apply,
                 "post_notice": self.comms_ops.op_post_notice,
                 "post_to": self.comms_ops.op_post_to,
                 "annotate": self.comms_ops.op_annotate,

@@ -8,12 +8,14 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from bot.authz import Authoriser
 from bot.checks import CheckScheduler
 from bot.incidents import IncidentThreads
 from bot.logs import bind
+from bot.outbox import until_stored
 from bot.render_mitigation import applied_blocks, partial_blocks, plan_blocks
 from bot.runtime import Runtime
 from bot.steps import Respond, mention
@@ -23,7 +25,7 @@ from commands.registry import UsageError
 from commands.verify import check_slo
 from integrations.audit import AuditLog
 from integrations.errors import BackendError
-from integrations.store import Incident, ScheduledCheck
+from integrations.store import Incident, OutboxItem, ScheduledCheck
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +150,34 @@ class Mitigations:
         # A double click or a Slack retry: the first one applies, the rest do nothing.
         if not await self.rt.claim(f"apply:{plan_id}"):
             return
-        await self._apply(plan, incident, user, channel, ts)
+        # Applied by the outbox, whose lease hands the item to another replica if this one dies
+        # part-way: the plan never stays confirmed with nothing said about it.
+        payload = {"plan_id": plan_id, "actor": user, "channel": channel, "ts": ts, "tenant": plan.tenant}
+        await self.store.outbox.enqueue("apply_plan", payload, dedupe_key=f"apply_plan:{plan_id}")
+        self.rt.kick_outbox()
+
+    async def op_apply(self, item: OutboxItem) -> None:
+        """The outbox item of a confirmed plan. A run that finds the attempt mark of a run before it
+        takes over from a replica that stopped part-way: it resumes from what the cluster shows."""
+        p = item.payload
+        plan_id = p["plan_id"]
+        loaded = await self._load(plan_id)
+        if loaded is None or await self.store.idempotency_result(f"outcome:{plan_id}"):
+            return
+        plan, incident = loaded
+        known = None
+        resume = not await self.store.claim_idempotency(f"attempt:{plan_id}")
+        if resume:
+            text = (
+                f":arrows_counterclockwise: An earlier attempt at plan `{plan_id}` stopped part-way"
+                " (its replica died or Slack failed): reading the cluster to finish it."
+            )
+            await self.rt.io.post(p["channel"], text, thread_ts=incident.thread_ts)
+            await self.record(incident, plan.tenant, "bot", "mitigation.resumed", text, {"plan_id": plan_id})
+            # Fully applied before it stopped: only the messages are missing.
+            stored = await self.store.idempotency_result(f"applied:{plan_id}")
+            known = mitigate.Applied.from_dict(stored) if stored and not stored["restart_pending"] else None
+        await self._apply(plan, incident, p["actor"], p["channel"], p["ts"], resume=resume, known=known)
 
     async def _second_approval(
         self, plan: mitigate.Plan, incident: Incident, user: str, respond: Respond, channel: str, ts: str
@@ -173,18 +202,30 @@ class Mitigations:
         await self.record(incident, plan.tenant, user, "mitigation.approved", f"{mention(user)} approved {plan.id}")
         return True
 
-    async def _apply(self, plan: mitigate.Plan, incident: Incident, user: str, channel: str, ts: str) -> None:
+    async def _apply(
+        self,
+        plan: mitigate.Plan,
+        incident: Incident,
+        user: str,
+        channel: str,
+        ts: str,
+        *,
+        resume: bool = False,
+        known: mitigate.Applied | None = None,
+    ) -> None:
         thread_ts = incident.thread_ts
         try:
-            applied = await mitigate.apply(self.rt.ctx, plan)
+            applied = known or await mitigate.apply(self.rt.ctx, plan, resume=resume)
         except mitigate.PartialApply as exc:
             await self._save_applied(exc.applied)
             await self.rt.io.update(channel, ts, "half applied", plan_blocks(plan, f":warning: {exc}"))
             await self.rt.io.post(channel, str(exc), partial_blocks(exc.applied, str(exc)), thread_ts=thread_ts)
+            await self._done(plan, "partial")
             await self.record(incident, plan.tenant, user, "mitigation.partial", str(exc), {"plan_id": plan.id})
             return
         except (mitigate.MitigationError, BackendError) as exc:
             await self.rt.io.update(channel, ts, "not applied", plan_blocks(plan, f":x: {exc}"))
+            await self._done(plan, "failed")
             await self.record(incident, plan.tenant, user, "mitigation.failed", str(exc), {"plan_id": plan.id})
             return
         await self._save_applied(applied)
@@ -194,6 +235,7 @@ class Mitigations:
         await self.rt.io.post(
             channel, f"{plan.action} applied", applied_blocks(applied, by, checks), thread_ts=thread_ts
         )
+        await self._done(plan, "applied")
         changes = [
             {"object": str(o.ref), "key": c.key, "before": c.before, "after": c.after}
             for o in applied.objects
@@ -210,6 +252,11 @@ class Mitigations:
         )
         if incident.state == "open":
             await self.store.set_state(incident.id, "verifying", actor=user, text=f"{plan.action} applied")
+
+    async def _done(self, plan: mitigate.Plan, outcome: str) -> None:
+        """The outcome is in Slack: a later run of the item (the store was down when it ended)
+        must not post it again."""
+        await until_stored(partial(self._put, f"outcome:{plan.id}", {"outcome": outcome}), f"plan {plan.id} outcome")
 
     async def _save_applied(self, applied: mitigate.Applied) -> None:
         await self._put(f"applied:{applied.plan.id}", applied.to_dict())

@@ -26,17 +26,21 @@ from integrations.kube import ConfigMap, KubeError
 log = logging.getLogger(__name__)
 
 
-async def apply(ctx: Context, plan: Plan, *, now: datetime | None = None) -> Applied:
+async def apply(ctx: Context, plan: Plan, *, now: datetime | None = None, resume: bool = False) -> Applied:
     """Make the plan's change. Raises ``Expired``, ``Conflict`` (409: nothing applied),
     ``Forbidden`` (403: nothing applied), ``Refused`` (other API refusals: nothing applied),
-    ``Uncertain`` (no answer, state unknown) or ``PartialApply`` (patched, restart failed)."""
+    ``Uncertain`` (no answer, state unknown) or ``PartialApply`` (patched, restart failed).
+
+    ``resume``: an earlier attempt stopped part-way (its replica died). Objects that already hold
+    their planned values are kept, the rest are patched as planned, and the restart runs again,
+    since nothing tells whether it ran. The confirmation came in time, so expiry is not checked."""
     now = now or datetime.now(UTC)
-    if plan.expired(now):
+    if plan.expired(now) and not resume:
         raise Expired(f"plan {plan.id} expired at {plan.expires_at:%H:%M:%S} UTC: nothing was applied; re-plan")
     done: list[ObjectChange] = []
     for change in plan.objects:
         try:
-            cm = await patch(ctx, change)
+            cm = (await _patched_already(ctx, change) if resume else None) or await patch(ctx, change)
         except MitigationError as exc:
             await _put_back(ctx, plan, done, exc, now)
             raise
@@ -101,6 +105,17 @@ async def conflict(ctx: Context, change: ObjectChange) -> Conflict:
     except KubeError:
         return Conflict(change.ref, change.resource_version, None, {}, _planned(change))
     return Conflict(change.ref, change.resource_version, cm.resource_version, _values(cm, change), _planned(change))
+
+
+async def _patched_already(ctx: Context, change: ObjectChange) -> ConfigMap | None:
+    """The object when an earlier attempt's patch landed: moved on from the plan's version and
+    holding every planned value. A read that fails leaves it to the patch to find out."""
+    try:
+        cm = await ctx.kube.config_map(change.ref.name)
+    except KubeError:
+        return None
+    moved = cm.resource_version != change.resource_version
+    return cm if moved and all(cm.data.get(k) == v for k, v in change.patch.items()) else None
 
 
 def observed(change: ObjectChange, cm: ConfigMap) -> ObjectChange:

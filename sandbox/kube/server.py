@@ -9,6 +9,8 @@ selfsubjectaccessreviews. Requests are checked in the API server's order: authen
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -35,6 +37,9 @@ _VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH
 _SSAR = Resource("selfsubjectaccessreviews", "SelfSubjectAccessReview", "authorization.k8s.io", namespaced=False)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+STALL_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,9 @@ class KubeFake:
         self.proxy_upstreams: dict[str, str] = dict(proxy_upstreams or {})
         # The latest requests answered, for tests; bounded so that a long demo does not grow it.
         self.requests: deque[Recorded] = deque(maxlen=1000)
+        # A stalled API server (see stall()): tests use it to act in the middle of the bot's write.
+        self.stalled: set[str] = set()
+        self._released = asyncio.Event()
         self._token = token
         self._clock = clock
         self._runner: web.AppRunner | None = None
@@ -98,6 +106,15 @@ class KubeFake:
         self._url = f"http://{bound[0]}:{bound[1]}"
         return self._url
 
+    def stall(self, *plurals: str) -> None:
+        """Requests to these resources wait until ``release()`` (at most STALL_S)."""
+        self.stalled.update(plurals)
+        self._released.clear()
+
+    def release(self) -> None:
+        self.stalled.clear()
+        self._released.set()
+
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
@@ -108,7 +125,7 @@ class KubeFake:
         self._url = ""
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors, self._authenticate])
+        app = web.Application(middlewares=[self._errors, self._authenticate, self._stall])
         ns = "/namespaces/{ns}"
         for prefix in ("/api/{version:v1}", "/apis/{group}/{version}"):
             app.router.add_get(prefix + "/{plural}", self._list)
@@ -154,6 +171,13 @@ class KubeFake:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or token.strip() != self._token:
             raise unauthorized()
+        return await handler(request)
+
+    @web.middleware
+    async def _stall(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.match_info.get("plural") in self.stalled:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._released.wait(), STALL_S)
         return await handler(request)
 
     # --- helpers -----------------------------------------------------------------------------

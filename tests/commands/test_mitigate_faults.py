@@ -226,3 +226,36 @@ async def test_a_write_without_an_answer_is_settled_by_reading_back(
     mode["readable"] = False
     with pytest.raises(Uncertain, match="may or may not have changed"):
         await apply(kw.ctx, p)
+
+
+async def test_resuming_after_a_stop_part_way_keeps_what_landed_and_finishes_the_rest(kw: KubeWorld) -> None:
+    p = await plan(kw.ctx, "pol", "rollback-policy")
+    assert [o.ref.name for o in p.objects] == ["tenant-pol", "policy-pol"] and p.restart is not None
+    # The first attempt patched the tenant map, then its replica died: the policy map and the
+    # restart never happened. The plan has expired since; the confirmation came in time.
+    first = p.objects[0]
+    kw.store.patch("configmaps", kw.namespace, "tenant-pol", {"data": first.patch})
+    patched_version = kw.store.get("configmaps", kw.namespace, "tenant-pol")["metadata"]["resourceVersion"]
+    requests_before = len(kw.fake.requests)
+    applied = await apply(kw.ctx, p, now=p.expires_at + timedelta(minutes=1), resume=True)
+    patches = [r.path.rsplit("/", 1)[1] for r in list(kw.fake.requests)[requests_before:] if r.method == "PATCH"]
+    # The tenant map is kept as it is (no second patch); the policy map and the restart are made.
+    assert patches == ["policy-pol", kw.live.world.backend.deployment]
+    assert applied.objects[0].resource_version == patched_version
+    assert applied.objects[0].changes == first.changes
+    assert applied.objects[1].changes == p.objects[1].changes
+    assert applied.restarted_at and not applied.restart_pending
+    assert kw.data("policy-pol")["tol_D"] == p.objects[1].patch["tol_D"]
+
+
+async def test_resuming_when_someone_else_moved_an_object_puts_the_landed_part_back(kw: KubeWorld) -> None:
+    p = await plan(kw.ctx, "pol", "rollback-policy")
+    original = kw.snapshot()
+    kw.store.patch("configmaps", kw.namespace, "tenant-pol", {"data": p.objects[0].patch})
+    kw.store.patch("configmaps", kw.namespace, "policy-pol", {"data": {"tol_D": "0.5"}})
+    with pytest.raises(Conflict, match="policy-pol changed since the plan was made"):
+        await apply(kw.ctx, p, resume=True)
+    # The first attempt's patch is undone; the other writer's value stays.
+    assert kw.data("tenant-pol") == original["configmaps"]["tenant-pol"]
+    assert kw.data("policy-pol")["tol_D"] == "0.5"
+    assert kw.snapshot()["deployment"] == original["deployment"]

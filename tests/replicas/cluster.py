@@ -120,14 +120,15 @@ class Cluster:
                 raise AssertionError(f"no leader within {wait_s:g} s")
             await asyncio.sleep(0.1)
 
-    async def holder(self, op: str, incident_id: int) -> tuple[int, ServedBot] | None:
-        """The unfinished ``op`` item of the incident and the live replica whose worker claimed it
-        (worker ids are ``host:pid:suffix``)."""
+    async def holder(self, op: str, incident_id: int | None) -> tuple[int, ServedBot] | None:
+        """The unfinished ``op`` item of the incident (None: an unordered item) and the live replica
+        whose worker claimed it (worker ids are ``host:pid:suffix``)."""
         assert self.store is not None
         c = outbox.c
+        of_incident = c.incident_id.is_(None) if incident_id is None else c.incident_id == incident_id
         async with self.store.engine.connect() as conn:
             row = (await conn.execute(select(c.id, c.claimed_by).where(
-                c.op == op, c.incident_id == incident_id, c.done_at.is_(None), c.failed_at.is_(None),
+                c.op == op, of_incident, c.done_at.is_(None), c.failed_at.is_(None),
             ))).first()  # fmt: skip
         if row is None or not row.claimed_by:
             return None

@@ -1,7 +1,8 @@
 """A replica SIGKILLed at the worst moments: while it leads the scheduler, in the middle of a
-triage, and between posting a plan and its confirmation. The survivor carries on: it takes
-over the scheduling within 15 s, finishes the triage in the message the dead one started, and
-applies the plan once."""
+triage, between posting a plan and its confirmation, and half-way through applying a confirmed
+plan. The survivor carries on: it takes over the scheduling within 15 s, finishes the triage in
+the message the dead one started, applies the plan once, and finishes a half-applied one from
+what the cluster shows."""
 
 from __future__ import annotations
 
@@ -100,3 +101,40 @@ async def test_a_plan_posted_before_its_replica_died_is_confirmed_once_on_the_su
     await asyncio.sleep(SETTLE_S)
     assert len(containing(cluster, ts, "Applied `quota`")) == 1
     assert kube_patches(cluster, name) == patches_before + 1
+
+
+async def test_a_plan_whose_replica_is_killed_while_applying_is_finished_once_by_the_other(cluster: Cluster) -> None:
+    assert cluster.driver is not None
+    sandbox = cluster.sandbox
+    tenant, name = "orbit", "tenant-orbit"
+    namespace = sandbox.live.world.namespace
+    patches_before = kube_patches(cluster, name)
+    assert (await cluster.driver.slash(f"mitigate {tenant} degraded-mode")).status == 200
+    ts = await thread_ts(cluster, tenant)
+    [plan] = await until(lambda: containing(cluster, ts, "dry run"), 20, "the plan", cluster)
+    # The API server stalls the rollout restart: the configmap is patched, the restart is not.
+    sandbox.kube.stall("deployments")
+    try:
+        assert (await cluster.driver.click("flk_confirm", channel=CHANNEL, ts=plan.ts)).status == 200
+        await until(lambda: kube_patches(cluster, name) > patches_before, 20, "the configmap patch", cluster)
+        _, victim = await until(lambda: cluster.holder("apply_plan", None), 10, "a replica applying", cluster)
+        await cluster.kill(victim)
+    finally:
+        sandbox.kube.release()
+    try:
+        # Within the dead replica's 15 s lease the survivor takes the item over and finishes it.
+        await until(lambda: containing(cluster, ts, "Applied `degraded-mode`"), 40, "the applied message", cluster)
+        await asyncio.sleep(SETTLE_S)
+        assert len(containing(cluster, ts, "Applied `degraded-mode`")) == 1
+        assert len(containing(cluster, ts, "stopped part-way")) == 1
+        # The configmap was patched once (by the dead replica) and kept; the survivor restarted.
+        assert kube_patches(cluster, name) == patches_before + 1
+        assert sandbox.tenant_config(tenant)["strict_mode"] == "false"
+        deployment = sandbox.kube_store.get("deployments", namespace, sandbox.live.world.backend.deployment)
+        assert deployment is not None
+        assert deployment["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+        # The plan message says it was applied: its buttons are gone.
+        [message] = [m for m in containing(cluster, ts, "dry run") if m.ts == plan.ts]
+        assert "applied by" in str(message.blocks) and "flk_confirm" not in str(message.blocks)
+    finally:
+        sandbox.kube_store.patch("configmaps", namespace, name, {"data": {"strict_mode": "true"}})
