@@ -83,15 +83,7 @@ def notify_view(target: Target, draft: Draft, destination: str) -> View:
         *_inputs(draft),
         ContextBlock(elements=[MarkdownTextObject(text="Typed text is sent as written (no mentions or links).")]),
     ]
-    return View(
-        type="modal",
-        callback_id=NOTIFY,
-        private_metadata=target.metadata(),
-        title=PlainTextObject(text="Tenant notice"),
-        submit=PlainTextObject(text="Send"),
-        close=PlainTextObject(text="Cancel"),
-        blocks=blocks,
-    )
+    return _modal(NOTIFY, "Tenant notice", "Send", target, blocks)
 
 
 def resolve_view(target: Target, draft: Draft, stakeholders: str, tenant_update: str | None) -> View:
@@ -107,12 +99,16 @@ def resolve_view(target: Target, draft: Draft, stakeholders: str, tenant_update:
                 element=CheckboxesElement(action_id=TENANT_UPDATE, options=[option], initial_options=[option]),
             )
         )
+    return _modal(RESOLVE, "Resolve incident", "Resolve", target, blocks)
+
+
+def _modal(callback_id: str, title: str, submit: str, target: Target, blocks: list[Block]) -> View:
     return View(
         type="modal",
-        callback_id=RESOLVE,
+        callback_id=callback_id,
         private_metadata=target.metadata(),
-        title=PlainTextObject(text="Resolve incident"),
-        submit=PlainTextObject(text="Resolve"),
+        title=PlainTextObject(text=title),
+        submit=PlainTextObject(text=submit),
         close=PlainTextObject(text="Cancel"),
         blocks=blocks,
     )

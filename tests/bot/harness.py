@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,25 @@ async def start_bot(sandbox: Sandbox, *, socket_mode: bool = False, **env: str) 
     bot = Bot(settings, config, channel_rate=0)
     await bot.start(socket_mode=socket_mode)
     return bot
+
+
+def runbook_files(config: str, prefix: str) -> dict[str, str]:
+    """Settings for a bot with the runbook config ``config`` and an audit log of its own."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    (folder / "runbook.yaml").write_text(config)
+    return {"FLK_CONFIG": str(folder / "runbook.yaml"), "FLK_AUDIT_LOG": str(folder / "audit.jsonl")}
+
+
+@contextlib.asynccontextmanager
+async def running(sandbox: Sandbox, **env: str) -> AsyncIterator[Harness]:
+    """A bot (see start_bot) and a Slack driver aimed at it, both stopped afterwards."""
+    bot = await start_bot(sandbox, **env)
+    driver = SlackDriver(sandbox.slack, f"{bot.url}/slack/events")
+    try:
+        yield Harness(sandbox, bot, driver)
+    finally:
+        await driver.close()
+        await bot.stop()
 
 
 @dataclass

@@ -18,9 +18,8 @@ import aiohttp
 import pytest
 
 from sandbox.postgres import Postgres
-from sandbox.slack import SlackDriver
 from sandbox.up import Sandbox
-from tests.bot.harness import Harness, start_bot
+from tests.bot.harness import Harness, running
 
 _names = itertools.count()
 
@@ -71,13 +70,8 @@ async def alerts_harness(
         url = f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp(prefix='flk-test-db-')) / 'alerts.sqlite'}"
     else:
         url = await postgres.create_database(f"alerts_{next(_names)}")
-    bot = await start_bot(sandbox, FLK_DATABASE_URL=url)
-    driver = SlackDriver(sandbox.slack, f"{bot.url}/slack/events")
-    try:
-        yield Harness(sandbox, bot, driver)
-    finally:
-        await driver.close()
-        await bot.stop()
+    async with running(sandbox, FLK_DATABASE_URL=url) as h:
+        yield h
 
 
 def parents(h: Harness, tenant: str) -> list:

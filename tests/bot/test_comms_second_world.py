@@ -4,29 +4,21 @@ world's own verdict."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from commands.models import SCENARIO_TITLE
-from sandbox.slack import SlackDriver
 from sandbox.up import Sandbox
-from tests.bot.harness import Harness, start_bot
+from tests.bot.harness import runbook_files, running
 from tests.bot.test_comms_slack import channel_texts, initial, open_view
 
 
 async def test_a_second_world_incident_from_triage_to_rca(second_sandbox: Sandbox) -> None:
     tenant, spec = next((t, s) for t, s in second_sandbox.live.world.tenants.items() if s.scenario != "none")
-    folder = Path(tempfile.mkdtemp(prefix="flk-comms2-"))
-    (folder / "runbook.yaml").write_text(
+    config = (
         "mitigations: {authorised_groups: [S_ONCALL]}\n"
         f"comms: {{tenant_channels: {{{tenant}: C_GENERAL}}, stakeholder_channel: C_SRE}}\n"
     )
-    bot = await start_bot(second_sandbox, FLK_CONFIG=str(folder / "runbook.yaml"),
-                          FLK_AUDIT_LOG=str(folder / "audit.jsonl"))  # fmt: skip
-    driver = SlackDriver(second_sandbox.slack, f"{bot.url}/slack/events")
-    h = Harness(second_sandbox, bot, driver)
     slack = second_sandbox.slack
-    try:
+    async with running(second_sandbox, **runbook_files(config, "flk-comms2-")) as h:
+        driver = h.driver
         await driver.slash(f"triage {tenant}")
         await h.wait_summary(tenant)
         await driver.slash(f"notify {tenant}")
@@ -49,6 +41,3 @@ async def test_a_second_world_incident_from_triage_to_rca(second_sandbox: Sandbo
         rca = await slack.wait_for(lambda: next((f for f in slack.files() if f.name.startswith(prefix)), None))
         document = (rca.content or b"").decode()
         assert tenant in document and SCENARIO_TITLE[spec.scenario] in document
-    finally:
-        await driver.close()
-        await bot.stop()

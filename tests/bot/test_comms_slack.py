@@ -7,20 +7,17 @@ and every bad input."""
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import aiohttp
 import pytest
 
 from integrations.alertmanager import Alertmanager
 from integrations.store import Store
-from sandbox.slack import SlackDriver
 from sandbox.slack.models import View
 from sandbox.up import Sandbox
-from tests.bot.harness import Harness, eventually, start_bot
+from tests.bot.harness import Harness, eventually, runbook_files, running
 from tests.commands.comms_script import HOST, IP, OTHER, POD, TENANT, script_incident
 from tests.store.fixtures import FakeClock
 
@@ -36,15 +33,8 @@ comms:
 
 @pytest.fixture(scope="module")
 async def ch(sandbox: Sandbox) -> AsyncIterator[Harness]:
-    folder = Path(tempfile.mkdtemp(prefix="flk-comms-"))
-    (folder / "runbook.yaml").write_text(CONFIG)
-    bot = await start_bot(sandbox, FLK_CONFIG=str(folder / "runbook.yaml"), FLK_AUDIT_LOG=str(folder / "audit.jsonl"))
-    driver = SlackDriver(sandbox.slack, f"{bot.url}/slack/events")
-    try:
-        yield Harness(sandbox, bot, driver)
-    finally:
-        await driver.close()
-        await bot.stop()
+    async with running(sandbox, **runbook_files(CONFIG, "flk-comms-")) as h:
+        yield h
 
 
 async def scripted(h: Harness) -> tuple[int, datetime]:

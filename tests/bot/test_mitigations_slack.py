@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import re
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from integrations.audit import verify
-from sandbox.slack import SlackDriver
 from sandbox.testing import second_world_yaml
-from tests.bot.harness import Harness, eventually, start_bot
+from tests.bot.harness import Harness, eventually, runbook_files, running
 from tests.conftest import StartSandbox
 
 CONFIG = """\
@@ -36,15 +34,8 @@ mitigations:
 @pytest.fixture(scope="module")
 async def mh(start_sandbox: StartSandbox) -> AsyncIterator[Harness]:
     sb = await start_sandbox(second_world_yaml(), incident_channel="C_SRE")
-    folder = Path(tempfile.mkdtemp(prefix="flk-mitigate-"))
-    (folder / "runbook.yaml").write_text(CONFIG)
-    bot = await start_bot(sb, FLK_CONFIG=str(folder / "runbook.yaml"), FLK_AUDIT_LOG=str(folder / "audit.jsonl"))
-    driver = SlackDriver(sb.slack, f"{bot.url}/slack/events")
-    try:
-        yield Harness(sb, bot, driver)
-    finally:
-        await driver.close()
-        await bot.stop()
+    async with running(sb, **runbook_files(CONFIG, "flk-mitigate-")) as h:
+        yield h
 
 
 def tenant_of(h: Harness, scenario: str) -> str:
