@@ -273,7 +273,10 @@ class Mitigations:
             return "no verification checks scheduled"
         delays = self.rt.config.mitigations.verify_delays_s
         now = datetime.now(UTC)
-        for n, delay in enumerate(delays, 1):
+        # A resumed apply: the attempt before may have scheduled them already.
+        scheduled = await self.store.checks.for_incident(incident.id)
+        done = any(c.payload.get("plan_id") == applied.plan.id for c in scheduled)
+        for n, delay in enumerate([] if done else delays, 1):
             await self.checks.schedule(
                 incident.id,
                 "slo",

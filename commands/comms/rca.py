@@ -56,6 +56,8 @@ def rca_context(facts: IncidentFacts, comms: Comms, people: Mapping[str, str] | 
         "timeline": facts.events,
         # An actor's display name (``people``: Slack user id -> name), else the actor as recorded.
         "who": lambda actor: names.get(actor, actor),
+        # The same names for Slack mentions inside recorded text (the document's escaping).
+        "people": names,
     }
 
 

@@ -9,6 +9,13 @@ template code, and whatever a ``{{ … }}`` prints passes through ``finalize``, 
 ``&``, ``<`` and ``>`` so that ``<!channel>`` or ``<http://x|y>`` in a value shows as text.
 Only the ``link``, ``mention`` and ``code`` filters emit Slack markup, and only for values they
 check. A macro's output is text that was escaped already: print it with ``| safe``.
+
+The RCA and its tenant summary are Markdown files, which Slack shows as they are and a reader
+opens in a Markdown viewer: their values are escaped for Markdown instead (``DOCUMENTS``).
+Slack markup in recorded text becomes plain text (``<@U1>`` the person's name from the
+context's ``people``, ``<!channel>`` ``@channel``, a link its label and address), and only what
+a Markdown viewer would act on is disarmed (an HTML tag or autolink, an entity, ``](``), so a
+``>`` in "7.3% > SLO 2%" stays as typed.
 """
 
 from __future__ import annotations
@@ -20,7 +27,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError, UndefinedError
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    UndefinedError,
+    pass_context,
+)
 from jinja2 import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
@@ -34,9 +48,17 @@ TENANT_RESOLVED = "tenant_resolved.md.j2"
 STAKEHOLDER_RESOLVED = "stakeholder_resolved.md.j2"
 RCA = "rca.md.j2"
 RCA_TENANT_SUMMARY = "rca_tenant_summary.md.j2"
+# Rendered as Markdown documents (uploaded as files), not as Slack messages.
+DOCUMENTS = frozenset({RCA, RCA_TENANT_SUMMARY})
 
 _SAFE_URL = re.compile(r"^https?://[^\s|<>&]+$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9_]{2,20}$")
+_SLACK_USER = re.compile(r"<@([UW][A-Z0-9_]{2,20})(?:\|[^>]*)?>")
+_SLACK_SPECIAL = re.compile(r"<!(channel|here|everyone)(?:\|[^>]*)?>")
+_SLACK_LINK = re.compile(r"<(https?://[^|>\s]+)\|([^>]*)>")
+_SLACK_BARE_LINK = re.compile(r"<(https?://[^|>\s]+)>")
+_TAG_OR_AUTOLINK = re.compile(r"<(?=[A-Za-z/!?])")
+_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 _MISSING = (
     re.compile(r"^'([^']+)' is undefined"),
     re.compile(r"has no attribute '([^']+)'"),
@@ -72,6 +94,42 @@ def _finalize(value: Any) -> str:
     if isinstance(value, Markup):
         return value
     return escape("" if value is None else str(value))
+
+
+def markdown_escape(text: str, people: Mapping[str, str] | None = None) -> str:
+    """Text for a Markdown document: Slack markup as plain text, HTML, entities and inline links
+    disarmed, everything else as typed."""
+    if "<" not in text and "&" not in text and "](" not in text:
+        return text  # most values: names, times, numbers
+    names = people or {}
+    text = _SLACK_USER.sub(lambda m: "@" + names.get(m.group(1), m.group(1)), text)
+    text = _SLACK_SPECIAL.sub(r"@\1", text)
+    text = _SLACK_LINK.sub(r"\2 (\1)", text)
+    text = _SLACK_BARE_LINK.sub(r"\1", text)
+    # Text that came through Slack carries its escapes; a document shows the characters.
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    text = _ENTITY.sub("&amp;", text)
+    return _TAG_OR_AUTOLINK.sub("&lt;", text).replace("](", "]\\(")
+
+
+@pass_context
+def _finalize_markdown(context: Any, value: Any) -> str:
+    if isinstance(value, Markup):
+        return value
+    return markdown_escape("" if value is None else str(value), context.get("people"))
+
+
+def markdown_code(value: Any) -> Markup:
+    """A code span: literal in Markdown, so only a backtick in the value needs care."""
+    text = str(value).replace("\n", " ")
+    return Markup(f"`{text}`" if "`" not in text else f"`` {text} ``")
+
+
+def markdown_link(url: Any, label: Any) -> Markup:
+    text = markdown_escape(str(label))
+    if isinstance(url, str) and _SAFE_URL.match(url):
+        return Markup(f"[{text}]({url})")
+    return Markup(text)
 
 
 def utc(moment: datetime | None, style: str = "minutes") -> str:
@@ -167,20 +225,30 @@ class Templates:
             # Jinja would skip it silently and every message would fall back to the defaults.
             raise TemplateError(str(folder), None, "the templates folder does not exist")
         self.roots = [Path(p).resolve() for p in (folder, defaults) if p is not None]
-        self.env = SandboxedEnvironment(
-            loader=FileSystemLoader([str(r) for r in self.roots]),
+        loader = FileSystemLoader([str(r) for r in self.roots])
+        self.env = self._environment(loader, _finalize)
+        self.env.filters.update(
+            link=link, mention=mention, code=code,
+            e=slack_escape, escape=slack_escape,  # Jinja's own would HTML-escape quotes too
+        )  # fmt: skip
+        self.documents = self._environment(loader, _finalize_markdown)
+        plain = pass_context(lambda ctx, v: Markup(markdown_escape(str(v), ctx.get("people"))))
+        self.documents.filters.update(link=markdown_link, mention=plain, code=markdown_code, e=plain, escape=plain)
+
+    @staticmethod
+    def _environment(loader: FileSystemLoader, finalize: Any) -> SandboxedEnvironment:
+        env = SandboxedEnvironment(
+            loader=loader,
             undefined=StrictUndefined,
-            finalize=_finalize,
-            autoescape=False,  # finalize escapes for Slack; HTML escaping would mangle quotes
+            finalize=finalize,
+            autoescape=False,  # finalize escapes for Slack or Markdown; HTML escaping would mangle quotes
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
             auto_reload=True,  # an edited template applies from the next message on
         )
-        self.env.filters.update(
-            utc=utc, duration=duration, percent=percent, link=link, mention=mention, code=code, cell=cell,
-            e=slack_escape, escape=slack_escape,  # Jinja's own would HTML-escape quotes too
-        )
+        env.filters.update(utc=utc, duration=duration, percent=percent, cell=cell)
+        return env
 
     def source(self, name: str, tenant: str | None = None) -> Path:
         """The file ``name`` resolves to for ``tenant``."""
@@ -190,8 +258,9 @@ class Templates:
         if "/" in name or name.startswith("."):
             raise TemplateError(name, None, "a template name is a file name, not a path")
         names = [f"{tenant}/{name}", name] if tenant and well_formed(tenant) else [name]
+        env = self.documents if name in DOCUMENTS else self.env
         try:
-            return self.env.select_template(names)
+            return env.select_template(names)
         except TemplateSyntaxError as exc:
             where = _relative(exc.filename, self.roots) if exc.filename else name
             raise TemplateError(where, exc.lineno, f"syntax error: {exc.message}") from None

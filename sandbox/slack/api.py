@@ -85,6 +85,9 @@ async def handle_api(request: web.Request) -> web.Response:
         values, token = await read_args(request)
         args = Args(values)
         check_token(ws, name, token)
+        if ws.failing.get(name):
+            ws.failing[name] -= 1
+            raise SlackError("internal_error", status=500)
         retry_after = ws.limiter.check(name)
         if retry_after:
             raise SlackError("ratelimited", status=429, headers={"Retry-After": str(retry_after)})

@@ -152,6 +152,11 @@ class SlackEmulator:
             if user in (None, v.user) and not (open_only and v.closed)
         ]  # fmt: skip
 
+    def fail_next(self, method: str, count: int = 1) -> None:
+        """The next ``count`` calls of ``method`` answer HTTP 500 ``internal_error``, as Slack
+        does when it has trouble of its own."""
+        self.workspace.failing[method] = count
+
     def calls(self, method: str | None = None) -> list[Call]:
         """Every API call (and ``"response_url"`` post) with its parsed arguments."""
         return [c for c in self.workspace.call_log if method in (None, c.method)]

@@ -49,6 +49,8 @@ class Workspace:
         self.uploads: dict[str, File] = {}
         self.upload_tokens: dict[str, str] = {}
         self.call_log: list[Call] = []
+        # Method -> how many of its next calls answer 500 internal_error (see fail_next).
+        self.failing: dict[str, int] = {}
         self.triggers: dict[str, Trigger] = {}
         self.response_urls: dict[str, ResponseUrl] = {}
         self.socket_tickets: set[str] = set()

@@ -219,3 +219,26 @@ async def test_degraded_mode_restarts_the_backend_and_is_undone_exactly(mh: Harn
     await mh.driver.click("flk_confirm", user="U_ALICE", channel="C_SRE")
     await newest(mh, tenant, "Undone", after=thread)
     assert configmap(mh, name)["data"] == original
+
+
+async def test_slack_failing_after_the_change_is_finished_by_a_retry_without_a_second_change(mh: Harness) -> None:
+    assert mh.bot.rt is not None
+    tenant = tenant_of(mh, "quota")
+    name = f"tenant-{tenant}"
+    plan_id = await plan(mh, tenant, "quota")
+    thread = len(mh.thread(tenant))
+    before = patches(mh, name)
+    # Slack answers 500 to the plan's update and to each of the client's own retries: the
+    # apply item fails after the configmap was patched and the checks were scheduled.
+    mh.sandbox.slack.fail_next("chat.update", 4)
+    await mh.driver.click("flk_confirm", user="U_ALICE", channel="C_SRE")
+    await newest(mh, tenant, "stopped part-way", after=thread)
+    await newest(mh, tenant, "Applied `quota`", after=thread)
+    await asyncio.sleep(1)
+    texts = [m.all_text() for m in mh.thread(tenant)[thread:]]
+    assert sum("Applied `quota`" in t for t in texts) == 1
+    assert patches(mh, name) == before + 1
+    incident = await mh.bot.rt.store.find_open(tenant)
+    assert incident is not None
+    checks = [c for c in await mh.bot.rt.store.checks.for_incident(incident.id) if c.payload.get("plan_id") == plan_id]
+    assert sorted(c.payload["n"] for c in checks) == [1, 2]

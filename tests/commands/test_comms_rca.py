@@ -61,7 +61,7 @@ _Draft generated 2031-05-04 11:21 UTC from the incident timeline; due by 2031-05
 
 ## Root cause
 
-scenario D · per-tenant policy misconfiguration: policy v9 tightened tol_D from 1.5 to 1.1 for t-blue (diagnose at 2031-05-04 10:04:20 UTC, by Alice &lt;admin&gt;)
+scenario D · per-tenant policy misconfiguration: policy v9 tightened tol_D from 1.5 to 1.1 for t-blue (diagnose at 2031-05-04 10:04:20 UTC, by Alice &lt;admin>)
 - tol_D 1.5 → 1.1 in v9 (author mlopez)
 - backend.lba.svc.cluster.local:8080 serves v9 since 09:41 UTC
 
@@ -71,13 +71,13 @@ scenario D · per-tenant policy misconfiguration: policy v9 tightened tol_D from
 
 Verdict: Likely scenario D · per-tenant policy misconfiguration
 
-- evidence: escalation ratio 7.31% &gt; SLO 2%
+- evidence: escalation ratio 7.31% > SLO 2%
 - evidence: policy v9 promoted at 09:41 UTC, breach since 09:58 UTC
 - evidence: 1 other tenant(s) breaching too: t-green
 - `identify.logs` warn: backend-5f7d9c8b6-q2x4z: 412 lines from 10.42.0.17
 - `identify.others` warn: t-green breaching too
 
-### 2031-05-04 10:04:20 UTC · diagnose by Alice &lt;admin&gt;
+### 2031-05-04 10:04:20 UTC · diagnose by Alice &lt;admin>
 
 Verdict: scenario D · per-tenant policy misconfiguration: policy v9 tightened tol_D from 1.5 to 1.1 for t-blue
 
@@ -90,19 +90,19 @@ Verdict: scenario D · per-tenant policy misconfiguration: policy v9 tightened t
 ### 2031-05-04 10:12:40 UTC · rollback-policy on `configmap/tenant-t-blue`
 
 - `policy_version`: `v9` → `v8`
-- planned by Alice &lt;admin&gt;, confirmed by Bob
-- check 2031-05-04 10:17:40 UTC: ❌ SLO check 1/2 after `rollback-policy`: escalation ratio 3.1% &gt; SLO 2%
+- planned by Alice &lt;admin>, confirmed by Bob
+- check 2031-05-04 10:17:40 UTC: ❌ SLO check 1/2 after `rollback-policy`: escalation ratio 3.1% > SLO 2%
 - check 2031-05-04 10:22:40 UTC: ✅ SLO check 2/2 after `rollback-policy`: escalation ratio 0.8% ≤ SLO 2%
 
 ## Verification
 
-- 2031-05-04 10:17:40 UTC ❌ SLO check 1/2 after `rollback-policy`: escalation ratio 3.1% &gt; SLO 2% (bot)
+- 2031-05-04 10:17:40 UTC ❌ SLO check 1/2 after `rollback-policy`: escalation ratio 3.1% > SLO 2% (bot)
 - 2031-05-04 10:22:40 UTC ✅ SLO check 2/2 after `rollback-policy`: escalation ratio 0.8% ≤ SLO 2% (bot)
 
 ## Communications
 
-- 2031-05-04 10:05:00 UTC tenant notice (investigating) posted (Alice &lt;admin&gt;)
-- 2031-05-04 10:06:00 UTC silence: FLKTenantSLOBreach silenced for t-blue for 2 h (until 12:06 UTC): rollback under way (Alice &lt;admin&gt;)
+- 2031-05-04 10:05:00 UTC tenant notice (investigating) posted (Alice &lt;admin>)
+- 2031-05-04 10:06:00 UTC silence: FLKTenantSLOBreach silenced for t-blue for 2 h (until 12:06 UTC): rollback under way (Alice &lt;admin>)
 
 ## Timeline (UTC)
 
@@ -110,18 +110,18 @@ Verdict: scenario D · per-tenant policy misconfiguration: policy v9 tightened t
 - 2031-05-04 10:00:30 UTC · 🔴 alert.firing · alertmanager: escalations breach for t-blue
 - 2031-05-04 10:00:31 UTC · • slack.thread · bot: incident thread opened
 - 2031-05-04 10:01:10 UTC · 🔎 triage.finished · bot: Likely scenario D · per-tenant policy misconfiguration
-- 2031-05-04 10:03:00 UTC · • command · Alice &lt;admin&gt;: /flk diagnose t-blue policy
-- 2031-05-04 10:04:20 UTC · 🔬 diagnose.finished · Alice &lt;admin&gt;: policy v9 tightened tol_D from 1.5 to 1.1 for t-blue
-- 2031-05-04 10:05:00 UTC · 📣 notice.sent · Alice &lt;admin&gt;: tenant notice (investigating) posted
-- 2031-05-04 10:06:00 UTC · 🔕 silence.created · Alice &lt;admin&gt;: FLKTenantSLOBreach silenced for t-blue for 2 h (until 12:06 UTC): rollback under way
-- 2031-05-04 10:11:00 UTC · 📝 mitigation.planned · Alice &lt;admin&gt;: rollback-policy: configmap/tenant-t-blue (namespace lba) · policy_version: "v9" → "v8"; then `kubectl rollout restart` of deployment/backend (namespace lba)
-- 2031-05-04 10:12:40 UTC · 🛠️ mitigation.applied · Bob: rollback-policy applied, confirmed by &lt;@U_BOB&gt;
-- 2031-05-04 10:17:40 UTC · ❌ check.failed · bot: :x: SLO check 1/2 after `rollback-policy`: escalation ratio 3.1% &gt; SLO 2%
+- 2031-05-04 10:03:00 UTC · • command · Alice &lt;admin>: /flk diagnose t-blue policy
+- 2031-05-04 10:04:20 UTC · 🔬 diagnose.finished · Alice &lt;admin>: policy v9 tightened tol_D from 1.5 to 1.1 for t-blue
+- 2031-05-04 10:05:00 UTC · 📣 notice.sent · Alice &lt;admin>: tenant notice (investigating) posted
+- 2031-05-04 10:06:00 UTC · 🔕 silence.created · Alice &lt;admin>: FLKTenantSLOBreach silenced for t-blue for 2 h (until 12:06 UTC): rollback under way
+- 2031-05-04 10:11:00 UTC · 📝 mitigation.planned · Alice &lt;admin>: rollback-policy: configmap/tenant-t-blue (namespace lba) · policy_version: "v9" → "v8"; then `kubectl rollout restart` of deployment/backend (namespace lba)
+- 2031-05-04 10:12:40 UTC · 🛠️ mitigation.applied · Bob: rollback-policy applied, confirmed by @Bob
+- 2031-05-04 10:17:40 UTC · ❌ check.failed · bot: :x: SLO check 1/2 after `rollback-policy`: escalation ratio 3.1% > SLO 2%
 - 2031-05-04 10:22:40 UTC · ✅ check.passed · bot: :white_check_mark: SLO check 2/2 after `rollback-policy`: escalation ratio 0.8% ≤ SLO 2%
 - 2031-05-04 10:23:05 UTC · 🟢 alert.resolved · alertmanager: escalations alert resolved for t-blue
-- 2031-05-04 10:25:00 UTC · 📌 note · U_CAROL: tenant confirms traffic is back &lt;!channel&gt;
+- 2031-05-04 10:25:00 UTC · 📌 note · U_CAROL: tenant confirms traffic is back @channel
 - 2031-05-04 10:40:00 UTC · • pager.ack · pagerduty: acknowledged by the on-call engineer
-- 2031-05-04 11:21:30 UTC · ➡️ state.changed · Alice &lt;admin&gt;: open → resolved
+- 2031-05-04 11:21:30 UTC · ➡️ state.changed · Alice &lt;admin>: open → resolved
 
 ## Preventive measures
 

@@ -153,3 +153,33 @@ def test_utc_filter_converts_other_zones(tmp_path: Path) -> None:
     local = datetime(2031, 1, 1, 1, 30, 5, tzinfo=UTC).astimezone(ZoneInfo("Asia/Tokyo"))
     text = Templates(tmp_path).render("t.md.j2", {"t": local})
     assert text == "2031-01-01 01:30 UTC · 2031-01-01 01:30:05 UTC · 01:30:05\n"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("7.3% > SLO 2% & rising", "7.3% > SLO 2% & rising"),
+        ("<script>alert(1)</script>", "&lt;script>alert(1)&lt;/script>"),
+        ("<img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert(1)>"),
+        ("[click](javascript:alert(1))", "[click]\\(javascript:alert(1))"),
+        ("&#x3C;b&#x3E; &copy;", "&amp;#x3C;b&amp;#x3E; &amp;copy;"),
+        ("<http://evil.example|click here>", "click here (http://evil.example)"),
+        ("<!channel> <!here|here>", "@channel @here"),
+        ("confirmed by <@U_BOB>, then <@U_NOBODY>", "confirmed by @Bob, then @U_NOBODY"),
+        ("typed in Slack: a &lt;b&gt; &amp; c", "typed in Slack: a &lt;b> & c"),
+    ],
+)
+def test_documents_escape_for_markdown_not_for_slack(tmp_path: Path, value: str, shown: str) -> None:
+    # The RCA is a Markdown file: Slack shows it as it is, a viewer renders HTML and links.
+    write(tmp_path, RCA, "{{ note }} | {{ note | e }}")
+    text = Templates(tmp_path).render(RCA, {"note": value, "people": {"U_BOB": "Bob"}})
+    assert text == f"{shown} | {shown}\n"
+
+
+def test_document_filters_write_markdown(tmp_path: Path) -> None:
+    write(tmp_path, RCA, "{{ u | link(label) }} {{ bad | link(label) }} {{ c | code }} {{ who | mention }}")
+    text = Templates(tmp_path).render(
+        RCA, {"u": "https://grafana.example/d/x", "bad": "javascript:alert(1)", "label": "dash <b>",
+              "c": "a<b>&c", "who": "<@U_BOB>", "people": {"U_BOB": "Bob"}},
+    )  # fmt: skip
+    assert text == "[dash &lt;b>](https://grafana.example/d/x) dash &lt;b> `a<b>&c` @Bob\n"
