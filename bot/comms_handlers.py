@@ -18,6 +18,7 @@ from bot.telemetry import note_outcome
 from commands.comms import TemplateError
 from commands.registry import UsageError
 from integrations.errors import BackendError
+from integrations.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,10 @@ def register(app: AsyncApp, rt: Runtime, comms: Communications, ops: CommsOps, o
         except BackendError as exc:
             note_outcome("error")
             await tell(user, f":x: The {what} was not completed: {exc.system}: {exc.reason}")
+        except StoreUnavailable:
+            note_outcome("error")
+            text = f":x: The incident store is unavailable, so the {what} was not sent; open it again in a minute."
+            await tell(user, text)
 
     def first_block(view: dict[str, Any]) -> str:
         inputs = [b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input" and b.get("block_id")]
@@ -60,7 +65,10 @@ def register(app: AsyncApp, rt: Runtime, comms: Communications, ops: CommsOps, o
     @app.view("flk_resolve")  # comms_views.RESOLVE
     async def on_resolve(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         # Checked before the ack so that the person sees it on the modal and nothing changes.
-        refusal = await comms.check_resolve(view)
+        try:
+            refusal = await comms.check_resolve(view)
+        except StoreUnavailable:
+            refusal = "The incident store is unavailable; nothing changed. Submit again in a minute."
         if refusal:
             await ack(response_action="errors", errors={first_block(view): refusal[:150]})
             return

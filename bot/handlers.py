@@ -96,7 +96,7 @@ def register(
         else:
             work = mitigations.retry_restart(plan_id, user, respond)
         key = f"act:{body.get('trigger_id')}:{action.get('action_ts')}"
-        rt.spawn(once(key, work, verb=f"mitigation.{name}"), name=f"mitigation {name}")
+        rt.spawn(once(key, work, verb=f"mitigation.{name}", respond=respond), name=f"mitigation {name}")
 
     @app.command(re.compile(r"^/flk"))
     async def on_command(ack: Any, command: dict[str, Any], respond: Respond) -> None:
@@ -134,16 +134,26 @@ def register(
         work = dispatch(invocation, user, respond, value, body.get("trigger_id", ""), incident_id)
         rt.spawn(once(key, work, verb=invocation.verb.name), name=f"button {invocation.verb.name}")
 
-    async def once(key: str, work: Any, verb: str | None = None) -> None:
+    async def once(key: str, work: Any, verb: str | None = None, respond: Respond | None = None) -> None:
         """Slack retries and double deliveries reuse the key: the first one runs, across replicas.
-        With ``verb``, the run is counted in /metrics by its outcome (a repeat is not counted)."""
+        With ``verb``, the run is counted in /metrics by its outcome (a repeat is not counted).
+        With ``respond``, a store outage is told to the person (plans and their state live there)
+        instead of leaving them with a button that did nothing."""
         if not await rt.claim(key):
             work.close()
-        elif verb is None:
-            await work
-        else:
-            with count_command(verb):
+            return
+        try:
+            if verb is None:
                 await work
+            else:
+                with count_command(verb):
+                    await work
+        except StoreUnavailable:
+            if respond is None:
+                raise
+            note_outcome("error")
+            text = ":x: The incident store is unavailable, so nothing was changed; try again in a minute."
+            await respond(text=text, replace_original=False)
 
     comms_handlers.register(app, rt, comms, ops, once)
 

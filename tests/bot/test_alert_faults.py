@@ -1,4 +1,5 @@
-"""Faults while incidents open: Slack down (and the bot restarted meanwhile), the database down."""
+"""Faults while incidents open: Slack down (and the bot restarted meanwhile), the database down
+(for alerts, and for a mitigation button)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from sandbox.postgres import Postgres
 from sandbox.slack import SlackDriver
 from sandbox.up import Sandbox
-from tests.bot.harness import Harness, eventually, start_bot
+from tests.bot.harness import Harness, eventually, running, start_bot
 from tests.bot.test_alerts import alert, body, new_tenant, parents, send
 
 
@@ -82,6 +83,50 @@ async def test_database_down_answers_503_and_the_bot_stays_up(sandbox: Sandbox) 
             assert await bot.rt.store.find_open(tenant) is not None  # type: ignore[union-attr]
         finally:
             await bot.stop()
+
+
+async def test_a_button_pressed_while_the_database_is_down_says_so_and_changes_nothing(sandbox: Sandbox) -> None:
+    tenant = next(t for t, s in sandbox.live.world.tenants.items() if s.scenario == "quota")
+    config = Path(tempfile.mkdtemp(prefix="flk-pgdown-")) / "runbook.yaml"
+    config.write_text("mitigations: {authorised_groups: [S_ONCALL]}\n")
+    slack, kube = sandbox.slack, sandbox.kube
+
+    def patches() -> int:
+        return sum(1 for r in kube.requests if r.method == "PATCH")
+
+    def store_down_said(before: int) -> list[str]:
+        said = [e.text for e in slack.ephemerals(user="U_ALICE") if "incident store is unavailable" in e.text]
+        return said[before:]
+
+    async with Postgres() as pg, running(sandbox, FLK_DATABASE_URL=pg.url, FLK_CONFIG=str(config)) as h:
+        assert (await h.driver.slash(f"mitigate {tenant} quota")).status == 200
+        thread = await h.thread_ts(tenant)
+        plan = await slack.wait_for(
+            lambda: next((m for m in slack.thread(h.channel, thread) if "dry run" in m.all_text()), None), 20
+        )
+        patched = patches()
+        earlier = {v.id for v in slack.views()}
+        assert (await h.driver.slash(f"resolve {tenant}")).status == 200
+        resolve = await slack.wait_for(lambda: next((v for v in slack.views() if v.id not in earlier), None), 20)
+        try:
+            await pg.halt()
+            # The resolve modal stays open with the reason; nothing is posted.
+            refused = await h.driver.submit_view(resolve.id)
+            assert refused.status == 200 and "incident store is unavailable" in refused.body
+            assert not resolve.closed
+            # Confirm: told so, nothing applied.
+            before = len(store_down_said(0))
+            assert (await h.driver.click("flk_confirm", channel=h.channel, ts=plan.ts)).status == 200
+            [said] = await slack.wait_for(lambda: store_down_said(before), 20)
+            assert said.endswith("nothing was changed; try again in a minute.")
+            assert patches() == patched
+            await pg.restart()
+        finally:
+            await h.driver.close_view(resolve.id)  # other tests look for open resolve modals
+        # Back up: the plan still has its buttons, and Cancel works (the world is left as it was).
+        assert (await h.driver.click("flk_cancel", channel=h.channel, ts=plan.ts)).status == 200
+        await slack.wait_for(lambda: "cancelled by" in plan.all_text(), 20)
+        assert patches() == patched
 
 
 async def test_a_database_url_that_cannot_work_stops_start_up_with_one_line(sandbox: Sandbox, tmp_path: Path) -> None:
