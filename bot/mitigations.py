@@ -105,7 +105,7 @@ class Mitigations:
         await self._post_plan(incident, plan, user, dry_run=args.get("dry_run", False))
 
     async def _post_plan(self, incident: Incident, plan: mitigate.Plan, user: str, *, dry_run: bool) -> None:
-        await self._put(f"plan:{plan.id}", {"plan": plan.to_dict(), "incident": incident.id})
+        await self.store.keys.put(f"plan:{plan.id}", {"plan": plan.to_dict(), "incident": incident.id})
         await self.record(
             incident,
             plan.tenant,
@@ -124,7 +124,7 @@ class Mitigations:
         )
 
     async def _load(self, plan_id: str) -> tuple[mitigate.Plan, Incident] | None:
-        stored = await self.store.idempotency_result(f"plan:{plan_id}")
+        stored = await self.store.keys.result(f"plan:{plan_id}")
         if not stored:
             return None
         plan = mitigate.Plan.from_dict(stored["plan"])
@@ -162,11 +162,11 @@ class Mitigations:
         p = item.payload
         plan_id = p["plan_id"]
         loaded = await self._load(plan_id)
-        if loaded is None or await self.store.idempotency_result(f"outcome:{plan_id}"):
+        if loaded is None or await self.store.keys.result(f"outcome:{plan_id}"):
             return
         plan, incident = loaded
         known = None
-        resume = not await self.store.claim_idempotency(f"attempt:{plan_id}")
+        resume = not await self.store.keys.claim(f"attempt:{plan_id}")
         if resume:
             text = (
                 f":arrows_counterclockwise: An earlier attempt at plan `{plan_id}` stopped part-way"
@@ -175,7 +175,7 @@ class Mitigations:
             await self.rt.io.post(p["channel"], text, thread_ts=incident.thread_ts)
             await self.record(incident, plan.tenant, "bot", "mitigation.resumed", text, {"plan_id": plan_id})
             # Fully applied before it stopped: only the messages are missing.
-            stored = await self.store.idempotency_result(f"applied:{plan_id}")
+            stored = await self.store.keys.result(f"applied:{plan_id}")
             known = mitigate.Applied.from_dict(stored) if stored and not stored["restart_pending"] else None
         await self._apply(plan, incident, p["actor"], p["channel"], p["ts"], resume=resume, known=known)
 
@@ -185,14 +185,14 @@ class Mitigations:
         """True once two different authorised people have confirmed. The first approval is an
         atomic claim, so concurrent clicks (or replicas) cannot both count as the first."""
         first = f"approval:{plan.id}"
-        if await self.store.claim_idempotency(first):
-            await self.store.set_idempotency_result(first, {"user": user})
+        if await self.store.keys.claim(first):
+            await self.store.keys.set_result(first, {"user": user})
             await self.record(incident, plan.tenant, user, "mitigation.approved", f"{mention(user)} approved {plan.id}")
             status = f":ballot_box_with_check: approved by {mention(user)}; waiting for a second, different approver"
             await self.rt.io.update(channel, ts, "approved once", plan_blocks(plan, note=status))
             return False
         for _ in range(50):
-            stored = await self.store.idempotency_result(first)
+            stored = await self.store.keys.result(first)
             if stored:
                 break
             await asyncio.sleep(0.02)  # the first approver's write is a moment behind its claim
@@ -229,7 +229,7 @@ class Mitigations:
             await self.record(incident, plan.tenant, user, "mitigation.failed", str(exc), {"plan_id": plan.id})
             return
         await self._save_applied(applied)
-        checks = await self._schedule_checks(incident, applied)
+        checks = await self._schedule_checks(incident, applied, resume=resume)
         by = mention(user)
         await self.rt.io.update(channel, ts, "applied", plan_blocks(plan, f":white_check_mark: applied by {by}"))
         await self.rt.io.post(
@@ -256,17 +256,13 @@ class Mitigations:
     async def _done(self, plan: mitigate.Plan, outcome: str) -> None:
         """The outcome is in Slack: a later run of the item (the store was down when it ended)
         must not post it again."""
-        await until_stored(partial(self._put, f"outcome:{plan.id}", {"outcome": outcome}), f"plan {plan.id} outcome")
+        put = partial(self.store.keys.put, f"outcome:{plan.id}", {"outcome": outcome})
+        await until_stored(put, f"plan {plan.id} outcome")
 
     async def _save_applied(self, applied: mitigate.Applied) -> None:
-        await self._put(f"applied:{applied.plan.id}", applied.to_dict())
+        await self.store.keys.put(f"applied:{applied.plan.id}", applied.to_dict())
 
-    async def _put(self, key: str, value: dict[str, Any]) -> None:
-        """Keep a value under a key shared by every replica (the store's idempotency table)."""
-        await self.store.claim_idempotency(key)
-        await self.store.set_idempotency_result(key, value)
-
-    async def _schedule_checks(self, incident: Incident, applied: mitigate.Applied) -> str:
+    async def _schedule_checks(self, incident: Incident, applied: mitigate.Applied, *, resume: bool) -> str:
         if applied.plan.undoes:
             return "the previous values are back; no verification checks for an undo"
         if self.checks is None:
@@ -274,7 +270,7 @@ class Mitigations:
         delays = self.rt.config.mitigations.verify_delays_s
         now = datetime.now(UTC)
         # A resumed apply: the attempt before may have scheduled them already.
-        scheduled = await self.store.checks.for_incident(incident.id)
+        scheduled = await self.store.checks.for_incident(incident.id) if resume else []
         done = any(c.payload.get("plan_id") == applied.plan.id for c in scheduled)
         for n, delay in enumerate([] if done else delays, 1):
             await self.checks.schedule(
@@ -306,7 +302,7 @@ class Mitigations:
         await self.record(incident, plan.tenant, user, "mitigation.cancelled", f"plan {plan_id} cancelled")
 
     async def undo(self, plan_id: str, user: str, respond: Respond) -> None:
-        stored = await self.store.idempotency_result(f"applied:{plan_id}")
+        stored = await self.store.keys.result(f"applied:{plan_id}")
         loaded = await self._load(plan_id)
         if not stored or loaded is None:
             await respond(text=":x: Nothing to undo for this plan.", replace_original=False)
@@ -322,7 +318,7 @@ class Mitigations:
         await self._post_plan(incident, back, user, dry_run=False)
 
     async def retry_restart(self, plan_id: str, user: str, respond: Respond) -> None:
-        stored = await self.store.idempotency_result(f"applied:{plan_id}")
+        stored = await self.store.keys.result(f"applied:{plan_id}")
         loaded = await self._load(plan_id)
         if not stored or loaded is None:
             return

@@ -114,7 +114,7 @@ class Runtime:
     async def claim(self, key: str) -> bool:
         """First delivery wins, across replicas (the store), or in this process when it is down."""
         try:
-            return await self.store.claim_idempotency(key)
+            return await self.store.keys.claim(key)
         except StoreUnavailable:
             return self.dedupe.claim(key)
 

@@ -160,22 +160,17 @@ async def stream_report(
         progress = NativeProgress(rt.io, channel, thread_ts, step, tenant, step_probes, interval, (actor, team))
     else:
         progress = Progress(rt.io, channel, thread_ts, step, tenant, step_probes, interval)
-    prior = await rt.store.idempotency_result(resume_key) if resume_key else None
+    prior = await rt.store.keys.result(resume_key) if resume_key else None
     await progress.start(prior.get("ts") if prior and not isinstance(progress, NativeProgress) else None)
     if resume_key and prior is None and progress.ts is not None:
         # Kept through a store outage: a retry without it would post a second checklist.
-        await until_stored(partial(_remember, rt, resume_key, progress.ts), f"{step} checklist of {tenant}")
+        await until_stored(partial(rt.store.keys.put, resume_key, {"ts": progress.ts}), f"{step} checklist of {tenant}")
     try:
         report = await run(progress.on_finding)
     finally:
         await progress.finish()
     await post_report(rt, channel, thread_ts, report)
     return report
-
-
-async def _remember(rt: Runtime, key: str, ts: str) -> None:
-    await rt.store.claim_idempotency(key)
-    await rt.store.set_idempotency_result(key, {"ts": ts})
 
 
 async def post_report(rt: Runtime, channel: str, thread_ts: str, report: Report) -> None:

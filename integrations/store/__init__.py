@@ -12,6 +12,7 @@ from integrations.store.errors import (
     StoreError,
     StoreUnavailable,
 )
+from integrations.store.keys import Keys
 from integrations.store.queues import Checks, Outbox, default_backoff
 from integrations.store.records import (
     Alert,
@@ -34,6 +35,7 @@ __all__ = [
     "Checks",
     "Incident",
     "IncidentConflict",
+    "Keys",
     "NotFound",
     "Outbox",
     "OutboxItem",

@@ -1,4 +1,4 @@
-"""The incident store: incidents, their alerts and timeline, and idempotency keys.
+"""The incident store: incidents, their alerts and timeline (idempotency keys: ``keys``).
 
 Every method is one short transaction. Races between replicas are settled by the
 database (unique indexes + ``ON CONFLICT``), never by a check-then-act in Python.
@@ -6,17 +6,17 @@ database (unique indexes + ``ON CONFLICT``), never by a check-then-act in Python
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Row, case, delete, exc, func, literal, select, update
+from sqlalchemy import Row, case, exc, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from integrations.store.engine import Clock, Db, create_engine, upgrade, utcnow
 from integrations.store.errors import IncidentConflict, NotFound
+from integrations.store.keys import Keys
 from integrations.store.queues import Checks, Outbox
 from integrations.store.records import (
     INCIDENT_STATES,
@@ -28,10 +28,9 @@ from integrations.store.records import (
     IncidentState,
     TimelineEvent,
 )
-from integrations.store.schema import UTCDateTime, alerts, idempotency, incidents, timeline
+from integrations.store.schema import UTCDateTime, alerts, incidents, timeline
 from integrations.store.scrub import scrub, scrub_text
 
-_MAX_KEY = 200
 # Re-reads after losing an insert race; more means incidents are resolved as fast as they open.
 _RACE_RETRIES = 5
 _UNSET: Any = object()
@@ -64,11 +63,6 @@ def _alert(row: Row[Any]) -> Alert:
     )
 
 
-def _key(key: str) -> str:
-    """Keys longer than the column are replaced by their hash (still unique, still stable)."""
-    return key if len(key) <= _MAX_KEY else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-
-
 _unresolved = incidents.c.state != "resolved"
 
 
@@ -79,6 +73,7 @@ class Store:
         self._db = Db(engine, clock)
         self.outbox = Outbox(self._db, max_attempts=outbox_max_attempts)
         self.checks = Checks(self._db)
+        self.keys = Keys(self._db)
 
     @classmethod
     async def connect(cls, url: str | None = None, *, migrate: bool = True, clock: Clock = utcnow,
@@ -356,33 +351,6 @@ class Store:
         async with self._db.read() as conn:
             rows = await conn.execute(query)
             return [BreachStart(tenant=r.tenant, started_at=r.started_at, incident_id=r.incident_id) for r in rows]
-
-    # -- idempotency ----------------------------------------------------------------
-
-    async def claim_idempotency(self, key: str) -> bool:
-        """True for the first caller with ``key`` (any replica), False for every later one."""
-        async with self._db.write() as conn:
-            row = (await conn.execute(
-                self._db.insert(idempotency).values(key=_key(key), created_at=self._db.clock())
-                .on_conflict_do_nothing().returning(idempotency.c.key))).first()
-        return row is not None
-
-    async def set_idempotency_result(self, key: str, result: dict[str, Any]) -> None:
-        async with self._db.write() as conn:
-            await conn.execute(update(idempotency).where(idempotency.c.key == _key(key))
-                               .values(result=scrub(result)))
-
-    async def idempotency_result(self, key: str) -> dict[str, Any] | None:
-        """What the first caller recorded for ``key`` (None if nothing yet)."""
-        async with self._db.read() as conn:
-            return (await conn.execute(select(idempotency.c.result)
-                                       .where(idempotency.c.key == _key(key)))).scalar_one_or_none()
-
-    async def purge_idempotency(self, older_than: timedelta) -> int:
-        async with self._db.write() as conn:
-            result = await conn.execute(delete(idempotency).where(
-                idempotency.c.created_at < self._db.clock() - older_than))
-            return int(result.rowcount)
 
     # -- helpers --------------------------------------------------------------------
 

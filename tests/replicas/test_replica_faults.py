@@ -69,7 +69,7 @@ async def test_a_triage_whose_replica_is_killed_is_finished_by_the_other(cluster
         item_id, victim = await until(lambda: cluster.holder("triage", incident.id), 10, "a replica on the triage")
 
         async def checklist_recorded() -> str | None:
-            progress = await store.idempotency_result(f"progress:{item_id}")
+            progress = await store.keys.result(f"progress:{item_id}")
             return progress.get("ts") if progress else None
 
         checklist_ts = await until(checklist_recorded, 10, "the checklist posted", cluster)

@@ -36,7 +36,7 @@ async def test_postgres_down_then_back(own_postgres: Postgres) -> None:
         incident, _ = await store.open_or_get_incident("t1", title="breach")
         await own_postgres.halt()
         for call in (store.ping(), store.open_or_get_incident("t2", title="breach"), store.get(incident.id),
-                     store.claim_idempotency("k"), store.outbox.claim_due(worker_id="w")):
+                     store.keys.claim("k"), store.outbox.claim_due(worker_id="w")):
             with pytest.raises(StoreUnavailable) as caught:
                 await call
             assert PASSWORD not in str(caught.value) and "127.0.0.1" not in str(caught.value)
