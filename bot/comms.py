@@ -24,9 +24,9 @@ from commands.comms import (
     TemplateError,
     Templates,
     annotation,
-    draft_rca,
     investigating,
     load_facts,
+    render_rca,
     silence_tenant,
     stakeholder_resolved,
     tenant_resolved,
@@ -239,7 +239,7 @@ class Communications:
         facts = await load_facts(self.store, incident.id, now=now)
         people = await self.people({e.actor for e in facts.events} | {user})
         try:
-            rca = await draft_rca(self.store, self.templates, self.comms, incident.id, now=now, people=people)
+            rca = render_rca(facts, self.templates, self.comms, people)
         except TemplateError as exc:
             await respond(text=f":x: The RCA template failed: {exc}", replace_original=False)
             return
