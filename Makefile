@@ -28,6 +28,7 @@ debs:
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: venv debs lint
 	$(BIN)/python -m pytest -q

@@ -13,15 +13,21 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from bot.alerts import AlertWebhook, parse_batch
-from bot.incidents import IncidentThreads
-from bot.outbox import LEASE
+from bot.service.alerts import AlertWebhook, parse_batch
+from bot.service.outbox import LEASE
+from bot.slack.incidents import IncidentThreads
 from integrations.store import Store
 
-# The outbox claim's lease (renewed while the item runs, see bot/outbox.py).
+# The outbox claim's lease (renewed while the item runs, see bot/service/outbox.py).
 OUTBOX_LEASE_S = round(LEASE.total_seconds())
-_STORE_CALLS = ("find_open", "open_incidents", "recent_breach_starts", "open_or_get_incident", "record_alert",
-                "add_event")  # fmt: skip
+_STORE_CALLS = (
+    "find_open",
+    "open_incidents",
+    "recent_breach_starts",
+    "open_or_get_incident",
+    "record_alert",
+    "add_event",
+)
 
 
 def _timed(calls: dict[str, list[float]], name: str, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
@@ -104,8 +110,9 @@ def latency_notes(latency: dict[str, Any], profile: dict[str, Any]) -> list[str]
 
 def storm_notes(storm: dict[str, Any]) -> list[str]:
     notes = []
-    failed = {op: sum(n for k, n in storm["bot_log"].items() if k.startswith(f"outbox {op} failed")) for op in
-              storm["outbox"]}  # fmt: skip
+    failed = {
+        op: sum(n for k, n in storm["bot_log"].items() if k.startswith(f"outbox {op} failed")) for op in storm["outbox"]
+    }
     for op, s in storm["outbox"].items():
         again = s["claims"] - s["items"] - failed[op]
         if again > 0:
@@ -119,13 +126,13 @@ def storm_notes(storm: dict[str, Any]) -> list[str]:
     dup = storm["duplicates"]
     if dup["parent"]:
         notes.append(
-            f"{dup['parent']} duplicate parents: bot/incidents.py op_post_parent reads thread_ts before "
+            f"{dup['parent']} duplicate parents: bot/slack/incidents.py op_post_parent reads thread_ts before "
             "SlackIO.post waits in ChannelLimiter, so a second hand-out of the item posts again"
         )
     if dup["progress"]:
         notes.append(
             f"{dup['progress']} duplicate progress messages: every run of a triage item (a retry or a second "
-            "hand-out) starts a new checklist (bot/progress.py Progress.start), and each takes a slot of the "
+            "hand-out) starts a new checklist (bot/slack/progress.py Progress.start), and each takes a slot of the "
             "channel's one post per second"
         )
     p = storm["parents"]

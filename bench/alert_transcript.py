@@ -16,8 +16,8 @@ from typing import Any
 
 from sandbox.slack.models import Call
 
-_PARENT = re.compile(r"^\S+ (.+?): ")  # fallback text "P2 <tenant>: <state>" (bot/render_incident.py)
-_PROGRESS = re.compile(r"^\w+ of (\S+): ")  # "triage of <tenant>: 3/13 probes done" (bot/progress.py)
+_PARENT = re.compile(r"^\S+ (.+?): ")  # fallback text "P2 <tenant>: <state>" (bot/slack/render_incident.py)
+_PROGRESS = re.compile(r"^\w+ of (\S+): ")  # "triage of <tenant>: 3/13 probes done" (bot/slack/progress.py)
 _SUMMARY = re.compile(r"^(?:isolation )?triage (.+?): ")  # report_fallback: "<step> <tenant>: <headline>"
 
 
@@ -108,8 +108,10 @@ def outbox_stats(db: Path) -> dict[str, Any]:
         rows = conn.execute("SELECT op, attempts, done_at, failed_at, last_error FROM outbox").fetchall()
     stats: dict[str, Any] = {}
     for op, attempts, done_at, failed_at, last_error in rows:
-        s = stats.setdefault(op, {"items": 0, "claims": 0, "max_claims": 0, "retried": 0, "given_up": 0,
-                                  "undone": 0, "errors": Counter()})  # fmt: skip
+        s = stats.setdefault(
+            op,
+            {"items": 0, "claims": 0, "max_claims": 0, "retried": 0, "given_up": 0, "undone": 0, "errors": Counter()},
+        )
         s["items"] += 1
         s["claims"] += attempts
         s["max_claims"] = max(s["max_claims"], attempts)

@@ -56,10 +56,10 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bench.common import figure, latency_ms, machine, print_summary, serve_bot, write_results
-from bot import app as bot_app
-from bot import cli
-from bot.app import Bot
-from bot.settings import load_settings
+from bot.service import app as bot_app
+from bot.service.app import Bot
+from bot.service.settings import load_settings
+from bot.terminal import cli
 from sandbox.slack import payloads
 from sandbox.up import Sandbox
 
@@ -69,11 +69,11 @@ READY_MARKERS = {"ours": "flk ready", "lazy": LAZY_READY, "inline": "flk ready"}
 APP_DESCRIPTIONS = {
     "ours": "`flk serve` as it is",
     "lazy": "minimal Bolt AsyncApp (defaults) with app.command('/flk')(ack=..., lazy=[...]), served by aiohttp",
-    "inline": "diagnosis: `flk serve` with Bolt's process_before_response=True (bot/app.py create_bolt_app)",
+    "inline": "diagnosis: `flk serve` with Bolt's process_before_response=True (bot/service/app.py create_bolt_app)",
 }
 MODES = ("paced", "back-to-back")
 WORKLOADS = ("isolated", "triage")
-# The lazy app acks with the text ours acks with (bot/handlers.py).
+# The lazy app acks with the text ours acks with (bot/slack/handlers.py).
 ACK_TEXT = ":hourglass_flowing_sand: `/flk triage` started…"
 ACK_MARK = "started"
 

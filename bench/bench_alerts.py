@@ -49,8 +49,8 @@ from sandbox.up import Sandbox
 
 LATENCY_GOAL_MS = 50.0
 STORM_GOAL_RATIO = 1.2
-# What `flk serve` runs with: Bot(settings, config) keeps channel_rate=1.0 (bot/app.py) and
-# Runtime.create builds ChannelLimiter(channel_rate, burst=10) (bot/runtime.py).
+# What `flk serve` runs with: Bot(settings, config) keeps channel_rate=1.0 (bot/service/app.py) and
+# Runtime.create builds ChannelLimiter(channel_rate, burst=10) (bot/service/runtime.py).
 BOT_CHANNEL_RATE = 1.0
 BOT_CHANNEL_BURST = 10
 # "Correlation off": more tenants than any batch here must start breaching before it triggers.
@@ -77,10 +77,17 @@ def alert(tenant: str, started: datetime) -> dict[str, Any]:
 
 def webhook_body(alerts: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "version": "4", "status": "firing", "receiver": "flk", "groupKey": '{}:{alertname="FLKTenantSLOBreach"}',
-        "truncatedAlerts": 0, "groupLabels": {"alertname": "FLKTenantSLOBreach"}, "commonLabels": {},
-        "commonAnnotations": {}, "externalURL": "http://alertmanager.example", "alerts": alerts,
-    }  # fmt: skip
+        "version": "4",
+        "status": "firing",
+        "receiver": "flk",
+        "groupKey": '{}:{alertname="FLKTenantSLOBreach"}',
+        "truncatedAlerts": 0,
+        "groupLabels": {"alertname": "FLKTenantSLOBreach"},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.example",
+        "alerts": alerts,
+    }
 
 
 def tenant_mix(world: list[str], n: int) -> list[str]:
@@ -282,50 +289,60 @@ def summarise(latency: dict | None, isolation: dict | None, storm: dict | None) 
     rows = []
     if latency and latency["webhook_to_parent"]:
         lat = latency["webhook_to_parent"]
-        rows.append(figure(
-            f"webhook → parent posted, p99 ({latency['alerts']} alerts, 1 per {latency['interval_s']:g} s)",
-            f"{lat['p99_ms']} ms (p50 {lat['p50_ms']}, max {lat['max_ms']}; {latency['parents_seen']} parents)",
-            f"≤ {LATENCY_GOAL_MS:g} ms",
-            lat["p99_ms"] <= LATENCY_GOAL_MS and latency["parents_seen"] == latency["alerts"],
-        ))  # fmt: skip
+        rows.append(
+            figure(
+                f"webhook → parent posted, p99 ({latency['alerts']} alerts, 1 per {latency['interval_s']:g} s)",
+                f"{lat['p99_ms']} ms (p50 {lat['p50_ms']}, max {lat['max_ms']}; {latency['parents_seen']} parents)",
+                f"≤ {LATENCY_GOAL_MS:g} ms",
+                lat["p99_ms"] <= LATENCY_GOAL_MS and latency["parents_seen"] == latency["alerts"],
+            )
+        )
     if isolation:
         one = isolation["top_level_posts"] == 1 and isolation["triage_posted_s"] is not None
-        rows.append(figure(
-            f"isolation storm, {isolation['alerts']} alerts in one batch: wall to the isolation triage posted",
-            f"{isolation['triage_posted_s']} s (webhook answered {isolation['webhook_response_s']} s, parent "
-            f"{isolation['parent_posted_s']} s; {isolation['top_level_posts']} incident thread(s))",
-            "one incident; report the wall time",
-            one,
-        ))  # fmt: skip
+        rows.append(
+            figure(
+                f"isolation storm, {isolation['alerts']} alerts in one batch: wall to the isolation triage posted",
+                f"{isolation['triage_posted_s']} s (webhook answered {isolation['webhook_response_s']} s, parent "
+                f"{isolation['parent_posted_s']} s; {isolation['top_level_posts']} incident thread(s))",
+                "one incident; report the wall time",
+                one,
+            )
+        )
     if storm:
         p = storm["parents"]
         dup = sum(storm["duplicates"].values())
-        rows.append(figure(
-            f"storm without correlation, {storm['alerts']} alerts, Slack's real post limits: parents",
-            f"{p['posted']} parents for {p['tenants']} tenants: {p['lost_count']} lost, "
-            f"{p['duplicated_tenants']} tenant(s) with more than one",
-            "exactly one parent per tenant",
-            p["lost_count"] == 0 and p["posted"] == p["tenants"] == storm["alerts"],
-        ))  # fmt: skip
-        rows.append(figure(
-            "storm without correlation: duplicate posts in the threads",
-            ", ".join(f"{n} {kind}" for kind, n in storm["duplicates"].items() if kind != "parent") + " duplicated",
-            "no duplicate post",
-            dup == 0,
-        ))  # fmt: skip
+        rows.append(
+            figure(
+                f"storm without correlation, {storm['alerts']} alerts, Slack's real post limits: parents",
+                f"{p['posted']} parents for {p['tenants']} tenants: {p['lost_count']} lost, "
+                f"{p['duplicated_tenants']} tenant(s) with more than one",
+                "exactly one parent per tenant",
+                p["lost_count"] == 0 and p["posted"] == p["tenants"] == storm["alerts"],
+            )
+        )
+        rows.append(
+            figure(
+                "storm without correlation: duplicate posts in the threads",
+                ", ".join(f"{n} {kind}" for kind, n in storm["duplicates"].items() if kind != "parent") + " duplicated",
+                "no duplicate post",
+                dup == 0,
+            )
+        )
         done = (
             f"{storm['done_s']} s for {storm['needed_posts']} posts = {storm['ratio']}×"
             if storm["complete"]
             else f"not done after {storm['done_s']} s ({storm['needed_posts_made']} of {storm['needed_posts']} "
             f"posts, {storm['summaries_posted']} of {storm['alerts']} triage summaries) = more than {storm['ratio']}×"
         )
-        rows.append(figure(
-            "storm without correlation: time to the last needed post vs the rate-limit minimum",
-            f"{done} the least {storm['least_s']} s; last parent {p['last_parent_s']} s (least "
-            f"{p['least_if_only_parents_s']} s if only parents)",
-            f"≤ {STORM_GOAL_RATIO:g}×",
-            storm["complete"] and storm["ratio"] is not None and storm["ratio"] <= STORM_GOAL_RATIO,
-        ))  # fmt: skip
+        rows.append(
+            figure(
+                "storm without correlation: time to the last needed post vs the rate-limit minimum",
+                f"{done} the least {storm['least_s']} s; last parent {p['last_parent_s']} s (least "
+                f"{p['least_if_only_parents_s']} s if only parents)",
+                f"≤ {STORM_GOAL_RATIO:g}×",
+                storm["complete"] and storm["ratio"] is not None and storm["ratio"] <= STORM_GOAL_RATIO,
+            )
+        )
     return rows
 
 
@@ -372,8 +389,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="single-alert webhooks for the latency")
     parser.add_argument("--interval", type=float, default=3.2, help="seconds between them")
     parser.add_argument("--storm", type=int, default=300, help="alerts in one storm batch")
-    parser.add_argument("--only", nargs="+", choices=["latency", "isolation", "storm"],
-                        default=["latency", "isolation", "storm"])  # fmt: skip
+    parser.add_argument(
+        "--only", nargs="+", choices=["latency", "isolation", "storm"], default=["latency", "isolation", "storm"]
+    )
     parser.add_argument("--name", default="alerts", help="results file bench/results/<name>.json")
     args = parser.parse_args()
     report = asyncio.run(run(args))

@@ -85,13 +85,24 @@ def main() -> None:
     if not (shared_ok.ok and shared_ok.records == PROCESSES * PER_PROCESS and checked.ok):
         raise RuntimeError(f"chain broken: {shared_ok.reason} / {checked.reason}")
     summary = [
-        figure("audit append with fsync (p99)", f"{synced['p99_ms']} ms (p50 {synced['p50_ms']})",
-               "≤ 10 ms", synced["p99_ms"] <= 10),
-        figure("append_async from the event loop (p99)", f"{from_loop['p99_ms']} ms (p50 {from_loop['p50_ms']})",
-               "≤ 10 ms", from_loop["p99_ms"] <= 10),
-        figure(f"{PROCESSES} processes × {PER_PROCESS} appends, one chain",
-               f"{processes_s:.2f} s ({PROCESSES * PER_PROCESS / processes_s:.0f}/s, interpreter starts included)",
-               "chain intact", True),
+        figure(
+            "audit append with fsync (p99)",
+            f"{synced['p99_ms']} ms (p50 {synced['p50_ms']})",
+            "≤ 10 ms",
+            synced["p99_ms"] <= 10,
+        ),
+        figure(
+            "append_async from the event loop (p99)",
+            f"{from_loop['p99_ms']} ms (p50 {from_loop['p50_ms']})",
+            "≤ 10 ms",
+            from_loop["p99_ms"] <= 10,
+        ),
+        figure(
+            f"{PROCESSES} processes × {PER_PROCESS} appends, one chain",
+            f"{processes_s:.2f} s ({PROCESSES * PER_PROCESS / processes_s:.0f}/s, interpreter starts included)",
+            "chain intact",
+            True,
+        ),
         figure(f"verify {VERIFY_RECORDS:,} records", f"{verify_s:.2f} s ({size_mib:.0f} MiB)", "≤ 5 s", verify_s <= 5),
     ]
     report: dict[str, Any] = {

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import figure, latency_ms, machine, print_summary, write_results
-from bot.checks import CheckScheduler
+from bot.service.checks import CheckScheduler
 from integrations.store import ScheduledCheck, Store
 from sandbox.postgres import Postgres
 

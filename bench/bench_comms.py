@@ -57,26 +57,56 @@ def _event(n: int) -> tuple[str, str, str, dict[str, Any]]:
     """(actor, kind, text, details) of the n-th scripted event: a mix like a long incident's."""
     plan = f"plan{n // 100:04d}"
     if n % 100 == 10:
-        text = f"quota: configmap/tenant-{TENANT} · token_rate: \"{n}\" → \"{2 * n}\""
+        text = f'quota: configmap/tenant-{TENANT} · token_rate: "{n}" → "{2 * n}"'
         return "U_ALICE", "mitigation.planned", text, {"plan_id": plan}
     if n % 100 == 11:
-        return "U_BOB", "mitigation.applied", "quota applied, confirmed by <@U_BOB>", {
-            "plan_id": plan, "confirmed_by": "U_BOB",
-            "changes": [{"object": f"configmap/tenant-{TENANT} (namespace lba)", "key": "token_rate",
-                         "before": str(n), "after": str(2 * n)}]}
+        return (
+            "U_BOB",
+            "mitigation.applied",
+            "quota applied, confirmed by <@U_BOB>",
+            {
+                "plan_id": plan,
+                "confirmed_by": "U_BOB",
+                "changes": [
+                    {
+                        "object": f"configmap/tenant-{TENANT} (namespace lba)",
+                        "key": "token_rate",
+                        "before": str(n),
+                        "after": str(2 * n),
+                    }
+                ],
+            },
+        )
     if n % 25 == 0:
         ok = n % 50 == 0
-        return "bot", "check.passed" if ok else "check.failed", f"SLO check after `quota`: ratio {n / 1e5:.4f}", {
-            "plan_id": plan, "n": 1, "of": 2}
+        return (
+            "bot",
+            "check.passed" if ok else "check.failed",
+            f"SLO check after `quota`: ratio {n / 1e5:.4f}",
+            {"plan_id": plan, "n": 1, "of": 2},
+        )
     if n % 50 == 7:
         step = "diagnose" if n % 100 == 7 else "triage"
-        return "bot", f"{step}.finished", f"verdict {n}: escalation spike <!channel>", {
-            "scenario": "escalations", "evidence": [f"evidence line {k} of verdict {n}" for k in range(5)],
-            "findings": {f"probe.{k}": {"status": "warn", "summary": f"probe {k}: {n} lines from 10.0.0.{k}"}
-                         for k in range(12)}}
+        return (
+            "bot",
+            f"{step}.finished",
+            f"verdict {n}: escalation spike <!channel>",
+            {
+                "scenario": "escalations",
+                "evidence": [f"evidence line {k} of verdict {n}" for k in range(5)],
+                "findings": {
+                    f"probe.{k}": {"status": "warn", "summary": f"probe {k}: {n} lines from 10.0.0.{k}"}
+                    for k in range(12)
+                },
+            },
+        )
     if n % 10 == 3:
-        return "alertmanager", "alert.firing", f"escalations breach for {TENANT}", {
-            "value": f"{0.02 + n / 1e6:.4f}", "fingerprint": f"fp{n % 3}"}
+        return (
+            "alertmanager",
+            "alert.firing",
+            f"escalations breach for {TENANT}",
+            {"value": f"{0.02 + n / 1e6:.4f}", "fingerprint": f"fp{n % 3}"},
+        )
     if n % 10 == 5:
         return "U_CAROL", "note", f"pinned note {n}: looking at <http://grafana/d/x|the board>", {"ts": f"{n}.0"}
     if n % 10 == 8:
@@ -87,10 +117,17 @@ def _event(n: int) -> tuple[str, str, str, dict[str, Any]]:
 async def build_incident(store: Store, clock: Clock, events: int) -> int:
     incident, _ = await store.open_or_get_incident(TENANT, title=f"FLKTenantSLOBreach · {TENANT}")
     for fp in range(3):
-        await store.record_alert(incident.id, AlertIn(
-            f"fp{fp}", TENANT, "firing", START - timedelta(minutes=3),
-            labels={"alertname": "FLKTenantSLOBreach", "tenant_id": TENANT, "sli": "escalations"},
-            annotations={"value": "0.0412", "slo": "0.02"}))  # fmt: skip
+        await store.record_alert(
+            incident.id,
+            AlertIn(
+                f"fp{fp}",
+                TENANT,
+                "firing",
+                START - timedelta(minutes=3),
+                labels={"alertname": "FLKTenantSLOBreach", "tenant_id": TENANT, "sli": "escalations"},
+                annotations={"value": "0.0412", "slo": "0.02"},
+            ),
+        )
     for n in range(events - 2):  # with incident.opened first and the resolve last
         clock.now = START + timedelta(seconds=2 * n)
         actor, kind, text, details = _event(n)
@@ -119,8 +156,10 @@ def notice_timings(facts: IncidentFacts, runs: int) -> dict[str, Any]:
         cold = _time(lambda make=make: make(Templates()), 1)[0]  # compiles the template
         warm = Templates()
         make(warm)
-        result[name] = {"first_ms": round(cold * 1000, 2),
-                        "warm": latency_ms(_time(lambda make=make, warm=warm: make(warm), runs))}  # fmt: skip
+        result[name] = {
+            "first_ms": round(cold * 1000, 2),
+            "warm": latency_ms(_time(lambda make=make, warm=warm: make(warm), runs)),
+        }
     return result
 
 

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import figure, latency_ms, machine, print_summary, write_results
-from bot.app import Bot
-from bot.settings import load_settings
+from bot.service.app import Bot
+from bot.service.settings import load_settings
 from sandbox.slack import SlackDriver
 from sandbox.testing import sandbox_for, second_world_yaml
 from sandbox.up import Sandbox
@@ -114,11 +114,13 @@ class Round:
                     (
                         c.at
                         for c in self.sb.slack.calls("chat.postMessage")
-                        if c.at >= began and c.ok and c.args.get("thread_ts") == self.thread_ts
+                        if c.at >= began
+                        and c.ok
+                        and c.args.get("thread_ts") == self.thread_ts
                         and c.args.get("text") == "quota applied"
                     ),
                     None,
-                )  # fmt: skip
+                )
 
             times["post"] = await self.sb.slack.wait_for(applied, timeout=20)
             await asyncio.wait_for(patched.wait(), 5)

@@ -70,9 +70,14 @@ def _commands(sb: Sandbox, n: int) -> tuple[list[str], list[str]]:
     for i in range(n):
         url = ws.issue_response_url("commands", channel, user)
         form = payloads.slash_command(
-            ws, command="/flk", text=f"status {tenants[i % len(tenants)]}", user=user, channel=channel,
-            response_url=url, trigger_id=ws.issue_trigger(user, channel),
-        )  # fmt: skip
+            ws,
+            command="/flk",
+            text=f"status {tenants[i % len(tenants)]}",
+            user=user,
+            channel=channel,
+            response_url=url,
+            trigger_id=ws.issue_trigger(user, channel),
+        )
         bodies.append(urllib.parse.urlencode(form))
         tokens.append(url.rsplit("/", 1)[-1])
     return bodies, tokens
@@ -87,8 +92,9 @@ async def _histograms(cluster: Cluster) -> dict[str, list[tuple[float, float]]]:
     return found
 
 
-def _server_side(before: dict[str, list[tuple[float, float]]], after: dict[str, list[tuple[float, float]]]
-                 ) -> dict[str, dict[str, Any]]:  # fmt: skip
+def _server_side(
+    before: dict[str, list[tuple[float, float]]], after: dict[str, list[tuple[float, float]]]
+) -> dict[str, dict[str, Any]]:
     """Each replica's own acks between two snapshots: the p99's bucket upper bound (ms), and
     the share of acks within the goal."""
     found: dict[str, dict[str, Any]] = {}
@@ -109,12 +115,24 @@ def _server_side(before: dict[str, list[tuple[float, float]]], after: dict[str, 
 async def _store_counts(cluster: Cluster, prefix: str) -> dict[str, Any]:
     assert cluster.store is not None
     async with cluster.store.engine.connect() as conn:
-        per_tenant = Counter(dict((await conn.execute(
-            select(incidents.c.tenant, func.count()).where(incidents.c.tenant.like(f"{prefix}%"))
-            .group_by(incidents.c.tenant))).all()))  # fmt: skip
-        items = (await conn.execute(
-            select(outbox.c.incident_id, outbox.c.op, func.count()).where(outbox.c.op.in_(("post_parent", "triage")))
-            .group_by(outbox.c.incident_id, outbox.c.op))).all()  # fmt: skip
+        per_tenant = Counter(
+            dict(
+                (
+                    await conn.execute(
+                        select(incidents.c.tenant, func.count())
+                        .where(incidents.c.tenant.like(f"{prefix}%"))
+                        .group_by(incidents.c.tenant)
+                    )
+                ).all()
+            )
+        )
+        items = (
+            await conn.execute(
+                select(outbox.c.incident_id, outbox.c.op, func.count())
+                .where(outbox.c.op.in_(("post_parent", "triage")))
+                .group_by(outbox.c.incident_id, outbox.c.op)
+            )
+        ).all()
     doubled = Counter(op for _, op, n in items if n > 1)
     return {
         "tenants_with_an_incident": len(per_tenant),
@@ -191,10 +209,14 @@ async def bench_paced(sb: Sandbox, cluster: Cluster, pool: ProcessPoolExecutor, 
     await asyncio.sleep(2)
     uses = Counter(sb.slack.workspace.response_urls[t].uses for t in tokens)
     return {
-        "rate_per_s": rate, "commands": len(bodies), "seconds": round(took, 2),
-        "statuses": dict(Counter(s for _, s, _ in samples)), "ack": latency_ms(s for s, _, _ in samples),
-        "ack_server_side": server_side, "responses_per_command": {str(k): v for k, v in sorted(uses.items())},
-    }  # fmt: skip
+        "rate_per_s": rate,
+        "commands": len(bodies),
+        "seconds": round(took, 2),
+        "statuses": dict(Counter(s for _, s, _ in samples)),
+        "ack": latency_ms(s for s, _, _ in samples),
+        "ack_server_side": server_side,
+        "responses_per_command": {str(k): v for k, v in sorted(uses.items())},
+    }
 
 
 async def bench_failover(cluster: Cluster, rounds: int) -> dict[str, Any]:
@@ -216,8 +238,10 @@ def _server_figure(server: dict[str, dict[str, Any]]) -> tuple[str, bool]:
     rows = list(server.values())
     text = "; ".join(
         f"≤ {r['p99_bound_ms']} ms ({r['share_within_goal']:.0%} of {r['requests']} within {ACK_GOAL_MS:g} ms)"
-        if r["p99_bound_ms"] is not None else "over 3 s" for r in rows
-    )  # fmt: skip
+        if r["p99_bound_ms"] is not None
+        else "over 3 s"
+        for r in rows
+    )
     return text, all(r["p99_bound_ms"] is not None and r["p99_bound_ms"] <= ACK_GOAL_MS for r in rows)
 
 
@@ -233,7 +257,8 @@ def summarise(load: dict[str, Any], paced: dict[str, Any], failover: dict[str, A
         figure(
             f"{load['commands']} slash commands + their Slack retries, 2 replicas: responses per command",
             f"{load['commands'] - lost - doubled} once, {lost} never, {doubled} twice or more",
-            "exactly once", lost == 0 and doubled == 0,
+            "exactly once",
+            lost == 0 and doubled == 0,
         ),
         figure(
             f"{load['webhooks'] // 2} alert webhooks, each to both replicas: incidents and queued posts",
@@ -241,33 +266,42 @@ def summarise(load: dict[str, Any], paced: dict[str, Any], failover: dict[str, A
             f"{load['parents_posted']} parents in Slack after {load['settle_s']:g} s, "
             f"{load['tenants_with_two_parents_posted']} posted twice",
             "one incident, one parent per tenant",
-            dup_store == 0 and load["tenants_with_two_parents_posted"] == 0
+            dup_store == 0
+            and load["tenants_with_two_parents_posted"] == 0
             and store["tenants_with_an_incident"] == load["webhooks"] // 2,
         ),
         figure(
             "ack p99 under that load, through the front (load process)",
-            f"{ack['p99_ms']} ms (p50 {ack['p50_ms']}, max {ack['max_ms']})", f"≤ {ACK_GOAL_MS:g} ms",
+            f"{ack['p99_ms']} ms (p50 {ack['p50_ms']}, max {ack['max_ms']})",
+            f"≤ {ACK_GOAL_MS:g} ms",
             ack["p99_ms"] <= ACK_GOAL_MS,
         ),
         figure(
             "ack p99 under that load, as each replica measures it (histogram bucket bound)",
-            server_text, f"≤ {ACK_GOAL_MS:g} ms", server_met,
+            server_text,
+            f"≤ {ACK_GOAL_MS:g} ms",
+            server_met,
         ),
         figure(
             f"ack p99, {paced['rate_per_s']} commands/s, {paced['commands']} commands, through the front",
             f"{pace['p99_ms']} ms (p50 {pace['p50_ms']}, max {pace['max_ms']}); each answered once: "
-            f"{paced_uses == {'1': paced['commands']}}", f"≤ {ACK_GOAL_MS:g} ms", pace["p99_ms"] <= ACK_GOAL_MS,
+            f"{paced_uses == {'1': paced['commands']}}",
+            f"≤ {ACK_GOAL_MS:g} ms",
+            pace["p99_ms"] <= ACK_GOAL_MS,
         ),
         figure(
             f"ack p99, {paced['rate_per_s']} commands/s, as each replica measures it (histogram bucket bound)",
-            pace_text, f"≤ {ACK_GOAL_MS:g} ms", pace_met,
+            pace_text,
+            f"≤ {ACK_GOAL_MS:g} ms",
+            pace_met,
         ),
         figure(
             f"scheduler leader failover after SIGKILL (median of {failover['rounds']})",
             f"{failover['median_s']} s (max {failover['max_s']}; {failover['failover_s']})",
-            f"≤ {FAILOVER_GOAL_S:g} s", failover["max_s"] <= FAILOVER_GOAL_S,
+            f"≤ {FAILOVER_GOAL_S:g} s",
+            failover["max_s"] <= FAILOVER_GOAL_S,
         ),
-    ]  # fmt: skip
+    ]
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

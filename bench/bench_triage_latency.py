@@ -31,8 +31,8 @@ from aiohttp import web
 
 import commands.triage
 from bench.common import figure, machine, print_summary, write_results
-from bot.runtime import build_context
-from bot.settings import load_settings
+from bot.service.runtime import build_context
+from bot.service.settings import load_settings
 from commands.context import Context
 from commands.triage import run_triage
 from sandbox.up import Sandbox
@@ -42,8 +42,17 @@ GOAL_RATIO = 2.5
 DEFAULT_EXECUTOR_WORKERS = min(32, (os.cpu_count() or 1) + 4)
 WIDE_EXECUTOR_WORKERS = 64
 # Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus the length aiohttp sets.
-_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-        "content-length", "host"}  # fmt: skip
+_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "host",
+}
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,13 @@ def machine() -> dict[str, Any]:
     model = ""
     with contextlib.suppress(OSError):
         model = next(
-            (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-             if line.startswith("model name")),
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
             "",
-        )  # fmt: skip
+        )
     memory_gib = None
     with contextlib.suppress(OSError, ValueError, StopIteration):
         line = next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal:"))
@@ -99,12 +102,12 @@ def print_summary(summary: Iterable[Mapping[str, Any]]) -> None:
 
 
 def flk_command(*args: str) -> list[str]:
-    """`flk ...` as installed beside this interpreter (the console script), else `python -m bot.cli`."""
+    """`flk ...` as installed beside this interpreter (the console script), else `python -m bot.terminal.cli`."""
     script = Path(sys.executable).with_name("flk")
     if script.exists():
         return [str(script), *args]
     found = shutil.which("flk")
-    return [found, *args] if found else [sys.executable, "-m", "bot.cli", *args]
+    return [found, *args] if found else [sys.executable, "-m", "bot.terminal.cli", *args]
 
 
 @dataclass

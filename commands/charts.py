@@ -96,9 +96,13 @@ def render_trends(
 
 
 def _panel(
-    ax: Any, points: list[tuple[float, float]], slo: float | None, markers: Sequence[Marker], end: float,
+    ax: Any,
+    points: list[tuple[float, float]],
+    slo: float | None,
+    markers: Sequence[Marker],
+    end: float,
     span: tuple[str, float, float],
-) -> None:  # fmt: skip
+) -> None:
     from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, PercentFormatter
 
     label, length, step = span
@@ -108,15 +112,30 @@ def _panel(
     ax.plot([t for t, _ in shown], [v for _, v in shown], color="#1f6fb4", linewidth=1.3)
     if slo is not None:
         ax.axhline(slo * 100, color="#d62728", linestyle="--", linewidth=1)
-        ax.text(0.01, slo * 100, f" SLO {slo * 100:g}%", color="#d62728", fontsize=7, va="bottom",
-                transform=ax.get_yaxis_transform())  # fmt: skip
+        ax.text(
+            0.01,
+            slo * 100,
+            f" SLO {slo * 100:g}%",
+            color="#d62728",
+            fontsize=7,
+            va="bottom",
+            transform=ax.get_yaxis_transform(),
+        )
     for m in markers:
         if start <= m.ts <= end:
             ax.axvline(m.ts, color="#7b3fa0", linestyle=":", linewidth=1.2)
         # Labelled once, in the narrowest span that shows it: wider spans crowd them together.
         if start <= m.ts <= end and m.ts < end - narrower:
-            ax.text(m.ts, 0.97, f" {m.label}", color="#7b3fa0", fontsize=7, va="top", rotation=90,
-                    transform=ax.get_xaxis_transform())  # fmt: skip
+            ax.text(
+                m.ts,
+                0.97,
+                f" {m.label}",
+                color="#7b3fa0",
+                fontsize=7,
+                va="top",
+                rotation=90,
+                transform=ax.get_xaxis_transform(),
+            )
     if not shown:
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
     # Plain unix seconds on x with fixed ticks: much cheaper to draw than date axes.

@@ -1,6 +1,6 @@
 """`flk doctor`: every configured connection checked once, one line each with a fix hint.
 
-Slack-free: the Slack checks call the small functions ``bot.doctor`` passes in.
+Slack-free: the Slack checks call the small functions ``bot.service.doctor`` passes in.
 """
 
 from __future__ import annotations
@@ -231,8 +231,9 @@ async def check_admin(targets: Targets) -> list[Check]:
     try:
         flags = await targets.ctx.admin.flags()
     except BackendError as exc:
-        hint = "check FLK_ADMIN_URL" + (" (unset: reached through the API server's services/proxy)" if
-                                        targets.admin_via_proxy else "")  # fmt: skip
+        hint = "check FLK_ADMIN_URL" + (
+            " (unset: reached through the API server's services/proxy)" if targets.admin_via_proxy else ""
+        )
         return [Check("admin API", Status.FAIL, exc.reason, hint)]
     return [Check("admin API", Status.OK, f"/admin/flags answered ({len(flags)} flags)")]
 
@@ -262,9 +263,15 @@ async def check_tenant_repo(ctx: Context, timeout_s: float) -> list[Check]:
     hint = "point FLK_TENANT_REPO at a clone of the tenant config repository (e.g. kept fresh by git-sync)"
     try:
         process = await asyncio.create_subprocess_exec(
-            "git", "-C", str(path), "log", "-1", "--format=%h %cI",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
+            "git",
+            "-C",
+            str(path),
+            "log",
+            "-1",
+            "--format=%h %cI",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
     except OSError:
         return [Check("tenant repo", Status.FAIL, "git is not installed", "install git (the image has it)")]
     try:

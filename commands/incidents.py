@@ -10,10 +10,12 @@ from integrations.store import Alert, Incident, Store, TimelineEvent
 
 register(
     Verb(
-        "status", "status [tenant]", "an incident's state, alerts and latest events; no tenant: all open",
+        "status",
+        "status [tenant]",
+        "an incident's state, alerts and latest events; no tenant: all open",
         optional_tenant,
     )
-)  # fmt: skip
+)
 register(Verb("incidents", "incidents", "open incidents with age, state, tenant and last event", no_args))
 
 

@@ -76,9 +76,13 @@ async def regions(ctx: Context, tenants: list[str]) -> Finding:
         summary += f"; {failed} could not be read"
     evidence = [f"{name}: {n} tenant(s)" for name, n in counts.most_common(10)]
     return Finding(
-        "isolation.regions", "Regions", Status.WARN if shared else Status.OK, summary, evidence=evidence,
+        "isolation.regions",
+        "Regions",
+        Status.WARN if shared else Status.OK,
+        summary,
+        evidence=evidence,
         data={"shared": shared[0] if shared else None},
-    )  # fmt: skip
+    )
 
 
 async def policies(ctx: Context, tenants: list[str]) -> Finding:
@@ -106,9 +110,13 @@ async def policies(ctx: Context, tenants: list[str]) -> Finding:
     evidence = [f"{v}: {n} tenant(s)" for v, n in versions.most_common(10)] + recent
     status = Status.WARN if shared and recent else Status.OK
     return Finding(
-        "isolation.policies", "Policy versions and rollouts", status, summary, evidence=evidence,
+        "isolation.policies",
+        "Policy versions and rollouts",
+        status,
+        summary,
+        evidence=evidence,
         data={"shared": shared[0] if shared else None, "recent": recent},
-    )  # fmt: skip
+    )
 
 
 async def run_isolation_triage(ctx: Context, tenants: list[str]):  # type: ignore[no-untyped-def]

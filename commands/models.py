@@ -1,7 +1,7 @@
 """The models that cross layers: a Finding is one observation, a Report one step's result.
 
-They are plain data, Slack-free: `bot/render.py` turns them into Block Kit and
-`bot/terminal.py` into a terminal report.
+They are plain data, Slack-free: `bot/slack/render.py` turns them into Block Kit and
+`bot/terminal/report.py` into a terminal report.
 """
 
 from __future__ import annotations

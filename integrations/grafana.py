@@ -38,8 +38,10 @@ class Grafana(HttpClient):
                     raise BackendError(SYSTEM, "the API token may not do this (HTTP 403)")
                 if response.status != 200:
                     detail = body.get("message") if isinstance(body, dict) else None
-                    raise BackendError(SYSTEM, f"{path} answered HTTP {response.status}"
-                                       + (f" ({str(detail)[:200]})" if detail else ""))  # fmt: skip
+                    raise BackendError(
+                        SYSTEM,
+                        f"{path} answered HTTP {response.status}" + (f" ({str(detail)[:200]})" if detail else ""),
+                    )
                 return body
         except TimeoutError:
             raise BackendError(SYSTEM, f"no answer within {self.timeout_s:g} s") from None
@@ -47,9 +49,15 @@ class Grafana(HttpClient):
             raise BackendError(SYSTEM, f"cannot reach {self.base_url} ({type(exc).__name__})") from None
 
     async def annotate(
-        self, text: str, *, start: datetime, end: datetime | None = None, tags: Iterable[str] = (),
-        dashboard_uid: str | None = None, panel_id: int | None = None,
-    ) -> int:  # fmt: skip
+        self,
+        text: str,
+        *,
+        start: datetime,
+        end: datetime | None = None,
+        tags: Iterable[str] = (),
+        dashboard_uid: str | None = None,
+        panel_id: int | None = None,
+    ) -> int:
         """Add an annotation (a region when ``end`` is given); returns its id."""
         body: dict[str, Any] = {"time": _ms(start), "tags": list(tags), "text": text}
         if end is not None:
@@ -64,9 +72,14 @@ class Grafana(HttpClient):
         return answer["id"]
 
     async def annotations(
-        self, *, dashboard_uid: str | None = None, tags: Iterable[str] = (), start: datetime | None = None,
-        end: datetime | None = None, limit: int = 100,
-    ) -> list[dict[str, Any]]:  # fmt: skip
+        self,
+        *,
+        dashboard_uid: str | None = None,
+        tags: Iterable[str] = (),
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
         """Annotations as Grafana lists them (newest first), with all of ``tags``."""
         params: list[tuple[str, str]] = [("limit", str(limit))]
         params += [("tags", t) for t in tags]

@@ -80,7 +80,6 @@ class Prometheus:
         params = {"match[]": metric}
         return list(await self._call(self._client.get_label_values, label, params=params))
 
-
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 

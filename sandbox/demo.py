@@ -107,7 +107,7 @@ async def demo(world: Path | None) -> int:
             "FLK_LOG_FORMAT": "text",
         }
         bot = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "serve", env=env, stdout=asyncio.subprocess.PIPE
+            sys.executable, "-m", "bot.terminal.cli", "serve", env=env, stdout=asyncio.subprocess.PIPE
         )
         try:
             console.print(await _wait_ready(bot))
@@ -241,8 +241,13 @@ def _verdicts(sb: Sandbox) -> dict[str, str]:
 
 
 # What the bot's verdict says for each scenario of a world spec.
-EXPECTED = {"signatures": "scenario A", "escalations": "scenario B", "quota": "scenario C", "policy": "scenario D",
-            "none": "No breach"}  # fmt: skip
+EXPECTED = {
+    "signatures": "scenario A",
+    "escalations": "scenario B",
+    "quota": "scenario C",
+    "policy": "scenario D",
+    "none": "No breach",
+}
 
 
 def _summary(sb: Sandbox, verdicts: dict[str, str]) -> int:

@@ -46,11 +46,25 @@ class StoredAnnotation:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "alertId": 0, "dashboardId": self.dashboard_id, "dashboardUID": self.dashboard_uid,
-            "panelId": self.panel_id, "userId": 1, "newState": "", "prevState": "", "created": self.created,
-            "updated": self.created, "time": self.time, "timeEnd": self.time_end, "text": self.text,
-            "tags": list(self.tags), "login": "flk-bot", "email": "", "avatarUrl": "", "data": self.data,
-        }  # fmt: skip
+            "id": self.id,
+            "alertId": 0,
+            "dashboardId": self.dashboard_id,
+            "dashboardUID": self.dashboard_uid,
+            "panelId": self.panel_id,
+            "userId": 1,
+            "newState": "",
+            "prevState": "",
+            "created": self.created,
+            "updated": self.created,
+            "time": self.time,
+            "timeEnd": self.time_end,
+            "text": self.text,
+            "tags": list(self.tags),
+            "login": "flk-bot",
+            "email": "",
+            "avatarUrl": "",
+            "data": self.data,
+        }
 
 
 def _bad_request(message: str = "bad request data") -> web.Response:
@@ -78,9 +92,12 @@ def _bind(body: Any) -> dict[str, Any] | None:
 
 class GrafanaStandIn:
     def __init__(
-        self, token: str, *, dashboards: Iterable[str] = ("flk-tenant-health",),
+        self,
+        token: str,
+        *,
+        dashboards: Iterable[str] = ("flk-tenant-health",),
         clock: Callable[[], float] = time.time,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._token = f"Bearer {token}".encode()
         # Dashboard UID -> id, as the Grafana database would hold them.
         self.dashboards = {uid: n for n, uid in enumerate(dashboards, start=1)}
@@ -154,11 +171,17 @@ class GrafanaStandIn:
         start = cmd.get("time") or now
         end = cmd.get("timeEnd") or start
         annotation = StoredAnnotation(
-            id=len(self.annotations) + 1, dashboard_id=dashboard_id,
+            id=len(self.annotations) + 1,
+            dashboard_id=dashboard_id,
             dashboard_uid=next((u for u, i in self.dashboards.items() if i == dashboard_id), None),
-            panel_id=cmd.get("panelId", 0), time=min(start, end), time_end=max(start, end), text=cmd["text"],
-            tags=list(cmd.get("tags", [])), created=now, data=cmd.get("data", {}),
-        )  # fmt: skip
+            panel_id=cmd.get("panelId", 0),
+            time=min(start, end),
+            time_end=max(start, end),
+            text=cmd["text"],
+            tags=list(cmd.get("tags", [])),
+            created=now,
+            data=cmd.get("data", {}),
+        )
         self.annotations.append(annotation)
         return web.json_response({"message": "Annotation added", "id": annotation.id})
 

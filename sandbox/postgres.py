@@ -69,8 +69,7 @@ def _free_port() -> int:
 class Postgres:
     """One throw-away PostgreSQL cluster on 127.0.0.1."""
 
-    def __init__(self, *, database: str = "flk", bindir: Path | None = None,
-                 start_timeout: float = 15.0) -> None:
+    def __init__(self, *, database: str = "flk", bindir: Path | None = None, start_timeout: float = 15.0) -> None:
         self.database = database
         self.bindir = bindir or find_bindir()
         self.start_timeout = start_timeout
@@ -119,16 +118,14 @@ class Postgres:
     async def create_database(self, name: str) -> str:
         """Create ``name`` unless it exists; return its URL."""
         async with await self._admin() as conn:
-            exists = await (await conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (name,))).fetchone()
+            exists = await (await conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))).fetchone()
             if not exists:
                 await conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url_for(name)
 
     async def drop_database(self, name: str) -> None:
         async with await self._admin() as conn:
-            await conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+            await conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     async def __aenter__(self) -> Postgres:
         try:
@@ -137,8 +134,9 @@ class Postgres:
             await self.stop()
             raise
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.stop()
 
     # -- internals ------------------------------------------------------------------
@@ -153,9 +151,24 @@ class Postgres:
             entry = pwd.getpwnam(self._user)
             os.chown(self._root, entry.pw_uid, entry.pw_gid)
         result = subprocess.run(
-            [str(self.bindir / "initdb"), "-D", str(self._root / "data"), "-A", "trust",
-             "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"],
-            capture_output=True, cwd=self._root, check=False, **self._run_kwargs(),  # type: ignore[arg-type]
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self._root / "data"),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            capture_output=True,
+            cwd=self._root,
+            check=False,
+            **self._run_kwargs(),  # type: ignore[arg-type]
         )
         if result.returncode != 0:
             tail = result.stderr.decode(errors="replace").strip()[-500:]
@@ -167,14 +180,26 @@ class Postgres:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         assert self._root is not None
-        args = [str(self.bindir / "postgres"), "-D", str(self._root / "data"), "-p", str(self.port),
-                "-k", str(self._root)]
+        args = [
+            str(self.bindir / "postgres"),
+            "-D",
+            str(self._root / "data"),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self._root),
+        ]
         for key, value in _SERVER_OPTIONS.items():
             args += ["-c", f"{key}={value}"]
         with (self._root / "server.log").open("ab") as log:
             return subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self._root,
-                start_new_session=True, **self._run_kwargs(),  # type: ignore[call-overload]
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self._root,
+                start_new_session=True,
+                **self._run_kwargs(),  # type: ignore[call-overload]
             )
 
     async def _wait_ready(self) -> None:
@@ -184,8 +209,8 @@ class Postgres:
                 raise PostgresError(f"postgres exited at start: {self._log_tail()}")
             try:
                 conn = await psycopg.AsyncConnection.connect(
-                    host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
-                    connect_timeout=2)
+                    host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", connect_timeout=2
+                )
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
                     raise PostgresError(f"postgres not ready after {self.start_timeout}s") from None
@@ -198,7 +223,8 @@ class Postgres:
         if not self.running:
             raise PostgresError("postgres is not running")
         return await psycopg.AsyncConnection.connect(
-            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True)
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
+        )
 
     async def halt(self) -> None:
         """Stop the server but keep its files, so that ``restart()`` can bring it back."""

@@ -106,10 +106,13 @@ def investigating(facts: IncidentFacts, comms: Comms, *, tenant: str | None = No
     return Draft(
         TENANT_INVESTIGATING,
         who,
-        fields={"severity": severity(facts, comms), "degraded": degraded_text(degraded_for(facts, who)),
-                "eta": comms.eta},
+        fields={
+            "severity": severity(facts, comms),
+            "degraded": degraded_text(degraded_for(facts, who)),
+            "eta": comms.eta,
+        },
         facts={"tenant": who, "since": facts.impact_start, "incident_id": facts.incident.id},
-    )  # fmt: skip
+    )
 
 
 def rca_due(facts: IncidentFacts, comms: Comms) -> datetime:
@@ -129,9 +132,13 @@ def tenant_resolved(facts: IncidentFacts, comms: Comms, *, tenant: str | None = 
             "duration": duration(facts.time_to_resolve),
             "follow_up": f"We will share a summary of the root cause and the preventive measures within {hours} hours.",
         },
-        facts={"tenant": who, "since": facts.impact_start, "resolved_at": facts.resolved_at or facts.now,
-               "incident_id": facts.incident.id},
-    )  # fmt: skip
+        facts={
+            "tenant": who,
+            "since": facts.impact_start,
+            "resolved_at": facts.resolved_at or facts.now,
+            "incident_id": facts.incident.id,
+        },
+    )
 
 
 def root_cause_text(facts: IncidentFacts) -> str:
@@ -170,9 +177,13 @@ def stakeholder_resolved(facts: IncidentFacts, comms: Comms, people: Mapping[str
             "duration": duration(facts.time_to_resolve),
             "next_steps": next_steps_text(facts, comms),
         },
-        facts={"tenant": facts.tenant, "severity": facts.incident.severity, "incident_id": facts.incident.id,
-               "title": facts.incident.title},
-    )  # fmt: skip
+        facts={
+            "tenant": facts.tenant,
+            "severity": facts.incident.severity,
+            "incident_id": facts.incident.id,
+            "title": facts.incident.title,
+        },
+    )
 
 
 def annotation(facts: IncidentFacts, comms: Comms, resolve: Draft) -> Annotation:

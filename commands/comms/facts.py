@@ -230,11 +230,16 @@ def _degradations(alerts: Sequence[Alert], events: Sequence[TimelineEvent]) -> l
         seen = [*values.get(a.fingerprint, []), *filter(None, [_float(a.annotations.get("value"))])]
         found.append(
             Degradation(
-                tenant=a.tenant, sli=sli, name=SLI_NAMES.get(sli, sli or "SLI"), value=max(seen) if seen else None,
-                slo=_float(a.annotations.get("slo")), status=a.status, started_at=a.starts_at,
+                tenant=a.tenant,
+                sli=sli,
+                name=SLI_NAMES.get(sli, sli or "SLI"),
+                value=max(seen) if seen else None,
+                slo=_float(a.annotations.get("slo")),
+                status=a.status,
+                started_at=a.starts_at,
                 ended_at=a.ends_at if a.status == "resolved" else None,
             )
-        )  # fmt: skip
+        )
     return found
 
 
@@ -248,10 +253,14 @@ def _verdict(e: TimelineEvent) -> VerdictFact:
     )
     evidence = d.get("evidence")
     return VerdictFact(
-        at=e.at, actor=e.actor, step=e.kind.split(".", 1)[0], scenario=d.get("scenario") or None,
-        headline=e.text, evidence=tuple(_text(x) for x in evidence) if isinstance(evidence, list) else (),
+        at=e.at,
+        actor=e.actor,
+        step=e.kind.split(".", 1)[0],
+        scenario=d.get("scenario") or None,
+        headline=e.text,
+        evidence=tuple(_text(x) for x in evidence) if isinstance(evidence, list) else (),
         findings=findings,
-    )  # fmt: skip
+    )
 
 
 def _shown(value: Any) -> str:
@@ -264,10 +273,15 @@ def _changes(raw: Any) -> tuple[Change, ...]:
     if not isinstance(raw, list):
         return ()
     return tuple(
-        Change(_text(c.get("key")), _shown(c.get("before")), _shown(c.get("after")),
-               _NAMESPACE.sub("", _text(c.get("object"))))
-        for c in raw if isinstance(c, dict)
-    )  # fmt: skip
+        Change(
+            _text(c.get("key")),
+            _shown(c.get("before")),
+            _shown(c.get("after")),
+            _NAMESPACE.sub("", _text(c.get("object"))),
+        )
+        for c in raw
+        if isinstance(c, dict)
+    )
 
 
 def _check(e: TimelineEvent) -> CheckFact | None:
@@ -288,10 +302,19 @@ def _mitigation(e: TimelineEvent, planned: dict[str, tuple[str, str]]) -> Mitiga
     action = _text(d.get("action")) or plan_action or e.text.split(" ", 1)[0]
     target = _text(d.get("target")) or ", ".join(dict.fromkeys(c.target for c in changes if c.target))
     return MitigationFact(
-        at=e.at, actor=e.actor, kind=e.kind.split(".", 1)[1], plan_id=plan_id, action=action, target=target,
-        changes=changes, planned_by=planned_by, confirmed_by=_text(d.get("confirmed_by")) or e.actor,
-        approved_by=d.get("approved_by") or None, restart=d.get("restart") or None, text=e.text,
-    )  # fmt: skip
+        at=e.at,
+        actor=e.actor,
+        kind=e.kind.split(".", 1)[1],
+        plan_id=plan_id,
+        action=action,
+        target=target,
+        changes=changes,
+        planned_by=planned_by,
+        confirmed_by=_text(d.get("confirmed_by")) or e.actor,
+        approved_by=d.get("approved_by") or None,
+        restart=d.get("restart") or None,
+        text=e.text,
+    )
 
 
 def _with_checks(mitigations: list[MitigationFact], checks: list[CheckFact]) -> list[MitigationFact]:
@@ -307,11 +330,13 @@ def _with_checks(mitigations: list[MitigationFact], checks: list[CheckFact]) -> 
             own[id(owner)].append(c)
     undos = [(u.at, u.action, u.target) for u in mitigations if u.kind == "undone"]
     return [
-        replace(m, checks=tuple(own[id(m)]),
-                undone=any(at >= m.at and (a, t) == (m.action, m.target) for at, a, t in undos))
-        if m.kind == "applied" else m
+        replace(
+            m, checks=tuple(own[id(m)]), undone=any(at >= m.at and (a, t) == (m.action, m.target) for at, a, t in undos)
+        )
+        if m.kind == "applied"
+        else m
         for m in mitigations
-    ]  # fmt: skip
+    ]
 
 
 def build_facts(
@@ -333,10 +358,16 @@ def build_facts(
                 planned[str(e.details["plan_id"])] = (e.text.split(":", 1)[0], e.actor)
             other.setdefault(e.kind, []).append(e)
     return IncidentFacts(
-        incident=incident, alerts=tuple(alerts), events=tuple(events), degraded=tuple(_degradations(alerts, events)),
-        verdicts=tuple(verdicts), mitigations=tuple(_with_checks(mitigations, checks)), checks=tuple(checks),
-        now=now, other_events={k: tuple(v) for k, v in other.items()},
-    )  # fmt: skip
+        incident=incident,
+        alerts=tuple(alerts),
+        events=tuple(events),
+        degraded=tuple(_degradations(alerts, events)),
+        verdicts=tuple(verdicts),
+        mitigations=tuple(_with_checks(mitigations, checks)),
+        checks=tuple(checks),
+        now=now,
+        other_events={k: tuple(v) for k, v in other.items()},
+    )
 
 
 async def load_facts(store: Store, incident_id: int, *, now: datetime) -> IncidentFacts:

@@ -96,9 +96,14 @@ def render_rca(
 
 
 async def draft_rca(
-    store: Store, templates: Templates, comms: Comms, incident_id: int, *, now: datetime,
+    store: Store,
+    templates: Templates,
+    comms: Comms,
+    incident_id: int,
+    *,
+    now: datetime,
     people: Mapping[str, str] | None = None,
-) -> RcaDraft:  # fmt: skip
+) -> RcaDraft:
     return render_rca(await load_facts(store, incident_id, now=now), templates, comms, people)
 
 

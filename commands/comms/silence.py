@@ -44,9 +44,17 @@ def silence_matchers(config: RunbookConfig, tenant: str) -> dict[str, str]:
 
 
 async def silence_tenant(
-    store: Store, alertmanager: Alertmanager, config: RunbookConfig, incident: Incident, tenant: str,
-    duration_s: int, reason: str, actor: str, *, now: datetime | None = None,
-) -> CreatedSilence:  # fmt: skip
+    store: Store,
+    alertmanager: Alertmanager,
+    config: RunbookConfig,
+    incident: Incident,
+    tenant: str,
+    duration_s: int,
+    reason: str,
+    actor: str,
+    *,
+    now: datetime | None = None,
+) -> CreatedSilence:
     """Silence ``tenant``'s alert for ``duration_s`` and record it on ``incident``'s timeline.
     UsageError for a tenant outside the incident or a duration above the maximum;
     BackendError when Alertmanager refuses or cannot be reached."""
@@ -56,14 +64,20 @@ async def silence_tenant(
     start = now or datetime.now(UTC)
     ends_at = start + timedelta(seconds=duration_s)
     silence_id = await alertmanager.create_silence(
-        silence_matchers(config, tenant), starts_at=start, ends_at=ends_at, created_by=actor,
+        silence_matchers(config, tenant),
+        starts_at=start,
+        ends_at=ends_at,
+        created_by=actor,
         comment=f"{reason} (flk incident #{incident.id})",
-    )  # fmt: skip
+    )
     text = f"{config.alert_name} silenced for {tenant} for {duration(duration_s)} (until {ends_at:%H:%M} UTC): {reason}"
     await store.add_event(
-        incident.id, actor, SILENCE_CREATED, text,
+        incident.id,
+        actor,
+        SILENCE_CREATED,
+        text,
         {"silence_id": silence_id, "tenant": tenant, "ends_at": ends_at.isoformat(), "reason": reason},
-    )  # fmt: skip
+    )
     return CreatedSilence(silence_id, tenant, ends_at, text)
 
 

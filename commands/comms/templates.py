@@ -228,9 +228,12 @@ class Templates:
         loader = FileSystemLoader([str(r) for r in self.roots])
         self.env = self._environment(loader, _finalize)
         self.env.filters.update(
-            link=link, mention=mention, code=code,
-            e=slack_escape, escape=slack_escape,  # Jinja's own would HTML-escape quotes too
-        )  # fmt: skip
+            link=link,
+            mention=mention,
+            code=code,
+            e=slack_escape,
+            escape=slack_escape,  # Jinja's own would HTML-escape quotes too
+        )
         self.documents = self._environment(loader, _finalize_markdown)
         plain = pass_context(lambda ctx, v: Markup(markdown_escape(str(v), ctx.get("people"))))
         self.documents.filters.update(link=markdown_link, mention=plain, code=markdown_code, e=plain, escape=plain)

@@ -14,23 +14,33 @@ MAX_REASON = 500
 
 NOTIFY = register(
     Verb(
-        "notify", "notify [tenant]",
+        "notify",
+        "notify [tenant]",
         "runbook §5.1: draft the tenant notice from the incident, edit it, post it to the tenant's channel",
-        optional_tenant, mutating=True, examples=("notify", "notify acme"),
+        optional_tenant,
+        mutating=True,
+        examples=("notify", "notify acme"),
     )
-)  # fmt: skip
+)
 RESOLVE = register(
     Verb(
-        "resolve", "resolve [tenant]",
+        "resolve",
+        "resolve [tenant]",
         "runbook §6: the RESOLVED update (root cause, resolution, duration, next steps), annotation, silences expired",
-        optional_tenant, mutating=True, examples=("resolve acme",),
+        optional_tenant,
+        mutating=True,
+        examples=("resolve acme",),
     )
-)  # fmt: skip
+)
 RCA = register(
-    Verb("rca", "rca [tenant]",
-         "runbook §7: the RCA draft from the timeline as a Markdown file, and the tenant summary",
-         optional_tenant, examples=("rca acme",))
-)  # fmt: skip
+    Verb(
+        "rca",
+        "rca [tenant]",
+        "runbook §7: the RCA draft from the timeline as a Markdown file, and the tenant summary",
+        optional_tenant,
+        examples=("rca acme",),
+    )
+)
 
 
 def parse_duration(word: str) -> int:
@@ -60,11 +70,14 @@ def parse_silence(args: list[str]) -> dict[str, Any]:
 
 SILENCE = register(
     Verb(
-        "silence", "silence <tenant> <duration> <reason>",
+        "silence",
+        "silence <tenant> <duration> <reason>",
         "an Alertmanager silence of the tenant's SLO alert (e.g. 30m, 2h), expired when the incident is resolved",
-        parse_silence, mutating=True, examples=("silence acme 2h mitigation applied, waiting for the 5m rate",),
+        parse_silence,
+        mutating=True,
+        examples=("silence acme 2h mitigation applied, waiting for the 5m rate",),
     )
-)  # fmt: skip
+)
 
 
 def check_silence_duration(seconds: int, config: RunbookConfig) -> int:
@@ -73,4 +86,3 @@ def check_silence_duration(seconds: int, config: RunbookConfig) -> int:
     if seconds > cap:
         raise UsageError(f"a silence may last at most {duration(cap)}, not {duration(seconds)}", SILENCE)
     return seconds
-

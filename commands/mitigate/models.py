@@ -161,8 +161,11 @@ class Conflict(MitigationError):
     ) -> None:
         self.ref, self.planned_version, self.current_version = ref, planned_version, current_version
         self.current, self.planned = current, planned
-        moved = [f"{k} is now {_shown(v)}, planned from {_shown(planned.get(k))}"
-                 for k, v in current.items() if v != planned.get(k)]
+        moved = [
+            f"{k} is now {_shown(v)}, planned from {_shown(planned.get(k))}"
+            for k, v in current.items()
+            if v != planned.get(k)
+        ]
         if current_version is None:
             detail = "its current state could not be read"
         else:

@@ -166,8 +166,10 @@ async def rollback_policy(ctx: Context, tenant: str, args: Mapping[str, Any], no
     target = args.get("version")
     if target is None:
         if current not in versions:
-            raise Refused(f"`{tenant}` runs policy {current or '(unset)'}, which the registry does not list: "
-                          "name the version (`rollback-policy <version>`)")
+            raise Refused(
+                f"`{tenant}` runs policy {current or '(unset)'}, which the registry does not list: "
+                "name the version (`rollback-policy <version>`)"
+            )
         index = versions.index(current)
         if index == 0:
             raise Refused(f"policy {current} is the oldest in `{res.policy_registry}`: nothing to roll back to")

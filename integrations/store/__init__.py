@@ -1,7 +1,7 @@
 """Incident store: SQLite by default, PostgreSQL for several replicas; Alembic-migrated.
 
-    store = await Store.connect(settings.database_url)   # upgrades the schema to head
-    incident, created = await store.open_or_get_incident("acme", title=...)
+store = await Store.connect(settings.database_url)   # upgrades the schema to head
+incident, created = await store.open_or_get_incident("acme", title=...)
 """
 
 from integrations.store.engine import DEFAULT_SQLITE_PATH, normalise_url, safe_url

@@ -24,6 +24,7 @@ async def _run(args: argparse.Namespace) -> str:
         if args.command == "upgrade":
             await upgrade(engine, args.revision)
         elif args.command == "revision":
+
             def revise(conn: Connection) -> None:
                 cfg = alembic_config()
                 cfg.attributes["connection"] = conn
@@ -38,8 +39,11 @@ async def _run(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m integrations.store", description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default=os.environ.get("FLK_DATABASE_URL"),
-                        help="database URL (default: $FLK_DATABASE_URL, else the SQLite file)")
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("FLK_DATABASE_URL"),
+        help="database URL (default: $FLK_DATABASE_URL, else the SQLite file)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("upgrade", help="upgrade the schema").add_argument("revision", nargs="?", default="head")
     sub.add_parser("current", help="show the schema revision")

@@ -46,8 +46,9 @@ def normalise_url(url: str | None) -> str:
     try:
         parsed = make_url(url)
     except exc.ArgumentError:
-        raise StoreConfigError("database URL is not a URL (expected e.g. postgresql://host/db "
-                               "or sqlite:///path.sqlite)") from None
+        raise StoreConfigError(
+            "database URL is not a URL (expected e.g. postgresql://host/db or sqlite:///path.sqlite)"
+        ) from None
     backend = parsed.drivername.split("+", 1)[0]
     if backend in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -79,13 +80,18 @@ def _json_default(value: Any) -> Any:
 _json_dumps = functools.partial(json.dumps, default=_json_default, ensure_ascii=False)
 
 
-def create_engine(url: str | None, *, pool_size: int = 10, connect_timeout: float = 5.0,
-                  busy_timeout: float = 10.0) -> AsyncEngine:
+def create_engine(
+    url: str | None, *, pool_size: int = 10, connect_timeout: float = 5.0, busy_timeout: float = 10.0
+) -> AsyncEngine:
     parsed = make_url(normalise_url(url))
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, busy_timeout)
     return create_async_engine(
-        parsed, json_serializer=_json_dumps, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size,
+        parsed,
+        json_serializer=_json_dumps,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
         pool_timeout=connect_timeout,
         connect_args={"connect_timeout": max(1, round(connect_timeout)), "application_name": "flk-chatops"},
     )
@@ -105,8 +111,12 @@ def _sqlite_engine(url: URL, busy_timeout: float) -> AsyncEngine:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        for pragma in (f"busy_timeout = {int(busy_timeout * 1000)}", "journal_mode = WAL",
-                       "synchronous = NORMAL", "foreign_keys = ON"):
+        for pragma in (
+            f"busy_timeout = {int(busy_timeout * 1000)}",
+            "journal_mode = WAL",
+            "synchronous = NORMAL",
+            "foreign_keys = ON",
+        ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 

@@ -28,15 +28,19 @@ class Keys:
     async def claim(self, key: str) -> bool:
         """True for the first caller with ``key`` (any replica), False for every later one."""
         async with self._db.write() as conn:
-            row = (await conn.execute(
-                self._db.insert(idempotency).values(key=_key(key), created_at=self._db.clock())
-                .on_conflict_do_nothing().returning(idempotency.c.key))).first()
+            row = (
+                await conn.execute(
+                    self._db.insert(idempotency)
+                    .values(key=_key(key), created_at=self._db.clock())
+                    .on_conflict_do_nothing()
+                    .returning(idempotency.c.key)
+                )
+            ).first()
         return row is not None
 
     async def set_result(self, key: str, result: dict[str, Any]) -> None:
         async with self._db.write() as conn:
-            await conn.execute(update(idempotency).where(idempotency.c.key == _key(key))
-                               .values(result=scrub(result)))
+            await conn.execute(update(idempotency).where(idempotency.c.key == _key(key)).values(result=scrub(result)))
 
     async def put(self, key: str, result: dict[str, Any]) -> None:
         """Keep ``result`` under ``key``, claimed or not (a value shared by every replica)."""
@@ -46,11 +50,13 @@ class Keys:
     async def result(self, key: str) -> dict[str, Any] | None:
         """What the first caller recorded for ``key`` (None if nothing yet)."""
         async with self._db.read() as conn:
-            return (await conn.execute(select(idempotency.c.result)
-                                       .where(idempotency.c.key == _key(key)))).scalar_one_or_none()
+            return (
+                await conn.execute(select(idempotency.c.result).where(idempotency.c.key == _key(key)))
+            ).scalar_one_or_none()
 
     async def purge(self, older_than: timedelta) -> int:
         async with self._db.write() as conn:
-            result = await conn.execute(delete(idempotency).where(
-                idempotency.c.created_at < self._db.clock() - older_than))
+            result = await conn.execute(
+                delete(idempotency).where(idempotency.c.created_at < self._db.clock() - older_than)
+            )
             return int(result.rowcount)

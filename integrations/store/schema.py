@@ -25,12 +25,14 @@ from sqlalchemy import (
 )
 
 # Named constraints keep migrations identical on SQLite and PostgreSQL.
-metadata = MetaData(naming_convention={
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-})
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -57,7 +59,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 incidents = Table(
-    "incidents", metadata,
+    "incidents",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("kind", String(16), nullable=False),  # tenant | isolation
     Column("tenant", String(128)),  # NULL for isolation incidents
@@ -79,15 +82,22 @@ incidents = Table(
 # At most one unresolved incident per tenant and one unresolved isolation incident:
 # the database, not the caller, settles races between replicas.
 _unresolved = incidents.c.state != "resolved"
-Index("uq_incidents_open_tenant", incidents.c.tenant, unique=True,
-      sqlite_where=_unresolved, postgresql_where=_unresolved)
+Index(
+    "uq_incidents_open_tenant", incidents.c.tenant, unique=True, sqlite_where=_unresolved, postgresql_where=_unresolved
+)
 _open_isolation = and_(incidents.c.kind == "isolation", _unresolved)
-Index("uq_incidents_open_isolation", incidents.c.kind, unique=True,
-      sqlite_where=_open_isolation, postgresql_where=_open_isolation)
+Index(
+    "uq_incidents_open_isolation",
+    incidents.c.kind,
+    unique=True,
+    sqlite_where=_open_isolation,
+    postgresql_where=_open_isolation,
+)
 Index("ix_incidents_state", incidents.c.state)
 
 alerts = Table(
-    "alerts", metadata,
+    "alerts",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("incident_id", Id, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
     Column("fingerprint", String(64), nullable=False),
@@ -105,7 +115,8 @@ alerts = Table(
 Index("ix_alerts_starts_at", alerts.c.starts_at)
 
 timeline = Table(
-    "timeline", metadata,
+    "timeline",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("incident_id", Id, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
     Column("at", UTCDateTime, nullable=False),
@@ -117,7 +128,8 @@ timeline = Table(
 Index("ix_timeline_incident_id_at", timeline.c.incident_id, timeline.c.at, timeline.c.id)
 
 outbox = Table(
-    "outbox", metadata,
+    "outbox",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("incident_id", Id, ForeignKey("incidents.id", ondelete="CASCADE")),
     Column("op", String(64), nullable=False),
@@ -134,7 +146,8 @@ outbox = Table(
 Index("ix_outbox_next_attempt_at", outbox.c.next_attempt_at)
 
 idempotency = Table(
-    "idempotency", metadata,
+    "idempotency",
+    metadata,
     Column("key", String(200), primary_key=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("result", JSON),
@@ -142,7 +155,8 @@ idempotency = Table(
 Index("ix_idempotency_created_at", idempotency.c.created_at)
 
 scheduled_checks = Table(
-    "scheduled_checks", metadata,
+    "scheduled_checks",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("incident_id", Id, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
     Column("kind", String(64), nullable=False),

@@ -29,8 +29,10 @@ def scrub(value: Any) -> Any:
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, dict):
-        return {k: (REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "")
-                    else scrub(v)) for k, v in value.items()}
+        return {
+            k: (REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "") else scrub(v))
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [scrub(v) for v in value]
     return value

@@ -39,26 +39,51 @@ _UNSET: Any = object()
 def _incident(row: Row[Any]) -> Incident:
     m = row._mapping
     return Incident(
-        id=m["id"], kind=m["kind"], tenant=m["tenant"], tenants=tuple(m["tenants"] or ()),
-        severity=m["severity"], title=m["title"], state=m["state"], channel=m["channel"],
-        thread_ts=m["thread_ts"], scenario=m["scenario"], sli_summary=m["sli_summary"],
-        opened_at=m["opened_at"], updated_at=m["updated_at"], resolved_at=m["resolved_at"],
-        first_alert_at=m["first_alert_at"], last_alert_at=m["last_alert_at"],
+        id=m["id"],
+        kind=m["kind"],
+        tenant=m["tenant"],
+        tenants=tuple(m["tenants"] or ()),
+        severity=m["severity"],
+        title=m["title"],
+        state=m["state"],
+        channel=m["channel"],
+        thread_ts=m["thread_ts"],
+        scenario=m["scenario"],
+        sli_summary=m["sli_summary"],
+        opened_at=m["opened_at"],
+        updated_at=m["updated_at"],
+        resolved_at=m["resolved_at"],
+        first_alert_at=m["first_alert_at"],
+        last_alert_at=m["last_alert_at"],
     )
 
 
 def _event(row: Row[Any]) -> TimelineEvent:
     m = row._mapping
-    return TimelineEvent(id=m["id"], incident_id=m["incident_id"], at=m["at"], actor=m["actor"],
-                         kind=m["kind"], text=m["text"], details=m["details"] or {})
+    return TimelineEvent(
+        id=m["id"],
+        incident_id=m["incident_id"],
+        at=m["at"],
+        actor=m["actor"],
+        kind=m["kind"],
+        text=m["text"],
+        details=m["details"] or {},
+    )
 
 
 def _alert(row: Row[Any]) -> Alert:
     m = row._mapping
     return Alert(
-        incident_id=m["incident_id"], fingerprint=m["fingerprint"], tenant=m["tenant"], status=m["status"],
-        starts_at=m["starts_at"], ends_at=m["ends_at"], first_seen_at=m["first_seen_at"],
-        last_seen_at=m["last_seen_at"], generator_url=m["generator_url"], labels=m["labels"],
+        incident_id=m["incident_id"],
+        fingerprint=m["fingerprint"],
+        tenant=m["tenant"],
+        status=m["status"],
+        starts_at=m["starts_at"],
+        ends_at=m["ends_at"],
+        first_seen_at=m["first_seen_at"],
+        last_seen_at=m["last_seen_at"],
+        generator_url=m["generator_url"],
+        labels=m["labels"],
         annotations=m["annotations"],
     )
 
@@ -76,15 +101,22 @@ class Store:
         self.keys = Keys(self._db)
 
     @classmethod
-    async def connect(cls, url: str | None = None, *, migrate: bool = True, clock: Clock = utcnow,
-                      outbox_max_attempts: int = 20, pool_size: int = 10, connect_timeout: float = 5.0,
-                      busy_timeout: float = 10.0) -> Store:
+    async def connect(
+        cls,
+        url: str | None = None,
+        *,
+        migrate: bool = True,
+        clock: Clock = utcnow,
+        outbox_max_attempts: int = 20,
+        pool_size: int = 10,
+        connect_timeout: float = 5.0,
+        busy_timeout: float = 10.0,
+    ) -> Store:
         """Open the database at ``url`` (SQLite default file when empty) and upgrade its schema.
 
         ``connect_timeout``: PostgreSQL connect and pool wait; ``busy_timeout``: SQLite lock wait.
         """
-        engine = create_engine(url, pool_size=pool_size, connect_timeout=connect_timeout,
-                               busy_timeout=busy_timeout)
+        engine = create_engine(url, pool_size=pool_size, connect_timeout=connect_timeout, busy_timeout=busy_timeout)
         try:
             if migrate:
                 await upgrade(engine)
@@ -108,8 +140,9 @@ class Store:
     async def __aenter__(self) -> Store:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc_value: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc_value: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
     async def migrate(self) -> None:
@@ -124,28 +157,48 @@ class Store:
     # -- incidents ------------------------------------------------------------------
 
     async def open_or_get_incident(
-        self, tenant: str, *, title: str, severity: str = "P2", channel: str | None = None,
-        sli_summary: dict[str, Any] | None = None, scenario: str | None = None,
-        actor: str = "alertmanager", at: datetime | None = None,
+        self,
+        tenant: str,
+        *,
+        title: str,
+        severity: str = "P2",
+        channel: str | None = None,
+        sli_summary: dict[str, Any] | None = None,
+        scenario: str | None = None,
+        actor: str = "alertmanager",
+        at: datetime | None = None,
     ) -> tuple[Incident, bool]:
         """The unresolved incident covering ``tenant`` (its own, or an isolation incident that
         lists it), or a new one. ``created`` is True for exactly one of any number of
         concurrent callers, across processes."""
         now = at or self._db.clock()
-        values = {"kind": "tenant", "tenant": tenant, "tenants": [tenant], "severity": severity,
-                  "title": title, "state": "open", "channel": channel, "scenario": scenario,
-                  "sli_summary": scrub(sli_summary), "opened_at": now, "updated_at": now}
+        values = {
+            "kind": "tenant",
+            "tenant": tenant,
+            "tenants": [tenant],
+            "severity": severity,
+            "title": title,
+            "state": "open",
+            "channel": channel,
+            "scenario": scenario,
+            "sli_summary": scrub(sli_summary),
+            "opened_at": now,
+            "updated_at": now,
+        }
         for _ in range(_RACE_RETRIES):
             async with self._db.write() as conn:
                 existing = await self._open_covering(conn, tenant)
                 if existing is not None:
                     return existing, False
-                row = (await conn.execute(
-                    self._db.insert(incidents).values(values).on_conflict_do_nothing()
-                    .returning(*incidents.c))).first()
+                row = (
+                    await conn.execute(
+                        self._db.insert(incidents).values(values).on_conflict_do_nothing().returning(*incidents.c)
+                    )
+                ).first()
                 if row is not None:
-                    await self._add_event(conn, row.id, now, actor, "incident.opened", title,
-                                          {"tenant": tenant, "severity": severity})
+                    await self._add_event(
+                        conn, row.id, now, actor, "incident.opened", title, {"tenant": tenant, "severity": severity}
+                    )
                     return _incident(row), True
                 # Another replica's insert won between our read and write; it is committed now.
                 existing = await self._open_covering(conn, tenant)
@@ -154,37 +207,72 @@ class Store:
         raise IncidentConflict(f"incident for tenant {tenant!r} opened and resolved too often at once")
 
     async def open_isolation_incident(
-        self, tenants: Iterable[str], *, title: str, severity: str = "P2", channel: str | None = None,
-        sli_summary: dict[str, Any] | None = None, actor: str = "alertmanager", at: datetime | None = None,
+        self,
+        tenants: Iterable[str],
+        *,
+        title: str,
+        severity: str = "P2",
+        channel: str | None = None,
+        sli_summary: dict[str, Any] | None = None,
+        actor: str = "alertmanager",
+        at: datetime | None = None,
     ) -> tuple[Incident, bool]:
         """The one unresolved isolation incident, created or extended by ``tenants``."""
         wanted = list(dict.fromkeys(tenants))
         if not wanted:
             raise ValueError("an isolation incident needs at least one tenant")
         now = at or self._db.clock()
-        values = {"kind": "isolation", "tenant": None, "tenants": wanted, "severity": severity,
-                  "title": title, "state": "open", "channel": channel, "sli_summary": scrub(sli_summary),
-                  "opened_at": now, "updated_at": now}
+        values = {
+            "kind": "isolation",
+            "tenant": None,
+            "tenants": wanted,
+            "severity": severity,
+            "title": title,
+            "state": "open",
+            "channel": channel,
+            "sli_summary": scrub(sli_summary),
+            "opened_at": now,
+            "updated_at": now,
+        }
         for _ in range(_RACE_RETRIES):
             async with self._db.write() as conn:
-                row = (await conn.execute(self._db.insert(incidents).values(values).on_conflict_do_nothing()
-                                          .returning(*incidents.c))).first()
+                row = (
+                    await conn.execute(
+                        self._db.insert(incidents).values(values).on_conflict_do_nothing().returning(*incidents.c)
+                    )
+                ).first()
                 if row is not None:
-                    await self._add_event(conn, row.id, now, actor, "incident.opened", title,
-                                          {"tenants": wanted, "severity": severity})
+                    await self._add_event(
+                        conn, row.id, now, actor, "incident.opened", title, {"tenants": wanted, "severity": severity}
+                    )
                     return _incident(row), True
-                current = (await conn.execute(select(incidents).where(
-                    incidents.c.kind == "isolation", _unresolved).with_for_update())).first()
+                current = (
+                    await conn.execute(
+                        select(incidents).where(incidents.c.kind == "isolation", _unresolved).with_for_update()
+                    )
+                ).first()
                 if current is None:
                     continue  # resolved meanwhile: try to open a new one
                 added = [t for t in wanted if t not in current.tenants]
                 if not added:
                     return _incident(current), False
-                row = (await conn.execute(
-                    update(incidents).where(incidents.c.id == current.id)
-                    .values(tenants=[*current.tenants, *added], updated_at=now).returning(*incidents.c))).one()
-                await self._add_event(conn, row.id, now, actor, "incident.tenants_added",
-                                      f"{len(added)} more tenant(s) breaching", {"tenants": added})
+                row = (
+                    await conn.execute(
+                        update(incidents)
+                        .where(incidents.c.id == current.id)
+                        .values(tenants=[*current.tenants, *added], updated_at=now)
+                        .returning(*incidents.c)
+                    )
+                ).one()
+                await self._add_event(
+                    conn,
+                    row.id,
+                    now,
+                    actor,
+                    "incident.tenants_added",
+                    f"{len(added)} more tenant(s) breaching",
+                    {"tenants": added},
+                )
                 return _incident(row), False
         raise IncidentConflict("isolation incident opened and resolved too often at once")
 
@@ -197,8 +285,11 @@ class Store:
 
     async def find_by_thread(self, channel: str, thread_ts: str) -> Incident | None:
         async with self._db.read() as conn:
-            row = (await conn.execute(select(incidents).where(
-                incidents.c.channel == channel, incidents.c.thread_ts == thread_ts))).first()
+            row = (
+                await conn.execute(
+                    select(incidents).where(incidents.c.channel == channel, incidents.c.thread_ts == thread_ts)
+                )
+            ).first()
         return None if row is None else _incident(row)
 
     async def find_open(self, tenant: str) -> Incident | None:
@@ -209,8 +300,12 @@ class Store:
     async def latest_for_tenant(self, tenant: str) -> Incident | None:
         """The tenant's open incident, else its most recently resolved one (an RCA comes after)."""
         open_first = case((_unresolved, 0), else_=1)
-        query = (select(incidents).where(incidents.c.tenant == tenant)
-                 .order_by(open_first, incidents.c.resolved_at.desc(), incidents.c.id.desc()).limit(1))
+        query = (
+            select(incidents)
+            .where(incidents.c.tenant == tenant)
+            .order_by(open_first, incidents.c.resolved_at.desc(), incidents.c.id.desc())
+            .limit(1)
+        )
         async with self._db.read() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else _incident(row)
@@ -224,8 +319,9 @@ class Store:
             rows = await conn.execute(query.order_by(incidents.c.opened_at, incidents.c.id))
             return [_incident(r) for r in rows]
 
-    async def set_state(self, incident_id: int, state: IncidentState, *, actor: str,
-                        text: str | None = None, at: datetime | None = None) -> Incident:
+    async def set_state(
+        self, incident_id: int, state: IncidentState, *, actor: str, text: str | None = None, at: datetime | None = None
+    ) -> Incident:
         """Move an incident to ``state`` and record who did it. Reopening fails with
         ``IncidentConflict`` when the tenant already has another unresolved incident."""
         if state not in INCIDENT_STATES:
@@ -236,33 +332,61 @@ class Store:
                 before = await self._locked(conn, incident_id)
                 if before.state == state:
                     return _incident(before)
-                row = (await conn.execute(
-                    update(incidents).where(incidents.c.id == incident_id)
-                    .values(state=state, updated_at=now, resolved_at=now if state == "resolved" else None)
-                    .returning(*incidents.c))).one()
-                await self._add_event(conn, incident_id, now, actor, "state.changed",
-                                      text or f"{before.state} → {state}", {"from": before.state, "to": state})
+                row = (
+                    await conn.execute(
+                        update(incidents)
+                        .where(incidents.c.id == incident_id)
+                        .values(state=state, updated_at=now, resolved_at=now if state == "resolved" else None)
+                        .returning(*incidents.c)
+                    )
+                ).one()
+                await self._add_event(
+                    conn,
+                    incident_id,
+                    now,
+                    actor,
+                    "state.changed",
+                    text or f"{before.state} → {state}",
+                    {"from": before.state, "to": state},
+                )
                 return _incident(row)
         except exc.IntegrityError:
-            raise IncidentConflict(f"incident {incident_id} cannot be reopened: "
-                                   "its tenant already has an unresolved incident") from None
+            raise IncidentConflict(
+                f"incident {incident_id} cannot be reopened: its tenant already has an unresolved incident"
+            ) from None
 
     async def set_thread(self, incident_id: int, channel: str, thread_ts: str) -> Incident:
         return await self.update_incident(incident_id, channel=channel, thread_ts=thread_ts)
 
     async def update_incident(
-        self, incident_id: int, *, title: str = _UNSET, severity: str = _UNSET, scenario: str | None = _UNSET,
-        sli_summary: dict[str, Any] | None = _UNSET, channel: str = _UNSET, thread_ts: str = _UNSET,
+        self,
+        incident_id: int,
+        *,
+        title: str = _UNSET,
+        severity: str = _UNSET,
+        scenario: str | None = _UNSET,
+        sli_summary: dict[str, Any] | None = _UNSET,
+        channel: str = _UNSET,
+        thread_ts: str = _UNSET,
     ) -> Incident:
         """Change the given fields (only those passed)."""
-        given = {"title": title, "severity": severity, "scenario": scenario, "sli_summary": sli_summary,
-                 "channel": channel, "thread_ts": thread_ts}
+        given = {
+            "title": title,
+            "severity": severity,
+            "scenario": scenario,
+            "sli_summary": sli_summary,
+            "channel": channel,
+            "thread_ts": thread_ts,
+        }
         values = {k: scrub(v) for k, v in given.items() if v is not _UNSET}
         values["updated_at"] = self._db.clock()
         try:
             async with self._db.write() as conn:
-                row = (await conn.execute(update(incidents).where(incidents.c.id == incident_id)
-                                          .values(values).returning(*incidents.c))).first()
+                row = (
+                    await conn.execute(
+                        update(incidents).where(incidents.c.id == incident_id).values(values).returning(*incidents.c)
+                    )
+                ).first()
         except exc.IntegrityError:
             raise IncidentConflict("that Slack thread already belongs to another incident") from None
         if row is None:
@@ -271,24 +395,39 @@ class Store:
 
     # -- timeline -------------------------------------------------------------------
 
-    async def add_event(self, incident_id: int, actor: str, kind: str, text: str,
-                        details: dict[str, Any] | None = None, *, at: datetime | None = None) -> TimelineEvent:
+    async def add_event(
+        self,
+        incident_id: int,
+        actor: str,
+        kind: str,
+        text: str,
+        details: dict[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> TimelineEvent:
         """Append to the incident's timeline (``actor``: a Slack user id, ``bot`` or ``alertmanager``)."""
         now = at or self._db.clock()
         try:
             async with self._db.write() as conn:
                 event = await self._add_event(conn, incident_id, now, actor, kind, text, details or {})
                 ts, updated = literal(now, UTCDateTime()), incidents.c.updated_at
-                await conn.execute(update(incidents).where(incidents.c.id == incident_id)
-                                   .values(updated_at=case((updated < ts, ts), else_=updated)))
+                await conn.execute(
+                    update(incidents)
+                    .where(incidents.c.id == incident_id)
+                    .values(updated_at=case((updated < ts, ts), else_=updated))
+                )
                 return event
         except exc.IntegrityError:
             raise NotFound(f"no incident {incident_id}") from None
 
     async def timeline(self, incident_id: int, *, limit: int | None = None) -> list[TimelineEvent]:
         """Events in the order they happened (ties: the order they were recorded)."""
-        query = (select(timeline).where(timeline.c.incident_id == incident_id)
-                 .order_by(timeline.c.at, timeline.c.id).limit(limit))
+        query = (
+            select(timeline)
+            .where(timeline.c.incident_id == incident_id)
+            .order_by(timeline.c.at, timeline.c.id)
+            .limit(limit)
+        )
         async with self._db.read() as conn:
             return [_event(r) for r in await conn.execute(query)]
 
@@ -296,8 +435,11 @@ class Store:
         """The latest event of each incident (for ``/flk incidents``)."""
         if not incident_ids:
             return {}
-        rank = func.row_number().over(partition_by=timeline.c.incident_id,
-                                      order_by=(timeline.c.at.desc(), timeline.c.id.desc())).label("rank")
+        rank = (
+            func.row_number()
+            .over(partition_by=timeline.c.incident_id, order_by=(timeline.c.at.desc(), timeline.c.id.desc()))
+            .label("rank")
+        )
         ranked = select(timeline, rank).where(timeline.c.incident_id.in_(incident_ids)).subquery()
         async with self._db.read() as conn:
             rows = await conn.execute(select(ranked).where(ranked.c.rank == 1))
@@ -308,46 +450,66 @@ class Store:
     async def record_alert(self, incident_id: int, alert: AlertIn) -> AlertUpdate:
         """Store an alert notification; ``new`` tells whether the fingerprint is new for the incident."""
         now = self._db.clock()
-        fields = {"tenant": alert.tenant, "status": alert.status, "starts_at": alert.starts_at,
-                  "ends_at": alert.ends_at, "last_seen_at": now,
-                  "generator_url": scrub_text(alert.generator_url) if alert.generator_url else None,
-                  "labels": scrub(dict(alert.labels)), "annotations": scrub(dict(alert.annotations))}
+        fields = {
+            "tenant": alert.tenant,
+            "status": alert.status,
+            "starts_at": alert.starts_at,
+            "ends_at": alert.ends_at,
+            "last_seen_at": now,
+            "generator_url": scrub_text(alert.generator_url) if alert.generator_url else None,
+            "labels": scrub(dict(alert.labels)),
+            "annotations": scrub(dict(alert.annotations)),
+        }
         key = (alerts.c.incident_id == incident_id, alerts.c.fingerprint == alert.fingerprint)
         try:
             async with self._db.write() as conn:
-                row = (await conn.execute(
-                    self._db.insert(alerts)
-                    .values(incident_id=incident_id, fingerprint=alert.fingerprint, first_seen_at=now, **fields)
-                    .on_conflict_do_nothing(index_elements=["incident_id", "fingerprint"])
-                    .returning(*alerts.c))).first()
+                row = (
+                    await conn.execute(
+                        self._db.insert(alerts)
+                        .values(incident_id=incident_id, fingerprint=alert.fingerprint, first_seen_at=now, **fields)
+                        .on_conflict_do_nothing(index_elements=["incident_id", "fingerprint"])
+                        .returning(*alerts.c)
+                    )
+                ).first()
                 previous = None
                 if row is None:
-                    previous = (await conn.execute(
-                        select(alerts.c.status).where(*key).with_for_update())).scalar_one()
-                    row = (await conn.execute(update(alerts).where(*key).values(fields)
-                                              .returning(*alerts.c))).one()
+                    previous = (await conn.execute(select(alerts.c.status).where(*key).with_for_update())).scalar_one()
+                    row = (await conn.execute(update(alerts).where(*key).values(fields).returning(*alerts.c))).one()
                 first, started = incidents.c.first_alert_at, literal(alert.starts_at, UTCDateTime())
-                await conn.execute(update(incidents).where(incidents.c.id == incident_id).values(
-                    first_alert_at=case((first.is_(None) | (first > started), started), else_=first),
-                    last_alert_at=now, updated_at=now))
+                await conn.execute(
+                    update(incidents)
+                    .where(incidents.c.id == incident_id)
+                    .values(
+                        first_alert_at=case((first.is_(None) | (first > started), started), else_=first),
+                        last_alert_at=now,
+                        updated_at=now,
+                    )
+                )
         except exc.IntegrityError:
             raise NotFound(f"no incident {incident_id}") from None
         return AlertUpdate(alert=_alert(row), new=previous is None, previous_status=previous)
 
     async def alerts(self, incident_id: int) -> list[Alert]:
         async with self._db.read() as conn:
-            rows = await conn.execute(select(alerts).where(alerts.c.incident_id == incident_id)
-                                      .order_by(alerts.c.starts_at, alerts.c.id))
+            rows = await conn.execute(
+                select(alerts).where(alerts.c.incident_id == incident_id).order_by(alerts.c.starts_at, alerts.c.id)
+            )
             return [_alert(r) for r in rows]
 
     async def recent_breach_starts(self, window: timedelta, *, now: datetime | None = None) -> list[BreachStart]:
         """Tenants whose alerts started within ``window`` before ``now``, earliest first
         (for isolation-breach correlation across webhook calls and replicas)."""
         since = (now or self._db.clock()) - window
-        query = (select(alerts.c.tenant, func.min(alerts.c.starts_at).label("started_at"),
-                        func.min(alerts.c.incident_id).label("incident_id"))
-                 .where(alerts.c.starts_at >= since).group_by(alerts.c.tenant)
-                 .order_by(func.min(alerts.c.starts_at), alerts.c.tenant))
+        query = (
+            select(
+                alerts.c.tenant,
+                func.min(alerts.c.starts_at).label("started_at"),
+                func.min(alerts.c.incident_id).label("incident_id"),
+            )
+            .where(alerts.c.starts_at >= since)
+            .group_by(alerts.c.tenant)
+            .order_by(func.min(alerts.c.starts_at), alerts.c.tenant)
+        )
         async with self._db.read() as conn:
             rows = await conn.execute(query)
             return [BreachStart(tenant=r.tenant, started_at=r.started_at, incident_id=r.incident_id) for r in rows]
@@ -355,22 +517,43 @@ class Store:
     # -- helpers --------------------------------------------------------------------
 
     async def _open_covering(self, conn: AsyncConnection, tenant: str) -> Incident | None:
-        rows = (await conn.execute(select(incidents).where(
-            _unresolved, (incidents.c.tenant == tenant) | (incidents.c.kind == "isolation")))).all()
+        rows = (
+            await conn.execute(
+                select(incidents).where(_unresolved, (incidents.c.tenant == tenant) | (incidents.c.kind == "isolation"))
+            )
+        ).all()
         own = [r for r in rows if r.tenant == tenant]
         covering = own or [r for r in rows if r.kind == "isolation" and tenant in r.tenants]
         return _incident(covering[0]) if covering else None
 
     async def _locked(self, conn: AsyncConnection, incident_id: int) -> Row[Any]:
-        row = (await conn.execute(select(incidents).where(incidents.c.id == incident_id)
-                                  .with_for_update())).first()
+        row = (await conn.execute(select(incidents).where(incidents.c.id == incident_id).with_for_update())).first()
         if row is None:
             raise NotFound(f"no incident {incident_id}")
         return row
 
-    async def _add_event(self, conn: AsyncConnection, incident_id: int, at: datetime, actor: str, kind: str,
-                         text: str, details: dict[str, Any]) -> TimelineEvent:
-        row = (await conn.execute(timeline.insert().values(
-            incident_id=incident_id, at=at, actor=actor, kind=kind, text=scrub_text(text),
-            details=scrub(details)).returning(*timeline.c))).one()
+    async def _add_event(
+        self,
+        conn: AsyncConnection,
+        incident_id: int,
+        at: datetime,
+        actor: str,
+        kind: str,
+        text: str,
+        details: dict[str, Any],
+    ) -> TimelineEvent:
+        row = (
+            await conn.execute(
+                timeline.insert()
+                .values(
+                    incident_id=incident_id,
+                    at=at,
+                    actor=actor,
+                    kind=kind,
+                    text=scrub_text(text),
+                    details=scrub(details),
+                )
+                .returning(*timeline.c)
+            )
+        ).one()
         return _event(row)

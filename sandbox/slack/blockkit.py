@@ -17,12 +17,27 @@ _SELECTS = {"static_select", "multi_static_select"}
 _OPTION_LISTS = {"radio_buttons": 10, "checkboxes": 10, "overflow": 5}
 # Elements whose own fields are not checked beyond their type.
 _PLAIN_ELEMENTS = {
-    "users_select", "multi_users_select", "conversations_select", "multi_conversations_select",
-    "channels_select", "multi_channels_select", "external_select", "multi_external_select",
-    "datepicker", "timepicker", "datetimepicker", "number_input", "email_text_input",
-    "url_text_input", "image", "rich_text_input", "file_input", "workflow_button", "feedback_buttons",
+    "users_select",
+    "multi_users_select",
+    "conversations_select",
+    "multi_conversations_select",
+    "channels_select",
+    "multi_channels_select",
+    "external_select",
+    "multi_external_select",
+    "datepicker",
+    "timepicker",
+    "datetimepicker",
+    "number_input",
+    "email_text_input",
+    "url_text_input",
+    "image",
+    "rich_text_input",
+    "file_input",
+    "workflow_button",
+    "feedback_buttons",
     "icon_button",
-}  # fmt: skip
+}
 _OPAQUE_BLOCKS = {"rich_text", "file", "video", "table", "context_actions"}
 
 
@@ -176,10 +191,15 @@ class _Checker:
 
     def blocks(self, blocks: Any, ptr: str, max_blocks: int) -> None:
         handlers: dict[str, Callable[[dict[str, Any], str], None]] = {
-            "section": self.section, "header": self.header, "context": self.context,
-            "actions": self.actions, "image": self.image, "input": self.input,
-            "markdown": self.markdown, "divider": lambda b, p: None,
-        }  # fmt: skip
+            "section": self.section,
+            "header": self.header,
+            "context": self.context,
+            "actions": self.actions,
+            "image": self.image,
+            "input": self.input,
+            "markdown": self.markdown,
+            "divider": lambda b, p: None,
+        }
         if not isinstance(blocks, list):
             self.fail(ptr, "must provide an array")
             return

@@ -39,12 +39,24 @@ WORKSPACE_POSTS_PER_MINUTE = 600
 LAX = 10
 
 _METHOD_TIERS = {
-    "apps.connections.open": 1, "auth.test": 4, "chat.postEphemeral": 4, "chat.update": 3,
-    "chat.getPermalink": 4, "chat.startStream": 3, "chat.appendStream": 4, "chat.stopStream": 3,
-    "conversations.history": 3, "conversations.replies": 3, "views.open": 4, "views.update": 4,
-    "files.getUploadURLExternal": 4, "files.completeUploadExternal": 4, "usergroups.users.list": 2,
-    "users.info": 4, "reactions.add": 3,
-}  # fmt: skip
+    "apps.connections.open": 1,
+    "auth.test": 4,
+    "chat.postEphemeral": 4,
+    "chat.update": 3,
+    "chat.getPermalink": 4,
+    "chat.startStream": 3,
+    "chat.appendStream": 4,
+    "chat.stopStream": 3,
+    "conversations.history": 3,
+    "conversations.replies": 3,
+    "views.open": 4,
+    "views.update": 4,
+    "files.getUploadURLExternal": 4,
+    "files.completeUploadExternal": 4,
+    "usergroups.users.list": 2,
+    "users.info": 4,
+    "reactions.add": 3,
+}
 
 
 def slack_rate_limits(scale: float = 1.0) -> dict[str, RateLimit]:

@@ -71,17 +71,29 @@ class SlackDriver:
     # --- what a user does -----------------------------------------------------------------------
 
     async def slash(
-        self, text: str, *, command: str = "/flk", user: str = "U_ALICE", channel: str = "C_INCIDENTS",
-        signature: Signature = "valid", retry_num: int | None = None, retry_reason: str | None = None,
-    ) -> Delivery:  # fmt: skip
+        self,
+        text: str,
+        *,
+        command: str = "/flk",
+        user: str = "U_ALICE",
+        channel: str = "C_INCIDENTS",
+        signature: Signature = "valid",
+        retry_num: int | None = None,
+        retry_reason: str | None = None,
+    ) -> Delivery:
         """A user types ``/flk text`` in ``channel``."""
         channel = self.emulator.channel_id(channel)
         trigger_id = self.ws.issue_trigger(user, channel)
         response_url = self.ws.issue_response_url("commands", channel, user)
         form = payloads.slash_command(
-            self.ws, command=command, text=text, user=user, channel=channel,
-            response_url=response_url, trigger_id=trigger_id,
-        )  # fmt: skip
+            self.ws,
+            command=command,
+            text=text,
+            user=user,
+            channel=channel,
+            response_url=response_url,
+            trigger_id=trigger_id,
+        )
         if self.bot_url is None:
             delivery = await self._socket("slash_commands", form, True)
         else:
@@ -93,9 +105,16 @@ class SlackDriver:
         return delivery
 
     async def click(
-        self, action_id: str, *, user: str = "U_ALICE", channel: str | None = None, ts: str | None = None,
-        view_id: str | None = None, value: Any = None, signature: Signature = "valid",
-    ) -> Delivery:  # fmt: skip
+        self,
+        action_id: str,
+        *,
+        user: str = "U_ALICE",
+        channel: str | None = None,
+        ts: str | None = None,
+        view_id: str | None = None,
+        value: Any = None,
+        signature: Signature = "valid",
+    ) -> Delivery:
         """A user clicks (or picks ``value`` in) the element ``action_id``: in view ``view_id``,
         in message ``ts``, or else in the newest message or ephemeral (of ``user``) that has it."""
         trigger_id = self.ws.issue_trigger(user, channel)
@@ -103,35 +122,50 @@ class SlackDriver:
             view = self.ws.opened_views[view_id]
             block, element = self._element(view.blocks, action_id)
             body = payloads.interaction(
-                self.ws, "block_actions", user, trigger_id, container={"type": "view", "view_id": view_id},
-                view=view.view, actions=[payloads.action(block, element, value)], state={"values": {}},
-            )  # fmt: skip
+                self.ws,
+                "block_actions",
+                user,
+                trigger_id,
+                container={"type": "view", "view_id": view_id},
+                view=view.view,
+                actions=[payloads.action(block, element, value)],
+                state={"values": {}},
+            )
             return await self._interactive(body, False, signature, trigger_id, None)
         target = self._find_target(action_id, user, channel, ts)
         block, element = self._element(target.blocks, action_id)
         is_eph = isinstance(target, Ephemeral)
         container: dict[str, Any] = {
-            "type": "message", "message_ts": target.ts, "channel_id": target.channel, "is_ephemeral": is_eph,
-        }  # fmt: skip
+            "type": "message",
+            "message_ts": target.ts,
+            "channel_id": target.channel,
+            "is_ephemeral": is_eph,
+        }
         if target.thread_ts:
             container["thread_ts"] = target.thread_ts
         response_url = self.ws.issue_response_url(
             "actions", target.channel, user, source_ts=target.ts, ephemeral=is_eph, thread_ts=target.thread_ts
         )
         fields: dict[str, Any] = {
-            "container": container, "channel": {"id": target.channel, "name": self.ws.channels[target.channel].name},
-            "state": {"values": {}}, "response_url": response_url,
+            "container": container,
+            "channel": {"id": target.channel, "name": self.ws.channels[target.channel].name},
+            "state": {"values": {}},
+            "response_url": response_url,
             "actions": [payloads.action(block, element, value)],
-        }  # fmt: skip
+        }
         if isinstance(target, Message):
             fields["message"] = self.ws.message_json(target)
         body = payloads.interaction(self.ws, "block_actions", user, trigger_id, **fields)
         return await self._interactive(body, False, signature, trigger_id, response_url)
 
     async def submit_view(
-        self, view_id: str | None = None, *, values: dict[str, Any] | None = None, user: str | None = None,
+        self,
+        view_id: str | None = None,
+        *,
+        values: dict[str, Any] | None = None,
+        user: str | None = None,
         signature: Signature = "valid",
-    ) -> Delivery:  # fmt: skip
+    ) -> Delivery:
         """Submit an open modal (default: the newest open one) with input ``values`` keyed by
         action_id; inputs left out keep their initial values."""
         view = self._open_view(view_id)
@@ -156,9 +190,13 @@ class SlackDriver:
         return await self._interactive(body, False, signature, None, None)
 
     async def event(
-        self, event: dict[str, Any], *, signature: Signature = "valid", retry_num: int | None = None,
+        self,
+        event: dict[str, Any],
+        *,
+        signature: Signature = "valid",
+        retry_num: int | None = None,
         retry_reason: str | None = None,
-    ) -> Delivery:  # fmt: skip
+    ) -> Delivery:
         """Deliver one Events API event (wrapped in an ``event_callback``)."""
         callback = payloads.event_callback(self.ws, event)
         if self.bot_url is None:
@@ -166,9 +204,15 @@ class SlackDriver:
         return await self._http(json.dumps(callback), "application/json", signature, retry_num, retry_reason)
 
     async def reaction_added(
-        self, channel: str, ts: str, reaction: str, *, user: str = "U_ALICE", signature: Signature = "valid",
+        self,
+        channel: str,
+        ts: str,
+        reaction: str,
+        *,
+        user: str = "U_ALICE",
+        signature: Signature = "valid",
         retry_num: int | None = None,
-    ) -> Delivery:  # fmt: skip
+    ) -> Delivery:
         """A user adds ``:reaction:`` to a message: stored, then sent as ``reaction_added``."""
         msg = self.emulator.message(channel, ts)
         if msg is None:
@@ -178,9 +222,12 @@ class SlackDriver:
             users.append(user)
         self.ws.changed()
         event = {
-            "type": "reaction_added", "user": user, "reaction": reaction, "item_user": msg.user,
+            "type": "reaction_added",
+            "user": user,
+            "reaction": reaction,
+            "item_user": msg.user,
             "item": {"type": "message", "channel": msg.channel, "ts": ts},
-        }  # fmt: skip
+        }
         return await self.event(event, signature=signature, retry_num=retry_num)
 
     # --- transport ------------------------------------------------------------------------------
@@ -228,17 +275,24 @@ class SlackDriver:
     ) -> Delivery:
         started = time.monotonic()
         ack = await self.emulator.socket.push(
-            kind, payload, accepts_response_payload=accepts_response, retry_attempt=retry_attempt,
+            kind,
+            payload,
+            accepts_response_payload=accepts_response,
+            retry_attempt=retry_attempt,
             retry_reason=retry_reason,
-        )  # fmt: skip
+        )
         if ack is None:
             return Delivery(408, "", time.monotonic() - started)
         return Delivery(200, json.dumps(ack.payload) if ack.payload is not None else "", ack.elapsed)
 
     async def _interactive(
-        self, payload: dict[str, Any], accepts_response: bool, signature: Signature, trigger_id: str | None,
+        self,
+        payload: dict[str, Any],
+        accepts_response: bool,
+        signature: Signature,
+        trigger_id: str | None,
         response_url: str | None,
-    ) -> Delivery:  # fmt: skip
+    ) -> Delivery:
         if self.bot_url is None:
             delivery = await self._socket("interactive", payload, accepts_response)
         else:

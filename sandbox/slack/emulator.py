@@ -138,9 +138,10 @@ class SlackEmulator:
     def ephemerals(self, user: str | None = None, channel: str | None = None) -> list[Ephemeral]:
         channel_id = self.channel_id(channel) if channel else None
         return [
-            e for e in self.workspace.ephemeral_messages
+            e
+            for e in self.workspace.ephemeral_messages
             if not e.deleted and user in (None, e.user) and channel_id in (None, e.channel)
-        ]  # fmt: skip
+        ]
 
     def files(self) -> list[File]:
         """Files whose upload was completed (files.completeUploadExternal)."""
@@ -148,9 +149,8 @@ class SlackEmulator:
 
     def views(self, user: str | None = None, *, open_only: bool = False) -> list[View]:
         return [
-            v for v in self.workspace.opened_views.values()
-            if user in (None, v.user) and not (open_only and v.closed)
-        ]  # fmt: skip
+            v for v in self.workspace.opened_views.values() if user in (None, v.user) and not (open_only and v.closed)
+        ]
 
     def fail_next(self, method: str, count: int = 1) -> None:
         """The next ``count`` calls of ``method`` answer HTTP 500 ``internal_error``, as Slack

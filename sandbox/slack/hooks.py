@@ -51,8 +51,15 @@ def _apply(ws: Workspace, ru: ResponseUrl, body: dict[str, Any]) -> None:
     if body.get("response_type") == "in_channel":
         post(ws, channel, thread_ts, fields)
     else:
-        eph = Ephemeral(ru.channel, ru.user, ws.next_ts(), fields["text"], fields.get("blocks", []),
-                        thread_ts or ru.thread_ts, source="response_url")  # fmt: skip
+        eph = Ephemeral(
+            ru.channel,
+            ru.user,
+            ws.next_ts(),
+            fields["text"],
+            fields.get("blocks", []),
+            thread_ts or ru.thread_ts,
+            source="response_url",
+        )
         ws.ephemeral_messages.append(eph)
         ws.changed()
 

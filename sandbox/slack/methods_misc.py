@@ -24,9 +24,14 @@ _EMOJI = re.compile(r"^[a-z0-9_+\-']+(::skin-tone-\d)?$")
 def auth_test(ws: Workspace, args: Args) -> dict[str, Any]:
     c = ws.config
     return {
-        "url": f"https://{c.team_domain}.slack.com/", "team": c.team_name, "user": c.bot_name,
-        "team_id": c.team_id, "user_id": c.bot_user_id, "bot_id": c.bot_id, "is_enterprise_install": False,
-    }  # fmt: skip
+        "url": f"https://{c.team_domain}.slack.com/",
+        "team": c.team_name,
+        "user": c.bot_name,
+        "team_id": c.team_id,
+        "user_id": c.bot_user_id,
+        "bot_id": c.bot_id,
+        "is_enterprise_install": False,
+    }
 
 
 @method("apps.connections.open")
@@ -103,15 +108,26 @@ def _view_arg(args: Args) -> dict[str, Any]:
 
 def _view_json(ws: Workspace, view_id: str, view: dict[str, Any], root: str) -> dict[str, Any]:
     return {
-        "id": view_id, "team_id": ws.config.team_id, "type": view["type"], "title": view.get("title"),
-        "submit": view.get("submit"), "close": view.get("close"), "blocks": with_block_ids(view["blocks"]),
-        "private_metadata": view.get("private_metadata", ""), "callback_id": view.get("callback_id", ""),
-        "external_id": view.get("external_id", ""), "state": {"values": {}},
+        "id": view_id,
+        "team_id": ws.config.team_id,
+        "type": view["type"],
+        "title": view.get("title"),
+        "submit": view.get("submit"),
+        "close": view.get("close"),
+        "blocks": with_block_ids(view["blocks"]),
+        "private_metadata": view.get("private_metadata", ""),
+        "callback_id": view.get("callback_id", ""),
+        "external_id": view.get("external_id", ""),
+        "state": {"values": {}},
         "hash": f"{secrets.randbelow(10**10)}.{secrets.token_hex(4)}",
-        "clear_on_close": bool(view.get("clear_on_close")), "notify_on_close": bool(view.get("notify_on_close")),
-        "root_view_id": root, "previous_view_id": None, "app_id": ws.config.app_id,
-        "bot_id": ws.config.bot_id, "app_installed_team_id": ws.config.team_id,
-    }  # fmt: skip
+        "clear_on_close": bool(view.get("clear_on_close")),
+        "notify_on_close": bool(view.get("notify_on_close")),
+        "root_view_id": root,
+        "previous_view_id": None,
+        "app_id": ws.config.app_id,
+        "bot_id": ws.config.bot_id,
+        "app_installed_team_id": ws.config.team_id,
+    }
 
 
 @method("views.open")
@@ -142,9 +158,10 @@ def views_update(ws: Workspace, args: Args) -> dict[str, Any]:
     if not view_id and not external_id:
         raise invalid_arguments("must provide either view_id or external_id")
     found = [
-        v for v in ws.opened_views.values()
+        v
+        for v in ws.opened_views.values()
         if not v.closed and (v.id == view_id or (external_id and v.view.get("external_id") == external_id))
-    ]  # fmt: skip
+    ]
     view = _view_arg(args)
     if not found:
         raise SlackError("not_found")
@@ -167,9 +184,13 @@ def get_upload_url(ws: Workspace, args: Args) -> dict[str, Any]:
         raise SlackError("file_too_large")
     file_id = new_id("F")
     ws.uploads[file_id] = File(
-        file_id, filename, length, ws.config.bot_user_id, alt_txt=args.opt("alt_txt"),
+        file_id,
+        filename,
+        length,
+        ws.config.bot_user_id,
+        alt_txt=args.opt("alt_txt"),
         snippet_type=args.opt("snippet_type"),
-    )  # fmt: skip
+    )
     token = secrets.token_urlsafe(16)
     ws.upload_tokens[token] = file_id
     return {"upload_url": f"{ws.base_url}upload/v1/{token}", "file_id": file_id}

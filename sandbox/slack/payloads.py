@@ -30,13 +30,20 @@ def slash_command(
     """The form fields of a slash command (Socket Mode sends the same fields as JSON)."""
     found = ws.users.get(user)
     return {
-        "token": ws.config.verification_token, "team_id": ws.config.team_id,
-        "team_domain": ws.config.team_domain, "channel_id": channel,
+        "token": ws.config.verification_token,
+        "team_id": ws.config.team_id,
+        "team_domain": ws.config.team_domain,
+        "channel_id": channel,
         "channel_name": ws.channels[channel].name if channel in ws.channels else channel,
-        "user_id": user, "user_name": found.name if found else user, "command": command, "text": text,
-        "api_app_id": ws.config.app_id, "is_enterprise_install": "false",
-        "response_url": response_url, "trigger_id": trigger_id,
-    }  # fmt: skip
+        "user_id": user,
+        "user_name": found.name if found else user,
+        "command": command,
+        "text": text,
+        "api_app_id": ws.config.app_id,
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": trigger_id,
+    }
 
 
 def _option(element: dict[str, Any], value: str) -> dict[str, Any]:
@@ -64,8 +71,14 @@ def element_value(element: dict[str, Any], given: Any) -> dict[str, Any]:
     elif kind in ("multi_static_select", "multi_external_select", "checkboxes"):
         chosen_list = [_option(element, v) for v in given] if given is not None else None
         out["selected_options"] = chosen_list if chosen_list is not None else element.get("initial_options", [])
-    elif kind in ("users_select", "multi_users_select", "conversations_select", "channels_select",
-                  "multi_conversations_select", "multi_channels_select"):  # fmt: skip
+    elif kind in (
+        "users_select",
+        "multi_users_select",
+        "conversations_select",
+        "channels_select",
+        "multi_conversations_select",
+        "multi_channels_select",
+    ):
         noun = {"users": "user", "conversations": "conversation", "channels": "channel"}[
             kind.removeprefix("multi_").removesuffix("_select")
         ]
@@ -127,10 +140,16 @@ def state_values(blocks: list[dict[str, Any]], given: dict[str, Any]) -> dict[st
 
 def interaction(ws: Workspace, kind: str, user: str, trigger_id: str, **fields: Any) -> dict[str, Any]:
     return {
-        "type": kind, "user": user_ref(ws, user), "api_app_id": ws.config.app_id,
-        "token": ws.config.verification_token, "trigger_id": trigger_id, "team": team_ref(ws),
-        "enterprise": None, "is_enterprise_install": False, **fields,
-    }  # fmt: skip
+        "type": kind,
+        "user": user_ref(ws, user),
+        "api_app_id": ws.config.app_id,
+        "token": ws.config.verification_token,
+        "trigger_id": trigger_id,
+        "team": team_ref(ws),
+        "enterprise": None,
+        "is_enterprise_install": False,
+        **fields,
+    }
 
 
 def event_callback(ws: Workspace, event: dict[str, Any]) -> dict[str, Any]:
@@ -138,12 +157,22 @@ def event_callback(ws: Workspace, event: dict[str, Any]) -> dict[str, Any]:
     now = time.time()
     event = {"event_ts": f"{now:.6f}", **event}
     return {
-        "token": ws.config.verification_token, "team_id": ws.config.team_id, "api_app_id": ws.config.app_id,
-        "event": event, "type": "event_callback", "event_id": "Ev" + secrets.token_hex(5).upper(),
+        "token": ws.config.verification_token,
+        "team_id": ws.config.team_id,
+        "api_app_id": ws.config.app_id,
+        "event": event,
+        "type": "event_callback",
+        "event_id": "Ev" + secrets.token_hex(5).upper(),
         "event_time": int(now),
-        "authorizations": [{
-            "enterprise_id": None, "team_id": ws.config.team_id, "user_id": ws.config.bot_user_id,
-            "is_bot": True, "is_enterprise_install": False,
-        }],
-        "is_ext_shared_channel": False, "event_context": "4-" + secrets.token_urlsafe(24),
-    }  # fmt: skip
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": ws.config.team_id,
+                "user_id": ws.config.bot_user_id,
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": False,
+        "event_context": "4-" + secrets.token_urlsafe(24),
+    }

@@ -74,17 +74,25 @@ class SocketModeServer:
             future.set_result(ack)
 
     async def push(
-        self, kind: str, payload: dict[str, Any], *, accepts_response_payload: bool,
-        retry_attempt: int = 0, retry_reason: str = "", ack_timeout: float | None = None,
-    ) -> SocketAck | None:  # fmt: skip
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        accepts_response_payload: bool,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+        ack_timeout: float | None = None,
+    ) -> SocketAck | None:
         """Send one envelope; the client's ack, or None when none came within the timeout."""
         timeout = self.ws.config.ack_timeout if ack_timeout is None else ack_timeout
         await self.ws.wait_for(lambda: self.connections, timeout=max(timeout, 5.0))
         envelope_id = str(uuid.uuid4())
         envelope: dict[str, Any] = {
-            "envelope_id": envelope_id, "payload": payload, "type": kind,
+            "envelope_id": envelope_id,
+            "payload": payload,
+            "type": kind,
             "accepts_response_payload": accepts_response_payload,
-        }  # fmt: skip
+        }
         if kind == "events_api":
             envelope.update(retry_attempt=retry_attempt, retry_reason=retry_reason)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()

@@ -78,9 +78,15 @@ class Workspace:
         return time.monotonic() - trigger.issued > self.config.trigger_ttl
 
     def issue_response_url(
-        self, kind: str, channel: str, user: str, *, source_ts: str | None = None,
-        ephemeral: bool = False, thread_ts: str | None = None,
-    ) -> str:  # fmt: skip
+        self,
+        kind: str,
+        channel: str,
+        user: str,
+        *,
+        source_ts: str | None = None,
+        ephemeral: bool = False,
+        thread_ts: str | None = None,
+    ) -> str:
         token = secrets.token_urlsafe(18)
         self.response_urls[token] = ResponseUrl(token, channel, user, source_ts, ephemeral, thread_ts)
         return f"{self.base_url}hooks/{kind}/{self.config.team_id}/{secrets.randbelow(10**12)}/{token}"
@@ -163,14 +169,24 @@ class Workspace:
 
     def user_json(self, user: User) -> dict[str, Any]:
         profile = {
-            "real_name": user.real_name, "display_name": user.name, "email": user.email,
-            "real_name_normalized": user.real_name, "display_name_normalized": user.name,
-        }  # fmt: skip
+            "real_name": user.real_name,
+            "display_name": user.name,
+            "email": user.email,
+            "real_name_normalized": user.real_name,
+            "display_name_normalized": user.name,
+        }
         return {
-            "id": user.id, "team_id": self.config.team_id, "name": user.name, "deleted": False,
-            "real_name": user.real_name, "tz": user.tz, "is_bot": user.is_bot, "is_admin": False,
-            "is_app_user": False, "profile": profile,
-        }  # fmt: skip
+            "id": user.id,
+            "team_id": self.config.team_id,
+            "name": user.name,
+            "deleted": False,
+            "real_name": user.real_name,
+            "tz": user.tz,
+            "is_bot": user.is_bot,
+            "is_admin": False,
+            "is_app_user": False,
+            "profile": profile,
+        }
 
     def file_json(self, f: File) -> dict[str, Any]:
         url = f"{self.base_url}files/{f.id}/{f.name}"
@@ -182,12 +198,21 @@ class Workspace:
             public.setdefault(channel, []).append(share)
         ext = f.name.rsplit(".", 1)[-1].lower() if "." in f.name else "text"
         return {
-            "id": f.id, "created": f.created, "timestamp": f.created, "name": f.name,
-            "title": f.title or f.name, "filetype": ext, "user": f.user, "size": len(f.content or b""),
-            "url_private": url, "url_private_download": url, "is_public": bool(public),
-            "channels": sorted(public), "shares": {"public": public} if public else {},
+            "id": f.id,
+            "created": f.created,
+            "timestamp": f.created,
+            "name": f.name,
+            "title": f.title or f.name,
+            "filetype": ext,
+            "user": f.user,
+            "size": len(f.content or b""),
+            "url_private": url,
+            "url_private_download": url,
+            "is_public": bool(public),
+            "channels": sorted(public),
+            "shares": {"public": public} if public else {},
             "alt_txt": f.alt_txt,
-        }  # fmt: skip
+        }
 
     def message_json(self, msg: Message) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "message", "ts": msg.ts, "user": msg.user, "text": msg.text}
@@ -212,9 +237,11 @@ class Workspace:
             if replies:
                 users = list(dict.fromkeys(r.user for r in replies))
                 out.update(
-                    reply_count=len(replies), reply_users=users[:5], reply_users_count=len(users),
+                    reply_count=len(replies),
+                    reply_users=users[:5],
+                    reply_users_count=len(users),
                     latest_reply=replies[-1].ts,
-                )  # fmt: skip
+                )
         if msg.edited_ts:
             out["edited"] = {"user": msg.user, "ts": msg.edited_ts}
         if msg.reactions:

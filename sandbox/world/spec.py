@@ -255,9 +255,7 @@ class World(_Strict):
         for tid, tenant in self.tenants.items():
             version = tenant.config["policy_version"]
             if version not in known:
-                raise ValueError(
-                    f"tenants.{tid}.config.policy_version: {version!r} is not in policy_registry"
-                )
+                raise ValueError(f"tenants.{tid}.config.policy_version: {version!r} is not in policy_registry")
         return self
 
     def tenants_in(self, scenario: Scenario) -> list[str]:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.app import Bot
-from bot.settings import load_settings
+from bot.service.app import Bot
+from bot.service.settings import load_settings
 from sandbox.slack import SlackDriver
 from sandbox.slack.models import Message
 from sandbox.up import Sandbox

@@ -15,7 +15,7 @@ from sandbox.up import Sandbox
 
 async def flk(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *args, env=env, stdout=PIPE, stderr=PIPE
+        sys.executable, "-m", "bot.terminal.cli", *args, env=env, stdout=PIPE, stderr=PIPE
     )
     out, err = await asyncio.wait_for(process.communicate(), 120)
     return process.returncode or 0, out.decode(), err.decode()

@@ -25,9 +25,10 @@ async def test_a_second_world_incident_from_triage_to_rca(second_sandbox: Sandbo
         view = await slack.wait_for(lambda: open_view(h, "flk_notify"))
         await driver.submit_view(view.id)
         await slack.wait_for(
-            lambda: any(t.startswith(f"*[P2] Service degradation for tenant {tenant}*") for t in
-                        channel_texts(h, "C_GENERAL"))
-        )  # fmt: skip
+            lambda: any(
+                t.startswith(f"*[P2] Service degradation for tenant {tenant}*") for t in channel_texts(h, "C_GENERAL")
+            )
+        )
         await driver.click("flk_run:resolve", channel=h.channel, ts=await h.thread_ts(tenant))
         view = await slack.wait_for(lambda: open_view(h, "flk_resolve"))
         root_cause = initial(view, "root_cause")

@@ -41,7 +41,7 @@ async def scripted(h: Harness) -> tuple[int, datetime]:
     """The scripted incident of TENANT, started 90 minutes ago, with its thread opened by the bot."""
     assert h.bot.rt is not None
     base = datetime.now(UTC) - timedelta(minutes=90)
-    url = h.bot.settings.database_url
+    url = h.bot.service.settings.database_url
     assert url is not None
     clock = FakeClock(base)
     # A second connection to the bot's database, its clock moved by the script.
@@ -160,9 +160,11 @@ async def test_the_scripted_incident_from_notice_to_rca(ch: Harness) -> None:
     await slack.wait_for(lambda: ":white_check_mark:" in parent.all_text() and "resolved at" in parent.all_text())
     # The tenant's resolved update, in its channel.
     await slack.wait_for(
-        lambda: any(t.startswith(f"*[P2] Resolved: service degradation for tenant {TENANT}*") for t in
-                    channel_texts(ch, TENANT_CHANNEL))
-    )  # fmt: skip
+        lambda: any(
+            t.startswith(f"*[P2] Resolved: service degradation for tenant {TENANT}*")
+            for t in channel_texts(ch, TENANT_CHANNEL)
+        )
+    )
     # The Grafana annotation, as the stand-in received it.
     grafana = ch.sandbox.grafana
     await slack.wait_for(lambda: any(f"incident:{incident_id}" in a.tags for a in grafana.annotations))

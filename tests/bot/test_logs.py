@@ -16,8 +16,8 @@ from asyncio.subprocess import PIPE
 from collections.abc import Iterator
 from pathlib import Path
 
-from bot.logs import REDACTED, bind, configure
-from bot.settings import secret_values
+from bot.service.logs import REDACTED, bind, configure
+from bot.service.settings import secret_values
 from sandbox.slack import SlackDriver
 from sandbox.up import Sandbox
 from tests.bot.harness import healthy_tenant
@@ -31,8 +31,15 @@ ENV = {
     "FLK_KUBE_TOKEN": "kube-token-eyJhbGciOi",
     "FLK_DATABASE_URL": "postgresql+psycopg://flk:db-password-93b4@postgres:5432/flk",
 }
-SECRETS = ["xoxb-1111-2222-botsecretvalue", "signing-secret-8c1f0e", "xapp-1-A111-apptokenvalue",
-           "webhook-token-5d2a", "glsa_grafana_token_77e1", "kube-token-eyJhbGciOi", "db-password-93b4"]  # fmt: skip
+SECRETS = [
+    "xoxb-1111-2222-botsecretvalue",
+    "signing-secret-8c1f0e",
+    "xapp-1-A111-apptokenvalue",
+    "webhook-token-5d2a",
+    "glsa_grafana_token_77e1",
+    "kube-token-eyJhbGciOi",
+    "db-password-93b4",
+]
 
 
 @contextlib.contextmanager
@@ -113,12 +120,16 @@ async def test_flk_serve_logs_each_command_as_json_with_its_context_and_no_secre
     port = free_port()
     database = Path(tempfile.mkdtemp(prefix="flk-test-db-")) / "logs.sqlite"
     env = {
-        **os.environ, **sandbox.env, "FLK_LISTEN": f"127.0.0.1:{port}", "FLK_LOG_FORMAT": "json",
+        **os.environ,
+        **sandbox.env,
+        "FLK_LISTEN": f"127.0.0.1:{port}",
+        "FLK_LOG_FORMAT": "json",
         "FLK_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
         "FLK_ALERT_WEBHOOK_TOKEN": ENV["FLK_ALERT_WEBHOOK_TOKEN"],
-    }  # fmt: skip
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "serve", env=env, stdout=PIPE,
-                                                   stderr=PIPE)  # fmt: skip
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.terminal.cli", "serve", env=env, stdout=PIPE, stderr=PIPE
+    )
     driver = SlackDriver(sandbox.slack, f"http://127.0.0.1:{port}/slack/events")
     try:
         assert process.stdout is not None

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.settings import Settings, env_name
-from bot.settings_doc import block, readme_block, reference
+from bot.service.settings import Settings, env_name
+from bot.service.settings_doc import block, readme_block, reference
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_the_readme_holds_the_generated_reference() -> None:
-    # On failure: python -m bot.settings_doc --write README.md
+    # On failure: python -m bot.service.settings_doc --write README.md
     assert readme_block(README.read_text()) == block()
 
 

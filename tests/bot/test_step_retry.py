@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.steps import stream_report
+from bot.slack.steps import stream_report
 from commands.models import Finding, Probe, Report, Status
 from integrations.errors import BackendError
 from tests.bot.harness import Harness

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from slack_sdk.errors import SlackApiError
 
-from bot.slack_io import ChannelLimiter
+from bot.slack.sender import ChannelLimiter
 from sandbox.slack import SlackDriver
 from sandbox.slack.config import RateLimit
 from sandbox.up import Sandbox
@@ -179,9 +179,15 @@ async def test_scheduled_checks_are_counted_by_outcome(harness: Harness) -> None
 
     await eventually(ran, wait_s=20)
     after = await scraped_until(
-        harness, lambda s: sum(delta(before, s, "flk_bot_scheduled_checks_total", kind="slo", outcome=o)
-                               for o in ("passed", "failed", "error")) >= 1,
-    )  # fmt: skip
+        harness,
+        lambda s: (
+            sum(
+                delta(before, s, "flk_bot_scheduled_checks_total", kind="slo", outcome=o)
+                for o in ("passed", "failed", "error")
+            )
+            >= 1
+        ),
+    )
     passed = posted()[-1].startswith(":white_check_mark:")
     assert delta(before, after, "flk_bot_scheduled_checks_total", kind="slo", outcome="passed") == int(passed)
     assert delta(before, after, "flk_bot_scheduled_checks_total", kind="slo", outcome="failed") == int(not passed)

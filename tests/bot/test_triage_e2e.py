@@ -9,7 +9,7 @@ import time
 import pytest
 
 from commands.models import SCENARIO_TITLE
-from tests.bot.harness import Harness, percent, verdict_line
+from tests.bot.harness import Harness, percent, triage_once, verdict_line
 
 RATIO_TOLERANCE = 0.05
 
@@ -45,7 +45,7 @@ async def test_each_tenant_of_a_second_world(second_harness: Harness) -> None:
 
 async def test_progress_message_is_edited_until_every_probe_is_done(harness: Harness) -> None:
     tenant = next(iter(harness.sandbox.live.world.tenants))
-    await harness.wait_summary(tenant)
+    await triage_once(harness, tenant)
     progress = [m for m in harness.thread(tenant) if m.text.startswith(f"triage of {tenant}:")]
     assert progress, "no progress message"
     last = progress[-1]

@@ -72,8 +72,14 @@ def _tenant(
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "scenario": scenario,
-        "config": {"strict_mode": "true", "token_rate": "50", "burst_rate": "80", "daily_quota": "100000",
-                   "policy_version": "v12", **config},
+        "config": {
+            "strict_mode": "true",
+            "token_rate": "50",
+            "burst_rate": "80",
+            "daily_quota": "100000",
+            "policy_version": "v12",
+            **config,
+        },
         "policy": policy or {"tol_D": "1.4", "tol_coh": "0.7", "extra": "1"},
         "signing_keys": {"k1": "never-shown-signing-key"},
         "traffic": {"ingest_rps": 20, "escalation_ratio": 0.004, "signature_error_ratio": 0.001, **traffic},
@@ -93,21 +99,40 @@ def remedy_world(namespace: str = "remedy-test") -> World:
         "namespace": namespace,
         "policy_registry": [
             {"version": "v7", "created_at": "-3d", "thresholds": {"tol_D": "1.4", "tol_coh": "0.7"}},
-            {"version": "v12", "created_at": "-20m", "thresholds": {"tol_D": "1.4", "tol_coh": "0.7", "extra": "1"},
-             "tenants": {"pol": {"tol_D": "1.0"}}},
+            {
+                "version": "v12",
+                "created_at": "-20m",
+                "thresholds": {"tol_D": "1.4", "tol_coh": "0.7", "extra": "1"},
+                "tenants": {"pol": {"tol_D": "1.0"}},
+            },
         ],
         "tenants": {
-            "sig": _tenant("signatures", {}, {"signature_error_ratio": {"-1d": 0.001, "-30m": 0.08}},
-                           {"action": "key-window", "recovers_to": {"signature_error_ratio": 0.001}}),
-            "esc": _tenant("escalations", {}, {"escalation_ratio": {"-1d": 0.004, "-30m": 0.06}},
-                           {"action": "degraded-mode", "recovers_to": {"escalation_ratio": 0.005}}),
-            "quo": _tenant("quota", {}, {"escalation_ratio": {"-1d": 0.004, "-30m": 0.03},
-                                         "quota_exceeded_rps": {"-1d": 0, "-30m": 6}},
-                           {"action": "quota", "recovers_to": {"quota_exceeded_rps": 0, "escalation_ratio": 0.004}}),
+            "sig": _tenant(
+                "signatures",
+                {},
+                {"signature_error_ratio": {"-1d": 0.001, "-30m": 0.08}},
+                {"action": "key-window", "recovers_to": {"signature_error_ratio": 0.001}},
+            ),
+            "esc": _tenant(
+                "escalations",
+                {},
+                {"escalation_ratio": {"-1d": 0.004, "-30m": 0.06}},
+                {"action": "degraded-mode", "recovers_to": {"escalation_ratio": 0.005}},
+            ),
+            "quo": _tenant(
+                "quota",
+                {},
+                {"escalation_ratio": {"-1d": 0.004, "-30m": 0.03}, "quota_exceeded_rps": {"-1d": 0, "-30m": 6}},
+                {"action": "quota", "recovers_to": {"quota_exceeded_rps": 0, "escalation_ratio": 0.004}},
+            ),
             # v12 brought its own threshold ("extra") and the tenant's override of tol_D.
-            "pol": _tenant("policy", {}, {"escalation_ratio": {"-1d": 0.003, "-20m": 0.05}},
-                           {"action": "rollback-policy", "recovers_to": {"escalation_ratio": 0.003}},
-                           {"tol_D": "1.0", "tol_coh": "0.7", "extra": "1", "min_samples": "8"}),
+            "pol": _tenant(
+                "policy",
+                {},
+                {"escalation_ratio": {"-1d": 0.003, "-20m": 0.05}},
+                {"action": "rollback-policy", "recovers_to": {"escalation_ratio": 0.003}},
+                {"tol_D": "1.0", "tol_coh": "0.7", "extra": "1", "min_samples": "8"},
+            ),
             "calm": _tenant("none", {"policy_version": "v7"}, {}, None, {"tol_D": "1.4", "tol_coh": "0.7"}),
         },
     }

@@ -57,11 +57,21 @@ def test_inputs_come_from_the_findings() -> None:
     findings = [
         Finding("health.trend", "Trend", Status.BREACH, "", series={"escalations": series(0.01)[-30:]}),
         Finding("escalations.ratio", "Ratio", Status.BREACH, "", series={"escalations": series(0.03)}),
-        Finding("signatures.rotations", "Rotations", Status.WARN, "",
-                data={"markers": [{"label": "KeyRotated", "ts": NOW - 600}, {"label": "bad", "ts": "soon"}]}),
-        Finding("policy.registry", "Registry", Status.OK, "",
-                data={"markers": [{"label": "policy v9", "ts": NOW - 1200}, {"label": "KeyRotated", "ts": NOW - 600}]}),
-    ]  # fmt: skip
+        Finding(
+            "signatures.rotations",
+            "Rotations",
+            Status.WARN,
+            "",
+            data={"markers": [{"label": "KeyRotated", "ts": NOW - 600}, {"label": "bad", "ts": "soon"}]},
+        ),
+        Finding(
+            "policy.registry",
+            "Registry",
+            Status.OK,
+            "",
+            data={"markers": [{"label": "policy v9", "ts": NOW - 1200}, {"label": "KeyRotated", "ts": NOW - 600}]},
+        ),
+    ]
     got, markers = chart_inputs(findings)
     assert len(got["escalations"]) == 721  # the longest series of a name wins
     assert markers == [Marker("policy v9", NOW - 1200), Marker("KeyRotated", NOW - 600)]

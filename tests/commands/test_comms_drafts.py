@@ -78,13 +78,13 @@ async def test_stakeholder_resolved_from_the_timeline(comms_store: tuple[Store, 
     draft = stakeholder_resolved(facts, Comms(), people={"U_BOB": "Bob"})
     assert draft.fields == {
         "root_cause": f"scenario D · per-tenant policy misconfiguration: policy v9 tightened tol_D from 1.5 to 1.1 "
-                      f"for {TENANT}",
+        f"for {TENANT}",
         "resolution": f"rollback-policy on configmap/tenant-{TENANT} (policy_version v9 → v8), confirmed by Bob, "
-                      "verified at 10:22 UTC",
+        "verified at 10:22 UTC",
         "duration": "1 h 23 min",
         "next_steps": "RCA due by 2031-05-06 11:21 UTC (`/flk rca` drafts it); policy review: are the tolerance "
-                      "thresholds appropriate? (runbook §7.2); share the RCA summary with the tenant",
-    }  # fmt: skip
+        "thresholds appropriate? (runbook §7.2); share the RCA summary with the tenant",
+    }
     assert draft.render(TEMPLATES) == (
         f"✓ *RESOLVED: {TENANT} SLO breach* (P2, incident #{incident_id})\n"
         f"*Root cause:* {draft.fields['root_cause']}\n"
@@ -107,9 +107,10 @@ async def test_edited_fields_are_data(comms_store: tuple[Store, FakeClock]) -> N
     store, clock = comms_store
     facts = await load_facts(store, await script_incident(store, clock), now=RESOLVED)
     draft = stakeholder_resolved(facts, Comms()).with_fields(
-        root_cause="<!channel> {{ 7 * 7 }}", resolution="see <http://evil.example|this> & that",
+        root_cause="<!channel> {{ 7 * 7 }}",
+        resolution="see <http://evil.example|this> & that",
         next_steps="  ping <@U_CEO>  ",
-    )  # fmt: skip
+    )
     text = draft.render(TEMPLATES)
     assert "*Root cause:* &lt;!channel&gt; {{ 7 * 7 }}\n" in text
     assert "*Resolution:* see &lt;http://evil.example|this&gt; &amp; that\n" in text
@@ -134,8 +135,18 @@ async def test_alert_text_cannot_inject(comms_store: tuple[Store, FakeClock]) ->
 async def test_without_verdict_or_mitigation(comms_store: tuple[Store, FakeClock]) -> None:
     store, _ = comms_store
     incident, _ = await store.open_or_get_incident(TENANT, title="t")
-    await store.record_alert(incident.id, AlertIn("fp", TENANT, "resolved", BREACH, ends_at=at(10, 7), labels=LABELS,
-                                                  annotations={"value": "0.05", "slo": "0.02"}))  # fmt: skip
+    await store.record_alert(
+        incident.id,
+        AlertIn(
+            "fp",
+            TENANT,
+            "resolved",
+            BREACH,
+            ends_at=at(10, 7),
+            labels=LABELS,
+            annotations={"value": "0.05", "slo": "0.02"},
+        ),
+    )
     facts = await load_facts(store, incident.id, now=at(10, 30))
     fields = stakeholder_resolved(facts, Comms(rca_reminder_s=3600)).fields
     assert fields["root_cause"] == "not determined yet"
@@ -151,16 +162,29 @@ async def test_undone_mitigation_is_not_the_resolution(comms_store: tuple[Store,
     incident_id = await script_incident(store, clock, resolve=False)
     clock.now = at(10, 50)
     await store.add_event(incident_id, "U_BOB", "mitigation.planned", "rollback-policy: v9", {"plan_id": "undo1"})
-    await store.add_event(incident_id, "U_BOB", "mitigation.undone", "rollback-policy applied, confirmed by <@U_BOB>",
-                          {"plan_id": "undo1", "confirmed_by": "U_BOB",
-                           "changes": [{"object": OBJECT, "key": "policy_version", "before": "v8", "after": "v9"}]})
+    await store.add_event(
+        incident_id,
+        "U_BOB",
+        "mitigation.undone",
+        "rollback-policy applied, confirmed by <@U_BOB>",
+        {
+            "plan_id": "undo1",
+            "confirmed_by": "U_BOB",
+            "changes": [{"object": OBJECT, "key": "policy_version", "before": "v8", "after": "v9"}],
+        },
+    )
     clock.now = at(10, 55)
-    await store.add_event(incident_id, "bot", "check.failed", ":x: SLO check 1/2 after `rollback-policy`: 7%",
-                          {"plan_id": "undo1"})  # fmt: skip
+    await store.add_event(
+        incident_id, "bot", "check.failed", ":x: SLO check 1/2 after `rollback-policy`: 7%", {"plan_id": "undo1"}
+    )
     facts = await load_facts(store, incident_id, now=at(11, 0))
     (applied, undone) = facts.mitigations
     assert (applied.undone, undone.kind, undone.action, undone.target) == (
-        True, "undone", "rollback-policy", f"configmap/tenant-{TENANT}")  # fmt: skip
+        True,
+        "undone",
+        "rollback-policy",
+        f"configmap/tenant-{TENANT}",
+    )
     # The undo's own check is not counted as the rollback's verification.
     assert [c.ok for c in applied.checks] == [False, True] and applied.verified is not None
     assert stakeholder_resolved(facts, Comms()).fields["resolution"] == (
@@ -172,9 +196,17 @@ async def test_isolation_incident_notices_name_one_tenant(comms_store: tuple[Sto
     store, _ = comms_store
     incident, _ = await store.open_isolation_incident([TENANT, OTHER], title="Isolation breach: 2 tenants")
     for tenant, value in ((TENANT, "0.03"), (OTHER, "0.09")):
-        await store.record_alert(incident.id, AlertIn(f"fp-{tenant}", tenant, "firing", BREACH,
-                                                      labels={**LABELS, "tenant_id": tenant},
-                                                      annotations={"value": value, "slo": "0.02"}))  # fmt: skip
+        await store.record_alert(
+            incident.id,
+            AlertIn(
+                f"fp-{tenant}",
+                tenant,
+                "firing",
+                BREACH,
+                labels={**LABELS, "tenant_id": tenant},
+                annotations={"value": value, "slo": "0.02"},
+            ),
+        )
     facts = await load_facts(store, incident.id, now=at(10, 5))
     with pytest.raises(ValueError, match="name the tenant"):
         investigating(facts, Comms())
@@ -191,8 +223,6 @@ async def test_grafana_annotation_spans_the_breach(comms_store: tuple[Store, Fak
     facts = await load_facts(store, incident_id, now=RESOLVED)
     draft = stakeholder_resolved(facts, Comms()).with_fields(resolution="rolled back to v8")
     note = annotation(facts, Comms(), draft)
-    assert note.text == (
-        f"SLO breach - Root cause: {draft.fields['root_cause']} - Mitigation: rolled back to v8"
-    )
+    assert note.text == (f"SLO breach - Root cause: {draft.fields['root_cause']} - Mitigation: rolled back to v8")
     assert note.tags == ("flk", "slo-breach", f"tenant:{TENANT}", f"incident:{incident_id}")
     assert (note.start, note.end) == (BREACH, RESOLVED)

@@ -184,9 +184,17 @@ async def test_isolation_incident_summary_per_tenant_names_no_other(comms_store:
     tenants = (TENANT, OTHER, "t-red")
     incident, _ = await store.open_isolation_incident(tenants, title="Isolation breach: 3 tenants")
     for n, tenant in enumerate(tenants):
-        await store.record_alert(incident.id, AlertIn(
-            f"fp-{tenant}", tenant, "firing", BREACH + timedelta(seconds=n), labels={**LABELS, "tenant_id": tenant},
-            annotations={"value": f"0.0{n + 3}", "slo": "0.02"}))  # fmt: skip
+        await store.record_alert(
+            incident.id,
+            AlertIn(
+                f"fp-{tenant}",
+                tenant,
+                "firing",
+                BREACH + timedelta(seconds=n),
+                labels={**LABELS, "tenant_id": tenant},
+                annotations={"value": f"0.0{n + 3}", "slo": "0.02"},
+            ),
+        )
     clock.now = at(10, 2)
     await store.add_event(incident.id, "bot", "isolation.finished", f"{len(tenants)} tenants: {', '.join(tenants)}")
     draft = render_rca(await load_facts(store, incident.id, now=at(10, 30)), Templates(), Comms())
@@ -217,7 +225,9 @@ async def test_a_tenant_summary_template_of_its_own(comms_store: tuple[Store, Fa
     incident_id = await script_incident(store, clock)
     own = tmp_path / "templates" / TENANT
     own.mkdir(parents=True)
-    (own / RCA_TENANT_SUMMARY).write_text("Dear {{ tenant }}: {{ impact }}; fixed after {{ time_to_resolve|duration }}.")
+    (own / RCA_TENANT_SUMMARY).write_text(
+        "Dear {{ tenant }}: {{ impact }}; fixed after {{ time_to_resolve|duration }}."
+    )
     draft = await draft_rca(store, Templates(tmp_path / "templates"), Comms(), incident_id, now=RESOLVED)
     assert draft.tenant_summaries[TENANT] == (
         f"Dear {TENANT}: an elevated share of escalated requests (7.31% of requests; objective: at most 2%); "

@@ -45,8 +45,8 @@ def test_user_text_is_data_never_template_code(tmp_path: Path, value: str) -> No
 
 def test_escape_filter_escapes_once_for_slack(tmp_path: Path) -> None:
     write(tmp_path, "t.md.j2", "{{ a | e }} {{ a | escape | e }} {{ q | e }}")
-    assert Templates(tmp_path).render("t.md.j2", {"a": "<!channel>", "q": "it's \"x\""}) == (
-        "&lt;!channel&gt; &lt;!channel&gt; it's \"x\"\n"
+    assert Templates(tmp_path).render("t.md.j2", {"a": "<!channel>", "q": 'it\'s "x"'}) == (
+        '&lt;!channel&gt; &lt;!channel&gt; it\'s "x"\n'
     )
 
 
@@ -58,9 +58,15 @@ def test_a_missing_templates_folder_is_an_error(tmp_path: Path) -> None:
 def test_link_and_mention_filters_only_emit_markup_for_checked_values(tmp_path: Path) -> None:
     write(tmp_path, "t.md.j2", "{{ u | link(label) }} {{ bad | link(label) }} {{ who | mention }} {{ bot | mention }}")
     text = Templates(tmp_path).render(
-        "t.md.j2", {"u": "https://grafana.example/d/x?a=1", "bad": "javascript:alert(1)|<!channel>",
-                    "label": "dash <b>", "who": "U_ALICE", "bot": "<!channel>"},
-    )  # fmt: skip
+        "t.md.j2",
+        {
+            "u": "https://grafana.example/d/x?a=1",
+            "bad": "javascript:alert(1)|<!channel>",
+            "label": "dash <b>",
+            "who": "U_ALICE",
+            "bot": "<!channel>",
+        },
+    )
     assert text == "<https://grafana.example/d/x?a=1|dash &lt;b&gt;> dash &lt;b&gt; <@U_ALICE> &lt;!channel&gt;\n"
 
 
@@ -139,9 +145,19 @@ def test_an_edited_template_applies_to_the_next_render(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0, "0 s"), (59, "59 s"), (60, "1 min"), (45 * 60 + 59, "45 min"), (3600, "1 h"), (86400 + 300, "1 d 5 min"),
-     (83 * 60 + 30, "1 h 23 min"), (26 * 3600 + 5 * 60, "1 d 2 h 5 min"), (None, "—"), (-5, "—")],
-)  # fmt: skip
+    [
+        (0, "0 s"),
+        (59, "59 s"),
+        (60, "1 min"),
+        (45 * 60 + 59, "45 min"),
+        (3600, "1 h"),
+        (86400 + 300, "1 d 5 min"),
+        (83 * 60 + 30, "1 h 23 min"),
+        (26 * 3600 + 5 * 60, "1 d 2 h 5 min"),
+        (None, "—"),
+        (-5, "—"),
+    ],
+)
 def test_duration_format(seconds: float | None, text: str) -> None:
     assert duration(seconds) == text
     if seconds is not None:
@@ -179,7 +195,14 @@ def test_documents_escape_for_markdown_not_for_slack(tmp_path: Path, value: str,
 def test_document_filters_write_markdown(tmp_path: Path) -> None:
     write(tmp_path, RCA, "{{ u | link(label) }} {{ bad | link(label) }} {{ c | code }} {{ who | mention }}")
     text = Templates(tmp_path).render(
-        RCA, {"u": "https://grafana.example/d/x", "bad": "javascript:alert(1)", "label": "dash <b>",
-              "c": "a<b>&c", "who": "<@U_BOB>", "people": {"U_BOB": "Bob"}},
-    )  # fmt: skip
+        RCA,
+        {
+            "u": "https://grafana.example/d/x",
+            "bad": "javascript:alert(1)",
+            "label": "dash <b>",
+            "c": "a<b>&c",
+            "who": "<@U_BOB>",
+            "people": {"U_BOB": "Bob"},
+        },
+    )
     assert text == "[dash &lt;b>](https://grafana.example/d/x) dash &lt;b> `a<b>&c` @Bob\n"

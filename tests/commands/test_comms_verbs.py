@@ -25,9 +25,13 @@ def test_notify_resolve_rca() -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("notify 'T<!channel>'", "is not a valid tenant id"), ("notify a b", "too many arguments"),
-     ("resolve t-blue now", "too many arguments"), ("rca '<@U1>'", "is not a valid tenant id")],
-)  # fmt: skip
+    [
+        ("notify 'T<!channel>'", "is not a valid tenant id"),
+        ("notify a b", "too many arguments"),
+        ("resolve t-blue now", "too many arguments"),
+        ("rca '<@U1>'", "is not a valid tenant id"),
+    ],
+)
 def test_bad_notify_resolve_rca(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message) as caught:
         parse(text)
@@ -37,8 +41,11 @@ def test_bad_notify_resolve_rca(text: str, message: str) -> None:
 def test_silence_takes_the_rest_as_reason() -> None:
     invocation = parse("silence t-blue 1h30m rollback applied, waiting for the 5m rate")
     assert invocation.verb.name == "silence" and invocation.verb.mutating
-    assert invocation.args == {"tenant": "t-blue", "duration_s": 5400,
-                               "reason": "rollback applied, waiting for the 5m rate"}  # fmt: skip
+    assert invocation.args == {
+        "tenant": "t-blue",
+        "duration_s": 5400,
+        "reason": "rollback applied, waiting for the 5m rate",
+    }
     assert parse('silence t-blue 30m "quoted reason"').args["reason"] == "quoted reason"
 
 
@@ -51,16 +58,18 @@ def test_durations(word: str, seconds: int) -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("silence", "expected a tenant, a duration and a reason"),
-     ("silence t-blue 2h", "expected a tenant, a duration and a reason"),
-     ("silence t-blue 2 reason", "is not a duration"),
-     ("silence t-blue -5m reason", "is not a duration"),
-     ("silence t-blue 30x reason", "is not a duration"),
-     ("silence t-blue 0m reason", "longer than zero"),
-     ("silence t-blue 2h ''", "needs a reason"),
-     ("silence T_BLUE 2h reason", "is not a valid tenant id"),
-     ("silence t-blue 2h " + "x" * 501, "under 500 characters")],
-)  # fmt: skip
+    [
+        ("silence", "expected a tenant, a duration and a reason"),
+        ("silence t-blue 2h", "expected a tenant, a duration and a reason"),
+        ("silence t-blue 2 reason", "is not a duration"),
+        ("silence t-blue -5m reason", "is not a duration"),
+        ("silence t-blue 30x reason", "is not a duration"),
+        ("silence t-blue 0m reason", "longer than zero"),
+        ("silence t-blue 2h ''", "needs a reason"),
+        ("silence T_BLUE 2h reason", "is not a valid tenant id"),
+        ("silence t-blue 2h " + "x" * 501, "under 500 characters"),
+    ],
+)
 def test_bad_silences(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message) as caught:
         parse(text)
@@ -79,7 +88,11 @@ def test_silence_maximum_is_configured() -> None:
 def test_comms_config_defaults() -> None:
     comms = RunbookConfig().comms
     assert (comms.eta, comms.rca_reminder_s, comms.timeline_reaction, comms.silence_max_s) == (
-        "30 minutes", 48 * 3600, "pushpin", 24 * 3600)  # fmt: skip
+        "30 minutes",
+        48 * 3600,
+        "pushpin",
+        24 * 3600,
+    )
     assert comms.tenant_channels == {} and comms.stakeholder_channel is None and comms.templates_dir is None
     channels = {"tenant_channels": {"t-blue": "C_TBLUE"}, "stakeholder_channel": "C1"}
     ok = RunbookConfig.model_validate({"comms": channels})
@@ -88,14 +101,19 @@ def test_comms_config_defaults() -> None:
 
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
-    [("comms: {tenant_channels: {T-Blue: C1}}", "comms.tenant_channels: Value error, 'T-Blue' is not a valid tenant"),
-     ("comms: {tenant_channels: {t-blue: '#general'}}", "is not a Slack channel id"),
-     ("comms: {stakeholder_channel: general}", "comms.stakeholder_channel"),
-     ("comms: {timeline_reaction: ':pushpin:'}", "comms.timeline_reaction"),
-     ("comms: {rca_reminder_s: 0}", "comms.rca_reminder_s"),
-     ("comms: {eta: ''}", "comms.eta"),
-     ("comms: {unknown: 1}", "comms.unknown")],
-)  # fmt: skip
+    [
+        (
+            "comms: {tenant_channels: {T-Blue: C1}}",
+            "comms.tenant_channels: Value error, 'T-Blue' is not a valid tenant",
+        ),
+        ("comms: {tenant_channels: {t-blue: '#general'}}", "is not a Slack channel id"),
+        ("comms: {stakeholder_channel: general}", "comms.stakeholder_channel"),
+        ("comms: {timeline_reaction: ':pushpin:'}", "comms.timeline_reaction"),
+        ("comms: {rca_reminder_s: 0}", "comms.rca_reminder_s"),
+        ("comms: {eta: ''}", "comms.eta"),
+        ("comms: {unknown: 1}", "comms.unknown"),
+    ],
+)
 def test_bad_comms_config_names_the_setting(tmp_path: Path, yaml_text: str, message: str) -> None:
     path = tmp_path / "flk.yaml"
     path.write_text(yaml_text)

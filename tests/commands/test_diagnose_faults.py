@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.runtime import build_context
-from bot.settings import load_settings
+from bot.service.runtime import build_context
+from bot.service.settings import load_settings
 from commands.context import Context
 from commands.diagnose import DiagnosisReport, run_diagnose
 from commands.models import Status

@@ -147,9 +147,16 @@ def test_a_rotation_long_before_the_breach_does_not_explain_it() -> None:
 
 def test_skewed_signature_timestamps_are_clock_skew() -> None:
     data = sig_data(
-        **{"signatures.rejections": {"count": 50, "key_ids": {"k-new": 50}, "timestamped": 50, "skewed": 48,
-                                     "median_skew_s": 95.0}}
-    )  # fmt: skip
+        **{
+            "signatures.rejections": {
+                "count": 50,
+                "key_ids": {"k-new": 50},
+                "timestamped": 50,
+                "skewed": 48,
+                "median_skew_s": 95.0,
+            }
+        }
+    )
     outcome = signatures.decide(data, CONFIG, "t1", NOW)
     assert outcome.verdict.headline == "clock skew"
     assert any("+95.0 s" in e for e in outcome.verdict.evidence)
@@ -187,9 +194,12 @@ def test_request_patterns() -> None:
 
 @pytest.mark.parametrize(
     ("kind", "steps"),
-    [("retry storm", ["mitigate t1 quota", "notify t1"]), ("possible attack", ["notify t1"]),
-     ("legitimate burst", ["mitigate t1 quota"])],
-)  # fmt: skip
+    [
+        ("retry storm", ["mitigate t1 quota", "notify t1"]),
+        ("possible attack", ["notify t1"]),
+        ("legitimate burst", ["mitigate t1 quota"]),
+    ],
+)
 def test_quota_verdicts(kind: str, steps: list[str]) -> None:
     data = {
         "quota.hits": {"hits_1h": 3000.0, "rate": 2.0, "share": 0.2},
@@ -211,9 +221,18 @@ def test_no_rejections_is_no_quota_problem() -> None:
 
 
 def esc_data(**distribution: Any) -> dict[str, dict[str, Any]]:
-    dist = {"records": 500, "escalations": 30, "out_of_range": 0, "shift": {"D_hat": 0.3, "coh_star": 0.1},
-            "window": "since 11:20 UTC", "median_D_hat": 1.3, "median_coh_star": 0.75, "tol_D": 1.2,
-            "tol_coh": 0.78, "malformed_lines": 0} | distribution  # fmt: skip
+    dist = {
+        "records": 500,
+        "escalations": 30,
+        "out_of_range": 0,
+        "shift": {"D_hat": 0.3, "coh_star": 0.1},
+        "window": "since 11:20 UTC",
+        "median_D_hat": 1.3,
+        "median_coh_star": 0.75,
+        "tol_D": 1.2,
+        "tol_coh": 0.78,
+        "malformed_lines": 0,
+    } | distribution
     return {
         "escalations.ratio": {"ratio": 0.06, "breach_start": NOW - 2400},
         "escalations.distribution": dist,
@@ -263,11 +282,15 @@ def test_policy_history_diff_uses_the_tenants_overrides() -> None:
 def test_policy_verdicts(lag_min: int, within: bool, headline: str) -> None:
     promoted = NOW - 3 * 3600
     data = {
-        "policy.timing": {"breach_start": promoted + lag_min * 60, "lag_s": lag_min * 60.0, "within": within,
-                          "others_same_version": []},
+        "policy.timing": {
+            "breach_start": promoted + lag_min * 60,
+            "lag_s": lag_min * 60.0,
+            "within": within,
+            "others_same_version": [],
+        },
         "policy.registry": {"active": "v2", "promoted_at": promoted, "previous": "v1", "diff": ["tol_D: 1.5 → 1.1"]},
         "policy.flags": {"overrides": []},
-    }  # fmt: skip
+    }
     outcome = policy.decide(data, CONFIG, "t1", NOW)
     assert (outcome.fired, outcome.verdict.headline) == (within, headline)
     if within:

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from bot.runtime import build_context
-from bot.settings import load_settings
+from bot.service.runtime import build_context
+from bot.service.settings import load_settings
 from commands.diagnose import run_diagnose
 from integrations.kube import Kube, KubeError
 from sandbox.up import Sandbox

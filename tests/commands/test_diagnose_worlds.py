@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.runtime import build_context
-from bot.settings import load_settings
+from bot.service.runtime import build_context
+from bot.service.settings import load_settings
 from commands.context import Context
 from commands.diagnose import DiagnosisReport, probes, run_diagnose
 from commands.models import Status

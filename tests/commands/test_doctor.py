@@ -14,8 +14,8 @@ from aiohttp import web
 from rich.console import Console
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.doctor import auth_test, doctor, targets_for
-from bot.settings import load_settings
+from bot.service.doctor import auth_test, doctor, targets_for
+from bot.service.settings import load_settings
 from commands.doctor import (
     Check,
     Status,
@@ -92,8 +92,17 @@ async def test_all_green_against_the_sandbox(green: dict[str, Check], sandbox: S
         expected["grafana"] = Status.SKIP
     assert not_ok == expected, green
     assert "x-oauth-scopes" in green["slack scopes"].detail
-    for name in ("slack auth", "slack socket mode", "prometheus", "alertmanager", "kubernetes", "admin API",
-                 "WORM audit log", "tenant repo", "database"):  # fmt: skip
+    for name in (
+        "slack auth",
+        "slack socket mode",
+        "prometheus",
+        "alertmanager",
+        "kubernetes",
+        "admin API",
+        "WORM audit log",
+        "tenant repo",
+        "database",
+    ):
         assert green[name].status is Status.OK, green[name]
     assert "schema at head" in green["database"].detail
     assert "kubernetes: get secrets" in green and "withheld" in green["kubernetes: get secrets"].detail
@@ -165,8 +174,16 @@ async def test_a_dead_dependency_fails_its_own_line(
 async def test_bad_tokens_and_an_unmigrated_database(
     sandbox: Sandbox, database: str, tmp_path: Path, like_the_shipped_role: None
 ) -> None:
-    checks = await checks_for(env_for(sandbox, database, SLACK_BOT_TOKEN="xoxb-wrong", SLACK_APP_TOKEN="xapp-wrong",
-                                      FLK_KUBE_TOKEN="wrong", FLK_DATABASE_URL=_unmigrated(tmp_path)))  # fmt: skip
+    checks = await checks_for(
+        env_for(
+            sandbox,
+            database,
+            SLACK_BOT_TOKEN="xoxb-wrong",
+            SLACK_APP_TOKEN="xapp-wrong",
+            FLK_KUBE_TOKEN="wrong",
+            FLK_DATABASE_URL=_unmigrated(tmp_path),
+        )
+    )
     assert failing(checks) == {"slack auth", "slack socket mode", "kubernetes", "database"}
     assert "invalid_auth" in checks["slack auth"].detail and "SLACK_BOT_TOKEN" in checks["slack auth"].hint
     assert checks["slack scopes"].status is Status.SKIP

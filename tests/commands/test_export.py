@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from bot.runtime import build_context
-from bot.settings import load_settings
+from bot.service.runtime import build_context
+from bot.service.settings import load_settings
 from commands.config import Export as ExportConfig
 from commands.config import RunbookConfig
 from commands.context import Context
@@ -53,10 +53,17 @@ def worm_root(tmp_path: Path) -> Path:
         ts = MIDNIGHT - timedelta(hours=1) + timedelta(seconds=30 * k)
         for tenant in ("t1", "t10", "xt1"):
             records.append(
-                {"ts": iso(ts), "tenant_id": tenant, "pcs_id": f"pcs-{tenant}-{k}", "D_hat": 1.5 + k / 1000,
-                 "coh_star": 0.8, "verify_outcome": "escalated" if k % 3 == 0 else "accepted",
-                 "reason": "=HYPERLINK(\"x\")" if k == 180 else "D_hat above tol_D", "policy_version": "v7"}
-            )  # fmt: skip
+                {
+                    "ts": iso(ts),
+                    "tenant_id": tenant,
+                    "pcs_id": f"pcs-{tenant}-{k}",
+                    "D_hat": 1.5 + k / 1000,
+                    "coh_star": 0.8,
+                    "verify_outcome": "escalated" if k % 3 == 0 else "accepted",
+                    "reason": '=HYPERLINK("x")' if k == 180 else "D_hat above tol_D",
+                    "policy_version": "v7",
+                }
+            )
     write_hours(tmp_path, records, tail='{"ts":"2031-03-10T00:59:')
     return tmp_path
 

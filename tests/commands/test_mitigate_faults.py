@@ -124,7 +124,7 @@ async def test_a_later_object_in_conflict_puts_the_earlier_back(kw: KubeWorld) -
         await apply(kw.ctx, p)
     assert caught.value.current == {"tol_D": "0.9", "extra": "1"}
     assert caught.value.planned == {"tol_D": "1.0", "extra": "1"}
-    assert "tol_D is now \"0.9\", planned from \"1.0\"" in str(caught.value)
+    assert 'tol_D is now "0.9", planned from "1.0"' in str(caught.value)
     assert "nothing was applied" in str(caught.value)
     assert kw.snapshot()["configmaps"] == before["configmaps"]
 

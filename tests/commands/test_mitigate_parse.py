@@ -39,8 +39,12 @@ def test_accepted(text: str, expected: dict[str, object]) -> None:
 
 
 def test_what_diagnosis_suggests_parses() -> None:
-    for step in ("mitigate t-1 key-window", "mitigate t-1 quota", "mitigate t-1 degraded-mode",
-                 "mitigate t-1 rollback-policy v8"):
+    for step in (
+        "mitigate t-1 key-window",
+        "mitigate t-1 quota",
+        "mitigate t-1 degraded-mode",
+        "mitigate t-1 rollback-policy v8",
+    ):
         assert parse(step).args["tenant"] == "t-1"
 
 

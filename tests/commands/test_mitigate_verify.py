@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.runtime import build_context
-from bot.settings import load_settings
+from bot.service.runtime import build_context
+from bot.service.settings import load_settings
 from commands.context import Context
 from commands.models import Status
 from commands.registry import UsageError
@@ -66,8 +66,11 @@ async def test_every_tenant_against_its_slo(running: tuple[Sandbox, Context]) ->
             assert finding.summary.startswith(f"`{tenant}` still breaches:")
         else:
             assert finding.summary.startswith(f"`{tenant}` is within its SLO")
-        assert set(finding.facts) == {f"escalations ({slo.window})", f"signature errors ({slo.window})",
-                                      f"rate(escalated[{slo.window}])"}
+        assert set(finding.facts) == {
+            f"escalations ({slo.window})",
+            f"signature errors ({slo.window})",
+            f"rate(escalated[{slo.window}])",
+        }
 
 
 async def test_a_shorter_window_and_bad_windows(running: tuple[Sandbox, Context]) -> None:

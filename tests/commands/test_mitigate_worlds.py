@@ -16,8 +16,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot.runtime import build_context
-from bot.settings import load_settings
+from bot.service.runtime import build_context
+from bot.service.settings import load_settings
 from commands.context import Context
 from commands.mitigate import (
     Applied,
@@ -227,7 +227,8 @@ async def test_rollback_policy_to_the_previous_version(world: Running) -> None:
     assert p.objects[0].resource_version == w.version(tenant_map)
     assert p.objects[1].resource_version == w.version(policy_map)
     assert {c.key: c.after for c in p.objects[1].changes} == {
-        k: policy_after.get(k) for k in policy_before.keys() | policy_after.keys()
+        k: policy_after.get(k)
+        for k in policy_before.keys() | policy_after.keys()
         if policy_before.get(k) != policy_after.get(k)
     }
     assert p.restart == w.ref("Deployment", w.world.backend.deployment)

@@ -56,8 +56,11 @@ def stages() -> list[Stage]:
 def packages() -> list[str]:
     """Top-level packages setuptools ships (pyproject's packages.find include patterns)."""
     patterns = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
-    return sorted(p.name for p in ROOT.iterdir() if (p / "__init__.py").exists() and any(
-        fnmatch.fnmatch(p.name, pattern) for pattern in patterns))  # fmt: skip
+    return sorted(
+        p.name
+        for p in ROOT.iterdir()
+        if (p / "__init__.py").exists() and any(fnmatch.fnmatch(p.name, pattern) for pattern in patterns)
+    )
 
 
 # -- the Dockerfile ------------------------------------------------------------------------------
@@ -164,8 +167,15 @@ class Built:
     def run(self, *argv: str) -> subprocess.CompletedProcess[str]:
         # Away from the checkout, whose packages `python -c` would otherwise import first.
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        return subprocess.run([str(self.venv / "bin" / argv[0]), *argv[1:]], capture_output=True, text=True,
-                              timeout=60, check=False, cwd=self.venv, env=env)  # fmt: skip
+        return subprocess.run(
+            [str(self.venv / "bin" / argv[0]), *argv[1:]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=self.venv,
+            env=env,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -182,13 +192,21 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         shutil.copytree(ROOT / package, src / package, ignore=ignore)
     out = work / "dist"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    subprocess.run([*pip, "wheel", str(src), "--no-deps", "--no-build-isolation", "--no-index", "-q", "-w", str(out)],
-                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [*pip, "wheel", str(src), "--no-deps", "--no-build-isolation", "--no-index", "-q", "-w", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     (wheel,) = out.glob("*.whl")
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
-    subprocess.run([*pip, "--python", str(venv / "bin" / "python"), "install", "--no-deps", "--no-index", "-q",
-                    str(wheel)], check=True, capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [*pip, "--python", str(venv / "bin" / "python"), "install", "--no-deps", "--no-index", "-q", str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     # After the venv's own site-packages: the dependencies, without the project's editable install
     # (a path added by a .pth file is not itself scanned for .pth files).
     (site,) = (venv / "lib").glob("python3*/site-packages")
@@ -208,9 +226,10 @@ def test_wheel_holds_every_module_and_data_file(built: Built) -> None:
         str(path.relative_to(ROOT))
         for package in packages()
         for path in (ROOT / package).rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts
+        if path.is_file()
+        and "__pycache__" not in path.parts
         and (path.suffix == ".py" or any(fnmatch.fnmatch(path.name, pattern) for pattern in data))
-    }  # fmt: skip
+    }
     names = set(zipfile.ZipFile(built.wheel).namelist())
     assert not expected - names, f"missing from the wheel: {sorted(expected - names)}"
     assert "integrations/store/migrations/script.py.mako" in names
@@ -224,6 +243,6 @@ def test_entry_point_runs_from_the_installed_wheel(built: Built) -> None:
     assert "serve" in helped.stdout and "doctor" in helped.stdout
     doctor = built.run(script, "doctor", "--help")
     assert doctor.returncode == 0 and "--slack-manifest" in doctor.stdout
-    where = built.run("python", "-c", "import bot.app, commands.doctor; print(bot.app.__file__)")
+    where = built.run("python", "-c", "import bot.service.app, commands.doctor; print(bot.service.app.__file__)")
     assert where.returncode == 0, where.stderr
     assert Path(where.stdout.strip()).is_relative_to(built.venv)

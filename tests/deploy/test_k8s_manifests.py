@@ -16,7 +16,7 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from bot.settings import Settings
+from bot.service.settings import Settings
 from commands.config import RunbookConfig, load_runbook_config
 from integrations.kube_access import (
     WITHHELD,
@@ -114,9 +114,20 @@ def test_the_schema_check_rejects_a_broken_object(rendered: list[dict[str, Any]]
 def test_base_has_every_object_the_bot_needs() -> None:
     kinds = sorted(o["kind"] for o in render(BASE))
     assert kinds == sorted(
-        ["Namespace", "ServiceAccount", "Role", "RoleBinding", "ConfigMap", "ConfigMap", "PersistentVolumeClaim",
-         "PersistentVolumeClaim", "Deployment", "Service", "PodDisruptionBudget"]
-    )  # fmt: skip
+        [
+            "Namespace",
+            "ServiceAccount",
+            "Role",
+            "RoleBinding",
+            "ConfigMap",
+            "ConfigMap",
+            "PersistentVolumeClaim",
+            "PersistentVolumeClaim",
+            "Deployment",
+            "Service",
+            "PodDisruptionBudget",
+        ]
+    )
 
 
 # -- the pod -------------------------------------------------------------------------------------
@@ -277,9 +288,9 @@ def test_restarts_are_limited_to_the_configured_backend(rendered: list[dict[str,
 
 def test_admin_api_is_reached_directly_so_the_role_needs_no_service_proxy(rendered: list[dict[str, Any]]) -> None:
     """The only request the code builds by hand to the API server is the admin API through the
-    services proxy (bot/runtime.py), used when FLK_ADMIN_URL is unset; the manifests set it."""
+    services proxy (bot/service/runtime.py), used when FLK_ADMIN_URL is unset; the manifests set it."""
     raw = sorted(_raw_api_paths())
-    assert raw == ["bot/runtime.py: {}/api/v1/namespaces/{}/services/{}/proxy"], raw
+    assert raw == ["bot/service/runtime.py: {}/api/v1/namespaces/{}/services/{}/proxy"], raw
     assert env_of(rendered)["FLK_ADMIN_URL"].startswith("http")
     assert not {p for p in granted(one(rendered, "Role")) if p.resource == "services"}
 

@@ -43,8 +43,10 @@ def test_promtool_unit_tests() -> None:
 
 def test_one_rule_per_sli_with_the_runbook_thresholds_and_the_bots_metric_names() -> None:
     metrics, slo = Metrics(), Slo()
-    expected = {"escalations": (metrics.escalated, slo.escalation_ratio),
-                "signature_errors": (metrics.signature_errors, slo.signature_error_ratio)}
+    expected = {
+        "escalations": (metrics.escalated, slo.escalation_ratio),
+        "signature_errors": (metrics.signature_errors, slo.signature_error_ratio),
+    }
     rules = _rules()
     assert {r["labels"]["sli"] for r in rules} == set(expected) and len(rules) == len(expected)
     for rule in rules:

@@ -205,7 +205,7 @@ def _matches(pattern: Any, command: str) -> bool:
 
 
 def _post_routes() -> set[str]:
-    """The paths the bot's web app serves POSTs on (bot/app.py)."""
+    """The paths the bot's web app serves POSTs on (bot/service/app.py)."""
     tree = ast.parse((ROOT / "bot" / "app.py").read_text(encoding="utf-8"))
     return {
         node.args[0].value
@@ -235,7 +235,9 @@ def test_http_mode_sends_everything_to_the_bots_events_route() -> None:
     routes = _post_routes()
     for _, url in urls:
         match = re.fullmatch(r"https://[^/]+(/.*)", url)
-        assert match and match.group(1) in routes, f"{url}: not an https URL of a route in bot/app.py ({routes})"
+        assert match and match.group(1) in routes, (
+            f"{url}: not an https URL of a route in bot/service/app.py ({routes})"
+        )
 
 
 def test_socket_mode_variant_is_the_same_app_without_request_urls() -> None:

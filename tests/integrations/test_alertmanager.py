@@ -46,39 +46,54 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 async def raw(sandbox: Sandbox, method: str, path: str, **kwargs: Any) -> Any:
     """Alertmanager's own answer, read without our client."""
-    async with aiohttp.ClientSession() as http, http.request(
-        method, f"{sandbox.alertmanager_url}/api/v2{path}", **kwargs
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, f"{sandbox.alertmanager_url}/api/v2{path}", **kwargs) as response,
+    ):
         assert response.status == 200, await response.text()
         return await response.json(content_type=None)
 
 
 async def fire(sandbox: Sandbox, *tenants: str) -> None:
     now = datetime.now(UTC)
-    alerts = [{"labels": {"alertname": CONFIG.alert_name, "tenant_id": t, "sli": "escalations"},
-               "startsAt": now.isoformat(), "endsAt": (now + timedelta(minutes=5)).isoformat()} for t in tenants]
-    await raw(sandbox, "POST", "/alerts", json=alerts)  # fmt: skip
+    alerts = [
+        {
+            "labels": {"alertname": CONFIG.alert_name, "tenant_id": t, "sli": "escalations"},
+            "startsAt": now.isoformat(),
+            "endsAt": (now + timedelta(minutes=5)).isoformat(),
+        }
+        for t in tenants
+    ]
+    await raw(sandbox, "POST", "/alerts", json=alerts)
 
 
 async def alert_states(sandbox: Sandbox, tenants: set[str]) -> dict[str, tuple[str, list[str]]]:
     alerts = await raw(sandbox, "GET", "/alerts", params={"silenced": "true", "inhibited": "true"})
-    return {a["labels"]["tenant_id"]: (a["status"]["state"], a["status"]["silencedBy"])
-            for a in alerts if a["labels"].get("tenant_id") in tenants}  # fmt: skip
+    return {
+        a["labels"]["tenant_id"]: (a["status"]["state"], a["status"]["silencedBy"])
+        for a in alerts
+        if a["labels"].get("tenant_id") in tenants
+    }
 
 
 async def test_silence_mutes_exactly_the_tenant_and_expires(sandbox: Sandbox, am: Alertmanager) -> None:
     mine, other = tenant(), tenant()
     now = datetime.now(UTC)
     silence_id = await am.create_silence(
-        silence_matchers(CONFIG, mine), starts_at=now, ends_at=now + timedelta(hours=2), created_by="U_ALICE",
+        silence_matchers(CONFIG, mine),
+        starts_at=now,
+        ends_at=now + timedelta(hours=2),
+        created_by="U_ALICE",
         comment="rollback under way",
-    )  # fmt: skip
+    )
     listed = await raw(sandbox, "GET", "/silences")
     ours = next(s for s in listed if s["id"] == silence_id)
     assert ours["status"]["state"] == "active"
     assert ours["createdBy"] == "U_ALICE" and ours["comment"] == "rollback under way"
     assert sorted((m["name"], m["value"], m["isEqual"], m["isRegex"]) for m in ours["matchers"]) == [
-        ("alertname", "FLKTenantSLOBreach", True, False), ("tenant_id", mine, True, False)]  # fmt: skip
+        ("alertname", "FLKTenantSLOBreach", True, False),
+        ("tenant_id", mine, True, False),
+    ]
 
     await fire(sandbox, mine, other)
     states = await alert_states(sandbox, {mine, other})
@@ -92,7 +107,8 @@ async def test_silence_mutes_exactly_the_tenant_and_expires(sandbox: Sandbox, am
 
     found = await am.silences({"tenant_id": mine})
     assert [(s.id, s.matchers, s.state) for s in found] == [
-        (silence_id, {"alertname": "FLKTenantSLOBreach", "tenant_id": mine}, "active")]  # fmt: skip
+        (silence_id, {"alertname": "FLKTenantSLOBreach", "tenant_id": mine}, "active")
+    ]
     assert found[0].ends_at - found[0].starts_at == pytest.approx(timedelta(hours=2), abs=timedelta(seconds=1))
     assert await am.silences({"tenant_id": other}) == []
 
@@ -107,8 +123,13 @@ async def test_silence_mutes_exactly_the_tenant_and_expires(sandbox: Sandbox, am
 async def test_refusals_are_backend_errors(am: Alertmanager) -> None:
     now = datetime.now(UTC)
     with pytest.raises(BackendError, match="start time must be before end time") as caught:
-        await am.create_silence({"tenant_id": "x"}, starts_at=now, ends_at=now - timedelta(minutes=1),
-                                created_by="U_ALICE", comment="backwards")  # fmt: skip
+        await am.create_silence(
+            {"tenant_id": "x"},
+            starts_at=now,
+            ends_at=now - timedelta(minutes=1),
+            created_by="U_ALICE",
+            comment="backwards",
+        )
     assert caught.value.system == "Alertmanager" and "HTTP 400" in caught.value.reason
     with pytest.raises(BackendError, match="is not a silence id"):
         await am.expire_silence("../../-/reload")
@@ -132,10 +153,15 @@ async def test_incident_silence_recorded_and_expired_on_resolve(
     incident, _ = await store.open_or_get_incident(mine, title=f"FLKTenantSLOBreach · {mine}")
     created = await silence_tenant(store, am, CONFIG, incident, mine, 1800, "waiting for the 5m rate", "U_ALICE")
     assert (await raw(sandbox, "GET", f"/silence/{created.id}"))["comment"] == (
-        f"waiting for the 5m rate (flk incident #{incident.id})")  # fmt: skip
+        f"waiting for the 5m rate (flk incident #{incident.id})"
+    )
     event = (await store.timeline(incident.id))[-1]
     assert (event.kind, event.actor, event.details["silence_id"], event.details["tenant"]) == (
-        "silence.created", "U_ALICE", created.id, mine)  # fmt: skip
+        "silence.created",
+        "U_ALICE",
+        created.id,
+        mine,
+    )
     assert event.text.startswith(f"FLKTenantSLOBreach silenced for {mine} for 30 min (until ")
     assert open_silences(await store.timeline(incident.id)) == [created.id]
 

@@ -165,8 +165,13 @@ def test_secret_values_are_never_written(tmp_path: Path) -> None:
         "U1",
         "command",
         tenant="t-1",
-        details={"token": "plain-credential-value", "text": f"/flk x {slack_token}", "token_rate": "200",
-                 "auth": {"password": "hunter2-hunter2"}, "header": "Bearer abcdefghijklmnop"},
+        details={
+            "token": "plain-credential-value",
+            "text": f"/flk x {slack_token}",
+            "token_rate": "200",
+            "auth": {"password": "hunter2-hunter2"},
+            "header": "Bearer abcdefghijklmnop",
+        },
     )
     text = path.read_text(encoding="utf-8")
     for secret in ("plain-credential-value", slack_token, "hunter2-hunter2", "abcdefghijklmnop"):
@@ -199,9 +204,7 @@ def test_concurrent_processes_keep_one_chain(tmp_path: Path) -> None:
         "log = AuditLog(sys.argv[1], fsync=False)\n"
         "for i in range(60): log.append('P' + sys.argv[2], 'command', details={'i': i})\n"
     )
-    workers = [
-        subprocess.Popen([sys.executable, "-c", script, str(path), str(n)], cwd=ROOT) for n in range(4)
-    ]
+    workers = [subprocess.Popen([sys.executable, "-c", script, str(path), str(n)], cwd=ROOT) for n in range(4)]
     assert [w.wait(timeout=60) for w in workers] == [0, 0, 0, 0]
     result = verify(path)
     assert result.ok and result.records == 240

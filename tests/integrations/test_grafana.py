@@ -41,17 +41,23 @@ async def client(grafana: GrafanaStandIn) -> AsyncIterator[Grafana]:
 async def post(grafana: GrafanaStandIn, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     headers = {"Authorization": f"Bearer {TOKEN}"} if headers is None else headers
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    async with aiohttp.ClientSession() as http, http.post(
-        f"{grafana.url}/api/annotations", data=data, headers={**headers, "Content-Type": "application/json"}
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{grafana.url}/api/annotations", data=data, headers={**headers, "Content-Type": "application/json"}
+        ) as response,
+    ):
         return response.status, await response.json()
 
 
 @pytest.mark.parametrize(
     ("headers", "message"),
-    [({}, "Unauthorized"), ({"Authorization": "Bearer wrong"}, "Invalid API key"),
-     ({"Authorization": TOKEN}, "Invalid API key")],
-)  # fmt: skip
+    [
+        ({}, "Unauthorized"),
+        ({"Authorization": "Bearer wrong"}, "Invalid API key"),
+        ({"Authorization": TOKEN}, "Invalid API key"),
+    ],
+)
 async def test_stand_in_refuses_missing_or_wrong_tokens(
     grafana: GrafanaStandIn, headers: dict[str, str], message: str
 ) -> None:
@@ -61,12 +67,20 @@ async def test_stand_in_refuses_missing_or_wrong_tokens(
 
 @pytest.mark.parametrize(
     ("body", "message"),
-    [(b"{not json", "bad request data"), ([1, 2], "bad request data"), ({"text": 5}, "bad request data"),
-     ({"text": "x", "time": "1700000000000"}, "bad request data"), ({"text": "x", "time": 1.5}, "bad request data"),
-     ({"text": "x", "tags": "a b"}, "bad request data"), ({"text": "x", "tags": [1]}, "bad request data"),
-     ({"text": "x", "panelId": True}, "bad request data"), ({"text": ""}, "Failed to save annotation"),
-     ({"tags": ["a"]}, "Failed to save annotation"), (None, "Failed to save annotation")],
-)  # fmt: skip
+    [
+        (b"{not json", "bad request data"),
+        ([1, 2], "bad request data"),
+        ({"text": 5}, "bad request data"),
+        ({"text": "x", "time": "1700000000000"}, "bad request data"),
+        ({"text": "x", "time": 1.5}, "bad request data"),
+        ({"text": "x", "tags": "a b"}, "bad request data"),
+        ({"text": "x", "tags": [1]}, "bad request data"),
+        ({"text": "x", "panelId": True}, "bad request data"),
+        ({"text": ""}, "Failed to save annotation"),
+        ({"tags": ["a"]}, "Failed to save annotation"),
+        (None, "Failed to save annotation"),
+    ],
+)
 async def test_stand_in_refuses_malformed_bodies(grafana: GrafanaStandIn, body: Any, message: str) -> None:
     assert await post(grafana, body) == (400, {"message": message})
     assert grafana.annotations == []
@@ -74,16 +88,27 @@ async def test_stand_in_refuses_malformed_bodies(grafana: GrafanaStandIn, body: 
 
 async def test_annotation_is_stored_and_read_back(grafana: GrafanaStandIn, client: Grafana) -> None:
     end = START + timedelta(hours=1, minutes=23, seconds=30)
-    first = await client.annotate("SLO breach - Root cause: x - Mitigation: y", start=START, end=end,
-                                  tags=["flk", "tenant:t-blue"], dashboard_uid="flk-tenant-health")  # fmt: skip
+    first = await client.annotate(
+        "SLO breach - Root cause: x - Mitigation: y",
+        start=START,
+        end=end,
+        tags=["flk", "tenant:t-blue"],
+        dashboard_uid="flk-tenant-health",
+    )
     second = await client.annotate("note", start=end, tags=["flk"], dashboard_uid="other-board", panel_id=4)
     assert (first, second) == (1, 2)
     stored = grafana.annotations[0]
     assert (stored.dashboard_uid, stored.dashboard_id, stored.time, stored.time_end, stored.tags) == (
-        "flk-tenant-health", 1, 1935655080000, 1935655080000 + 5010_000, ["flk", "tenant:t-blue"])  # fmt: skip
+        "flk-tenant-health",
+        1,
+        1935655080000,
+        1935655080000 + 5010_000,
+        ["flk", "tenant:t-blue"],
+    )
     listed = await client.annotations(dashboard_uid="flk-tenant-health")
     assert [(a["id"], a["text"], a["time"], a["timeEnd"]) for a in listed] == [
-        (1, "SLO breach - Root cause: x - Mitigation: y", stored.time, stored.time_end)]  # fmt: skip
+        (1, "SLO breach - Root cause: x - Mitigation: y", stored.time, stored.time_end)
+    ]
     assert [a["id"] for a in await client.annotations(tags=["flk"])] == [2, 1]  # newest first
     assert [a["id"] for a in await client.annotations(tags=["flk", "tenant:t-blue"])] == [1]
     assert [a["id"] for a in await client.annotations(start=end + timedelta(seconds=1))] == []
@@ -134,8 +159,9 @@ async def test_resolved_incident_annotation_on_the_tenant_dashboard(
         incident_id = await script_incident(store, clock)
         facts = await load_facts(store, incident_id, now=RESOLVED)
     note = annotation(facts, comms, stakeholder_resolved(facts, comms))
-    await client.annotate(note.text, start=note.start, end=note.end, tags=note.tags,
-                          dashboard_uid=comms.grafana_dashboard_uid)  # fmt: skip
+    await client.annotate(
+        note.text, start=note.start, end=note.end, tags=note.tags, dashboard_uid=comms.grafana_dashboard_uid
+    )
     (stored,) = grafana.annotations
     assert stored.dashboard_uid == "flk-tenant-health"
     assert (stored.time, stored.time_end) == (int(BREACH.timestamp() * 1000), int(RESOLVED.timestamp() * 1000))

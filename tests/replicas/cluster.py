@@ -127,9 +127,16 @@ class Cluster:
         c = outbox.c
         of_incident = c.incident_id.is_(None) if incident_id is None else c.incident_id == incident_id
         async with self.store.engine.connect() as conn:
-            row = (await conn.execute(select(c.id, c.claimed_by).where(
-                c.op == op, of_incident, c.done_at.is_(None), c.failed_at.is_(None),
-            ))).first()  # fmt: skip
+            row = (
+                await conn.execute(
+                    select(c.id, c.claimed_by).where(
+                        c.op == op,
+                        of_incident,
+                        c.done_at.is_(None),
+                        c.failed_at.is_(None),
+                    )
+                )
+            ).first()
         if row is None or not row.claimed_by:
             return None
         pid = int(row.claimed_by.split(":")[1])

@@ -59,9 +59,10 @@ def parents(cluster: Cluster, tenant: str, since: float) -> list[Message]:
 def summaries(cluster: Cluster, ts: str, tenant: str, step: str = "Triage") -> list[Message]:
     header = f"{step} · {tenant} · "
     return [
-        m for m in thread(cluster, ts)
+        m
+        for m in thread(cluster, ts)
         if any(b.get("type") == "header" and b["text"]["text"].startswith(header) for b in m.blocks)
-    ]  # fmt: skip
+    ]
 
 
 def checklists(cluster: Cluster, ts: str, tenant: str) -> list[tuple[Message, int, int]]:

@@ -37,8 +37,9 @@ class Setup:
     def restart(self) -> None:
         self.clock[0] += 0.001
         stamp = {"metadata": {"annotations": {RESTARTED_AT: f"restart at {self.clock[0]:.6f}"}}}
-        self.store.patch("deployments", self.ns, self.live.world.backend.deployment, {"spec": {"template": stamp}},
-                         "strategic")
+        self.store.patch(
+            "deployments", self.ns, self.live.world.backend.deployment, {"spec": {"template": stamp}}, "strategic"
+        )
 
     def later(self, seconds: float = WINDOW) -> float:
         """A moment ``seconds`` after now: a full rate window after the change, by default."""
@@ -76,8 +77,11 @@ def _spec_sli(s: Setup, tenant: str) -> dict[str, float]:
 def _recovered(s: Setup, tenant: str) -> dict[str, float]:
     remedy = s.live.world.tenants[tenant].remedy
     assert remedy is not None
-    names = {"escalation_ratio": "escalations", "signature_error_ratio": "signature errors",
-             "quota_exceeded_rps": "quota rejections/s"}
+    names = {
+        "escalation_ratio": "escalations",
+        "signature_error_ratio": "signature errors",
+        "quota_exceeded_rps": "quota rejections/s",
+    }
     return _spec_sli(s, tenant) | {names[k]: v for k, v in remedy.recovers_to.items()}
 
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.settings import Settings
+from bot.service.settings import Settings
 from sandbox.testing import child_processes, small_world_yaml
 from sandbox.up import Sandbox
 from sandbox.world.load import WorldError, load_world

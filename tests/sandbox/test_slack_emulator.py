@@ -278,9 +278,12 @@ async def test_streaming(slack: SlackEmulator, client: AsyncWebClient) -> None:
         "missing_recipient_user_id"
     )
     stream = await client.chat_stream(
-        channel="C_INCIDENTS", thread_ts=parent["ts"], recipient_team_id="T_SANDBOX", recipient_user_id="U_ALICE",
+        channel="C_INCIDENTS",
+        thread_ts=parent["ts"],
+        recipient_team_id="T_SANDBOX",
+        recipient_user_id="U_ALICE",
         buffer_size=4,
-    )  # fmt: skip
+    )
     await stream.append(markdown_text="checking ")
     await stream.append(chunks=[{"type": "task_update", "id": "t1", "title": "quota", "status": "complete"}])
     msg = slack.thread("C_INCIDENTS", parent["ts"])[1]

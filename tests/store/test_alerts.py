@@ -11,14 +11,25 @@ from integrations.store import AlertIn, NotFound, Store
 from tests.store.fixtures import FakeClock
 
 
-def _alert(clock: FakeClock, tenant: str, fingerprint: str, *, status: str = "firing",
-           started_min_ago: float = 3, sli: str = "escalations") -> AlertIn:
+def _alert(
+    clock: FakeClock,
+    tenant: str,
+    fingerprint: str,
+    *,
+    status: str = "firing",
+    started_min_ago: float = 3,
+    sli: str = "escalations",
+) -> AlertIn:
     return AlertIn(
-        fingerprint=fingerprint, tenant=tenant, status=status,  # type: ignore[arg-type]
+        fingerprint=fingerprint,
+        tenant=tenant,
+        status=status,  # type: ignore[arg-type]
         starts_at=clock.now - timedelta(minutes=started_min_ago),
         ends_at=clock.now if status == "resolved" else None,
-        generator_url="http://prometheus/graph?g0.expr=x", labels={"tenant_id": tenant, "sli": sli},
-        annotations={"value": "0.0500", "slo": "0.02"})
+        generator_url="http://prometheus/graph?g0.expr=x",
+        labels={"tenant_id": tenant, "sli": sli},
+        annotations={"value": "0.0500", "slo": "0.02"},
+    )
 
 
 async def test_new_then_repeat_then_resolved(store: Store, clock: FakeClock) -> None:
@@ -36,7 +47,9 @@ async def test_new_then_repeat_then_resolved(store: Store, clock: FakeClock) -> 
     other = await store.record_alert(incident.id, _alert(clock, "t1", "fp2", sli="signature_errors"))
     assert other.new
     assert [(a.fingerprint, a.status) for a in await store.alerts(incident.id)] == [
-        ("fp1", "resolved"), ("fp2", "firing")]
+        ("fp1", "resolved"),
+        ("fp2", "firing"),
+    ]
     stored = await store.get(incident.id)
     assert stored.first_alert_at == clock.now - timedelta(minutes=11)  # earliest start seen
     assert stored.last_alert_at == clock.now
@@ -57,9 +70,14 @@ async def test_alert_on_missing_incident(store: Store, clock: FakeClock) -> None
 
 async def test_secrets_in_labels_are_not_stored(store: Store, clock: FakeClock) -> None:
     incident, _ = await store.open_or_get_incident("t4", title="breach")
-    leaky = AlertIn(fingerprint="fp", tenant="t4", status="firing", starts_at=clock.now,
-                    labels={"tenant_id": "t4", "api_key": "k-123456789"},
-                    annotations={"description": "header was Bearer abcdefghijklmnop"})
+    leaky = AlertIn(
+        fingerprint="fp",
+        tenant="t4",
+        status="firing",
+        starts_at=clock.now,
+        labels={"tenant_id": "t4", "api_key": "k-123456789"},
+        annotations={"description": "header was Bearer abcdefghijklmnop"},
+    )
     update = await store.record_alert(incident.id, leaky)
     assert update.alert.labels == {"tenant_id": "t4", "api_key": "[redacted]"}
     assert "abcdefghijklmnop" not in update.alert.annotations["description"]

@@ -16,8 +16,9 @@ async def test_due_checks_are_claimed_exactly_once(store: Store, replica: Store,
             await store.checks.schedule(incident.id, "verify", clock.now + timedelta(minutes=minutes), {"i": i})
     assert await store.checks.claim_due(worker_id="early") == []
     clock.advance(minutes=5)
-    batches = await asyncio.gather(*(s.checks.claim_due(worker_id=f"w{i}", limit=3)
-                                     for i, s in enumerate([store, replica] * 5)))
+    batches = await asyncio.gather(
+        *(s.checks.claim_due(worker_id=f"w{i}", limit=3) for i, s in enumerate([store, replica] * 5))
+    )
     claimed = [c for batch in batches for c in batch]
     assert len(claimed) == 10 and len({c.id for c in claimed}) == 10
     assert all(c.due_at == clock.now and c.state == "claimed" and c.attempts == 1 for c in claimed)

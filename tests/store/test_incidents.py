@@ -14,16 +14,27 @@ from tests.store.fixtures import FakeClock
 
 async def _unresolved_count(store: Store, tenant: str) -> int:
     async with store.engine.connect() as conn:
-        return (await conn.execute(select(func.count()).select_from(incidents).where(
-            incidents.c.tenant == tenant, incidents.c.state != "resolved"))).scalar_one()
+        return (
+            await conn.execute(
+                select(func.count())
+                .select_from(incidents)
+                .where(incidents.c.tenant == tenant, incidents.c.state != "resolved")
+            )
+        ).scalar_one()
 
 
 async def test_open_then_get(store: Store, clock: FakeClock) -> None:
     first, created = await store.open_or_get_incident(
-        "t-a", title="escalations 5% > 2%", channel="C1", sli_summary={"sli": "escalations", "value": 0.05})
+        "t-a", title="escalations 5% > 2%", channel="C1", sli_summary={"sli": "escalations", "value": 0.05}
+    )
     assert created
     assert (first.kind, first.tenant, first.tenants, first.state, first.severity) == (
-        "tenant", "t-a", ("t-a",), "open", "P2")
+        "tenant",
+        "t-a",
+        ("t-a",),
+        "open",
+        "P2",
+    )
     assert first.opened_at == clock.now and first.sli_summary == {"sli": "escalations", "value": 0.05}
     clock.advance(minutes=1)
     again, created = await store.open_or_get_incident("t-a", title="other title")
@@ -114,10 +125,17 @@ async def test_open_incidents_oldest_first_without_resolved(store: Store, clock:
 
 
 async def test_isolation_incident_is_one_and_covers_its_tenants(store: Store, replica: Store) -> None:
-    results = await asyncio.gather(*(
-        s.open_isolation_incident(tenants, title="isolation breach")
-        for s, tenants in [(store, ["t1", "t2", "t3", "t4"]), (replica, ["t3", "t4", "t5"]),
-                           (store, ["t5", "t6"]), (replica, ["t1"])]))
+    results = await asyncio.gather(
+        *(
+            s.open_isolation_incident(tenants, title="isolation breach")
+            for s, tenants in [
+                (store, ["t1", "t2", "t3", "t4"]),
+                (replica, ["t3", "t4", "t5"]),
+                (store, ["t5", "t6"]),
+                (replica, ["t1"]),
+            ]
+        )
+    )
     assert sum(created for _, created in results) == 1
     assert len({i.id for i, _ in results}) == 1
     incident = await store.get(results[0][0].id)
@@ -126,8 +144,12 @@ async def test_isolation_incident_is_one_and_covers_its_tenants(store: Store, re
     covering, created = await store.open_or_get_incident("t5", title="per-tenant")
     assert not created and covering.id == incident.id
     assert (await store.find_open("t6")) == covering
-    listed = [t for e in await store.timeline(incident.id)
-              if e.kind in ("incident.opened", "incident.tenants_added") for t in e.details["tenants"]]
+    listed = [
+        t
+        for e in await store.timeline(incident.id)
+        if e.kind in ("incident.opened", "incident.tenants_added")
+        for t in e.details["tenants"]
+    ]
     assert sorted(listed) == sorted(incident.tenants)  # each tenant recorded once, when it joined
     with pytest.raises(ValueError):
         await store.open_isolation_incident([], title="nobody")

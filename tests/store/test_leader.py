@@ -35,9 +35,13 @@ async def test_a_dead_session_loses_the_lock_to_the_other_replica(store: Store, 
         assert await leader.try_acquire()
         # What a killed leader's session looks like to the server: gone. (Terminated from outside.)
         async with replica.engine.connect() as conn:
-            ended = await conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                " AND objid = :key"), {"key": leader.key})  # fmt: skip
+            ended = await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND objid = :key"
+                ),
+                {"key": leader.key},
+            )
             assert ended.scalar() is True
             await conn.commit()
         assert await follower.try_acquire()

@@ -36,8 +36,9 @@ async def test_migrated_schema_matches_the_tables_the_code_uses(db_url: str) -> 
     try:
         await upgrade(engine)
         async with engine.connect() as conn:
-            diff = await conn.run_sync(lambda c: compare_metadata(
-                MigrationContext.configure(c, opts={"compare_type": True}), metadata))
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), metadata)
+            )
         assert diff == []
     finally:
         await engine.dispose()

@@ -13,8 +13,9 @@ from tests.store.fixtures import FakeClock
 
 
 async def test_enqueue_dedupes_by_key(store: Store, replica: Store) -> None:
-    results = await asyncio.gather(*(s.outbox.enqueue("chat.postMessage", {"text": "hi"}, dedupe_key="parent:1")
-                                     for s in (store, replica) * 5))
+    results = await asyncio.gather(
+        *(s.outbox.enqueue("chat.postMessage", {"text": "hi"}, dedupe_key="parent:1") for s in (store, replica) * 5)
+    )
     assert sum(r is not None for r in results) == 1
     assert len(await store.outbox.pending()) == 1
 
@@ -22,8 +23,9 @@ async def test_enqueue_dedupes_by_key(store: Store, replica: Store) -> None:
 async def test_each_item_is_claimed_by_one_worker(store: Store, replica: Store) -> None:
     for i in range(30):
         await store.outbox.enqueue("chat.postMessage", {"n": i})
-    claims = await asyncio.gather(*(s.outbox.claim_due(worker_id=f"w{i}", limit=2)
-                                    for i, s in enumerate([store, replica] * 6)))
+    claims = await asyncio.gather(
+        *(s.outbox.claim_due(worker_id=f"w{i}", limit=2) for i, s in enumerate([store, replica] * 6))
+    )
     claimed = [item.payload["n"] for batch in claims for item in batch]
     assert len(claimed) == len(set(claimed)) == 24  # 12 workers x 2, none twice
     assert await store.outbox.claim_due(worker_id="late", limit=100) != []  # the 6 left

@@ -27,8 +27,9 @@ async def test_events_in_time_order_then_recording_order(store: Store, clock: Fa
 
 async def test_concurrent_events_are_all_kept(store: Store, replica: Store) -> None:
     incident, _ = await store.open_or_get_incident("t2", title="breach")
-    await asyncio.gather(*(s.add_event(incident.id, "bot", "probe", f"probe {i}")
-                           for i, s in enumerate([store, replica] * 15)))
+    await asyncio.gather(
+        *(s.add_event(incident.id, "bot", "probe", f"probe {i}") for i, s in enumerate([store, replica] * 15))
+    )
     texts = {e.text for e in await store.timeline(incident.id) if e.kind == "probe"}
     assert texts == {f"probe {i}" for i in range(30)}
 
@@ -45,12 +46,20 @@ async def test_last_event_of_each_incident(store: Store, clock: FakeClock) -> No
 
 async def test_secret_values_never_reach_the_database(store: Store) -> None:
     incident, _ = await store.open_or_get_incident("t5", title="breach")
-    await store.add_event(incident.id, "U1", "command", "ran with token xoxb-1234567890-abcdef",
-                          {"secret": "tenant-t5-signing", "password": "hunter2", "nested": [{"client_secret": "s"}]})
+    await store.add_event(
+        incident.id,
+        "U1",
+        "command",
+        "ran with token xoxb-1234567890-abcdef",
+        {"secret": "tenant-t5-signing", "password": "hunter2", "nested": [{"client_secret": "s"}]},
+    )
     event = (await store.timeline(incident.id))[-1]
     assert "xoxb-1234567890" not in event.text
-    assert event.details == {"secret": "tenant-t5-signing", "password": "[redacted]",
-                             "nested": [{"client_secret": "[redacted]"}]}
+    assert event.details == {
+        "secret": "tenant-t5-signing",
+        "password": "[redacted]",
+        "nested": [{"client_secret": "[redacted]"}],
+    }
 
 
 async def test_event_on_missing_incident(store: Store) -> None:
@@ -60,7 +69,8 @@ async def test_event_on_missing_incident(store: Store) -> None:
 
 async def test_details_with_datetimes_and_sets_are_stored_readably(store: Store, clock: FakeClock) -> None:
     incident, _ = await store.open_or_get_incident("t6", title="breach")
-    await store.add_event(incident.id, "bot", "check.scheduled", "verify at +5 min",
-                          {"due": clock.now, "tenants": ("a", "b")})
+    await store.add_event(
+        incident.id, "bot", "check.scheduled", "verify at +5 min", {"due": clock.now, "tenants": ("a", "b")}
+    )
     event = (await store.timeline(incident.id))[-1]
     assert event.details == {"due": clock.now.isoformat(), "tenants": ["a", "b"]}

@@ -31,12 +31,18 @@ async def own_postgres(module_postgres: Postgres) -> Postgres:
 
 async def test_postgres_down_then_back(own_postgres: Postgres) -> None:
     url = (await own_postgres.create_database("down_then_back")).replace(
-        "postgres@", f"postgres:{PASSWORD}@")  # trust auth ignores the password
+        "postgres@", f"postgres:{PASSWORD}@"
+    )  # trust auth ignores the password
     async with await Store.connect(url, connect_timeout=2) as store:
         incident, _ = await store.open_or_get_incident("t1", title="breach")
         await own_postgres.halt()
-        for call in (store.ping(), store.open_or_get_incident("t2", title="breach"), store.get(incident.id),
-                     store.keys.claim("k"), store.outbox.claim_due(worker_id="w")):
+        for call in (
+            store.ping(),
+            store.open_or_get_incident("t2", title="breach"),
+            store.get(incident.id),
+            store.keys.claim("k"),
+            store.outbox.claim_due(worker_id="w"),
+        ):
             with pytest.raises(StoreUnavailable) as caught:
                 await call
             assert PASSWORD not in str(caught.value) and "127.0.0.1" not in str(caught.value)

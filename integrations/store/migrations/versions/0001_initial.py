@@ -27,13 +27,18 @@ def _id() -> sa.Column:
 
 
 def _incident_fk(table: str, nullable: bool = False) -> sa.Column:
-    return sa.Column("incident_id", ID, sa.ForeignKey(
-        "incidents.id", name=f"fk_{table}_incident_id_incidents", ondelete="CASCADE"), nullable=nullable)
+    return sa.Column(
+        "incident_id",
+        ID,
+        sa.ForeignKey("incidents.id", name=f"fk_{table}_incident_id_incidents", ondelete="CASCADE"),
+        nullable=nullable,
+    )
 
 
 def upgrade() -> None:
     op.create_table(
-        "incidents", _id(),
+        "incidents",
+        _id(),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("tenant", sa.String(128)),
         sa.Column("tenants", sa.JSON, nullable=False),
@@ -53,13 +58,27 @@ def upgrade() -> None:
         sa.UniqueConstraint("channel", "thread_ts", name="uq_incidents_channel_thread_ts"),
     )
     op.create_index("ix_incidents_state", "incidents", ["state"])
-    op.create_index("uq_incidents_open_tenant", "incidents", ["tenant"], unique=True,
-                    sqlite_where=UNRESOLVED, postgresql_where=UNRESOLVED)
-    op.create_index("uq_incidents_open_isolation", "incidents", ["kind"], unique=True,
-                    sqlite_where=OPEN_ISOLATION, postgresql_where=OPEN_ISOLATION)
+    op.create_index(
+        "uq_incidents_open_tenant",
+        "incidents",
+        ["tenant"],
+        unique=True,
+        sqlite_where=UNRESOLVED,
+        postgresql_where=UNRESOLVED,
+    )
+    op.create_index(
+        "uq_incidents_open_isolation",
+        "incidents",
+        ["kind"],
+        unique=True,
+        sqlite_where=OPEN_ISOLATION,
+        postgresql_where=OPEN_ISOLATION,
+    )
 
     op.create_table(
-        "alerts", _id(), _incident_fk("alerts"),
+        "alerts",
+        _id(),
+        _incident_fk("alerts"),
         sa.Column("fingerprint", sa.String(64), nullable=False),
         sa.Column("tenant", sa.String(128), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
@@ -76,7 +95,9 @@ def upgrade() -> None:
     op.create_index("ix_alerts_starts_at", "alerts", ["starts_at"])
 
     op.create_table(
-        "timeline", _id(), _incident_fk("timeline"),
+        "timeline",
+        _id(),
+        _incident_fk("timeline"),
         sa.Column("at", TS, nullable=False),
         sa.Column("actor", sa.String(64), nullable=False),
         sa.Column("kind", sa.String(64), nullable=False),
@@ -87,7 +108,9 @@ def upgrade() -> None:
     op.create_index("ix_timeline_incident_id_at", "timeline", ["incident_id", "at", "id"])
 
     op.create_table(
-        "outbox", _id(), _incident_fk("outbox", nullable=True),
+        "outbox",
+        _id(),
+        _incident_fk("outbox", nullable=True),
         sa.Column("op", sa.String(64), nullable=False),
         sa.Column("payload", sa.JSON, nullable=False),
         sa.Column("dedupe_key", sa.String(200)),
@@ -113,7 +136,9 @@ def upgrade() -> None:
     op.create_index("ix_idempotency_created_at", "idempotency", ["created_at"])
 
     op.create_table(
-        "scheduled_checks", _id(), _incident_fk("scheduled_checks"),
+        "scheduled_checks",
+        _id(),
+        _incident_fk("scheduled_checks"),
         sa.Column("kind", sa.String(64), nullable=False),
         sa.Column("due_at", TS, nullable=False),
         sa.Column("payload", sa.JSON, nullable=False),

@@ -11,15 +11,15 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from bot.authz import Authoriser
-from bot.checks import CheckScheduler
-from bot.incidents import IncidentThreads
-from bot.logs import bind
-from bot.outbox import until_stored
-from bot.render_mitigation import applied_blocks, partial_blocks, plan_blocks
-from bot.runtime import Runtime
-from bot.steps import Respond, mention
-from bot.telemetry import count_backend_errors, note_outcome
+from bot.service.checks import CheckScheduler
+from bot.service.logs import bind
+from bot.service.outbox import until_stored
+from bot.service.runtime import Runtime
+from bot.service.telemetry import count_backend_errors, note_outcome
+from bot.slack.authz import Authoriser
+from bot.slack.incidents import IncidentThreads
+from bot.slack.render_mitigation import applied_blocks, partial_blocks, plan_blocks
+from bot.slack.steps import Respond, mention
 from commands import mitigate
 from commands.registry import UsageError
 from commands.verify import check_slo

@@ -16,8 +16,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.runtime import build_context
-from bot.settings import Settings, SettingsError, load_settings
+from bot.service.runtime import build_context
+from bot.service.settings import Settings, SettingsError, load_settings
 from commands.config import RunbookConfig
 from commands.doctor import DEFAULT_MANIFEST, Check, ProbeError, SlackIdentity, Status, Targets, failed, run_doctor
 
@@ -63,8 +63,11 @@ def print_checks(checks: list[Check], console: Console) -> None:
             line.append(f"  → {c.hint}", style="italic")
         console.print(line, soft_wrap=True)
     counts = {s: sum(c.status is s for c in checks) for s in Status}
-    console.print(f"{counts[Status.OK]} ok, {counts[Status.WARN]} warnings, {counts[Status.FAIL]} failed, "
-                  f"{counts[Status.SKIP]} not configured", markup=False)  # fmt: skip
+    console.print(
+        f"{counts[Status.OK]} ok, {counts[Status.WARN]} warnings, {counts[Status.FAIL]} failed, "
+        f"{counts[Status.SKIP]} not configured",
+        markup=False,
+    )
 
 
 @asynccontextmanager

@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.telemetry import RATE_LIMIT_WAIT_SECONDS, SLACK_API_ERRORS, slack_error_code
+from bot.service.telemetry import RATE_LIMIT_WAIT_SECONDS, SLACK_API_ERRORS, slack_error_code
 
 
 class MeteredWebClient(AsyncWebClient):
@@ -112,9 +112,13 @@ class SlackIO:
     ) -> None:
         await self.limiter.wait(channel)
         await self.client.files_upload_v2(
-            channel=channel, thread_ts=thread_ts, filename=filename, content=content, title=title,
+            channel=channel,
+            thread_ts=thread_ts,
+            filename=filename,
+            content=content,
+            title=title,
             initial_comment=comment or None,
-        )  # fmt: skip
+        )
 
     async def permalink(self, channel: str, ts: str) -> str | None:
         response = await self.client.chat_getPermalink(channel=channel, message_ts=ts)

@@ -11,14 +11,14 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.incidents import IncidentThreads
-from bot.logs import bind
-from bot.outbox import until_stored
-from bot.progress import NativeProgress, Progress
-from bot.render import breaching_blocks, report_blocks, report_fallback
-from bot.runtime import Runtime
-from bot.telemetry import BACKEND_ERRORS, note_outcome, observe_report
-from bot.terminal import report_text
+from bot.service.logs import bind
+from bot.service.outbox import until_stored
+from bot.service.runtime import Runtime
+from bot.service.telemetry import BACKEND_ERRORS, note_outcome, observe_report
+from bot.slack.incidents import IncidentThreads
+from bot.slack.progress import NativeProgress, Progress
+from bot.slack.render import breaching_blocks, report_blocks, report_fallback
+from bot.terminal.report import report_text
 from commands import diagnose
 from commands.charts import trend_chart
 from commands.export import run_export
@@ -109,9 +109,13 @@ async def op_diagnose(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -
     # Default: the scenario the triage found likely, else all four.
     scenario = item.payload.get("scenario") or (await threads.store.get(item.incident_id)).scenario or "all"
     await _run_step(
-        rt, threads, item, "diagnose", diagnose.probes(scenario),
+        rt,
+        threads,
+        item,
+        "diagnose",
+        diagnose.probes(scenario),
         lambda cb: diagnose.run_diagnose(rt.ctx, tenant, scenario, cb),
-    )  # fmt: skip
+    )
 
 
 async def op_export(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:

@@ -2,7 +2,7 @@
 
 Labels stay bounded: verbs, steps, outbox ops, Slack methods and backend systems are names from
 the code, Slack error codes are checked for shape; never a tenant, a user or an incident (those
-are in the logs, see bot/logs.py)."""
+are in the logs, see bot/service/logs.py)."""
 
 from __future__ import annotations
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.incidents import IncidentThreads
-from bot.logs import bind
-from bot.telemetry import ALERTS
+from bot.service.logs import bind
+from bot.service.telemetry import ALERTS
+from bot.slack.incidents import IncidentThreads
 from commands.tenants import well_formed
 from integrations.store import AlertIn, Incident, StoreUnavailable
 

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 
-from bot.telemetry import SCHEDULER_LEADER
+from bot.service.telemetry import SCHEDULER_LEADER
 from integrations.store.leader import LeaderLock
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.limits import MAX_SECTION_TEXT, clip
-from bot.render import escape
+from bot.slack.limits import MAX_SECTION_TEXT, clip
+from bot.slack.render import escape
 from commands.mitigate import Applied, Plan
 
 

@@ -9,8 +9,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.settings import Settings
-from bot.slack_io import ChannelLimiter, SlackIO, make_client
+from bot.service.settings import Settings
+from bot.slack.sender import ChannelLimiter, SlackIO, make_client
 from commands.config import RunbookConfig
 from commands.context import Context
 from commands.tenants import TenantDirectory
@@ -47,9 +47,16 @@ async def build_context(settings: Settings, config: RunbookConfig) -> Context:
     grafana_token = settings.grafana_token.get_secret_value() if settings.grafana_token else None
     grafana = Grafana(settings.grafana_url, grafana_token, timeout) if settings.grafana_url else None
     return Context(
-        config=config, prometheus=prometheus, kube=kube, admin=admin, repo=repo, tenants=directory, worm=worm,
-        alertmanager=alertmanager, grafana=grafana,
-    )  # fmt: skip
+        config=config,
+        prometheus=prometheus,
+        kube=kube,
+        admin=admin,
+        repo=repo,
+        tenants=directory,
+        worm=worm,
+        alertmanager=alertmanager,
+        grafana=grafana,
+    )
 
 
 class Deduper:

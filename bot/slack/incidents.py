@@ -7,12 +7,12 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from bot.render_incident import parent_message
+from bot.slack.render_incident import parent_message
 from commands.models import Report
 from integrations.store import Incident, OutboxItem, Store
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
+    from bot.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

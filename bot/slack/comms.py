@@ -12,13 +12,13 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.authz import Authoriser
-from bot.checks import CheckScheduler
-from bot.comms_views import Target, notify_view, resolve_view, submitted, tenant_update_chosen
-from bot.incidents import IncidentThreads
-from bot.runtime import Runtime
-from bot.steps import Respond, mention
-from bot.telemetry import note_outcome
+from bot.service.checks import CheckScheduler
+from bot.service.runtime import Runtime
+from bot.service.telemetry import note_outcome
+from bot.slack.authz import Authoriser
+from bot.slack.comms_views import Target, notify_view, resolve_view, submitted, tenant_update_chosen
+from bot.slack.incidents import IncidentThreads
+from bot.slack.steps import Respond, mention
 from commands.comms import (
     Draft,
     TemplateError,

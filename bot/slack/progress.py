@@ -12,9 +12,9 @@ import time
 
 from slack_sdk.models.messages.chunk import PlanUpdateChunk, TaskUpdateChunk
 
-from bot.limits import clip
-from bot.render import progress_blocks
-from bot.slack_io import SlackIO
+from bot.slack.limits import clip
+from bot.slack.render import progress_blocks
+from bot.slack.sender import SlackIO
 from commands.models import Finding, Probe, Status
 
 log = logging.getLogger(__name__)
@@ -112,9 +112,13 @@ class NativeProgress(Progress):
         chunks = [PlanUpdateChunk(title=f"{self.step.capitalize()} of {self.tenant}")]
         chunks += [TaskUpdateChunk(id=p.key, title=p.title, status="in_progress") for p in self.probes]
         response = await self.io.client.chat_startStream(
-            channel=self.channel, thread_ts=self.thread_ts, task_display_mode="plan", chunks=chunks,
-            recipient_user_id=self.recipient[0], recipient_team_id=self.recipient[1],
-        )  # fmt: skip
+            channel=self.channel,
+            thread_ts=self.thread_ts,
+            task_display_mode="plan",
+            chunks=chunks,
+            recipient_user_id=self.recipient[0],
+            recipient_team_id=self.recipient[1],
+        )
         self.ts = response["ts"]
         self._last_edit = time.monotonic()
 

@@ -9,17 +9,17 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot import comms_handlers
-from bot.comms import Communications
-from bot.comms_ops import CommsOps
-from bot.incidents import IncidentThreads
-from bot.logs import bind
-from bot.mitigations import Mitigations
-from bot.render import help_blocks, usage_text
-from bot.render_incident import INCIDENT_BLOCK, incidents_blocks, status_blocks
-from bot.runtime import Runtime
-from bot.steps import Respond, list_breaching, request_step
-from bot.telemetry import COMMANDS, count_command, note_outcome
+from bot.service.logs import bind
+from bot.service.runtime import Runtime
+from bot.service.telemetry import COMMANDS, count_command, note_outcome
+from bot.slack import comms_handlers
+from bot.slack.comms import Communications
+from bot.slack.comms_ops import CommsOps
+from bot.slack.incidents import IncidentThreads
+from bot.slack.mitigations import Mitigations
+from bot.slack.render import help_blocks, usage_text
+from bot.slack.render_incident import INCIDENT_BLOCK, incidents_blocks, status_blocks
+from bot.slack.steps import Respond, list_breaching, request_step
 from commands.export import rows_for
 from commands.incidents import open_incidents, status_of
 from commands.registry import Invocation, UsageError, help_lines, parse
@@ -32,9 +32,13 @@ def register(
     app: AsyncApp, rt: Runtime, threads: IncidentThreads, mitigations: Mitigations, comms: Communications, ops: CommsOps
 ) -> None:
     async def dispatch(
-        invocation: Invocation, user: str, respond: Respond, text: str, trigger_id: str = "",
+        invocation: Invocation,
+        user: str,
+        respond: Respond,
+        text: str,
+        trigger_id: str = "",
         incident_id: int | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """``incident_id``: the incident whose message the button was on (slash commands name a tenant)."""
         verb, args = invocation.verb.name, invocation.args
         bind(user=user, tenant_id=args.get("tenant"), incident_id=incident_id)

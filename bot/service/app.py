@@ -15,20 +15,20 @@ from slack_bolt.async_app import AsyncApp
 
 import commands.incidents
 import commands.triage
-from bot import handlers, steps
-from bot.alerts import AlertWebhook
-from bot.authz import Authoriser
-from bot.checks import CheckScheduler
-from bot.comms import Communications
-from bot.comms_ops import CommsOps
-from bot.incidents import IncidentThreads
-from bot.leader import Leadership
-from bot.mitigations import Mitigations
-from bot.outbox import OutboxWorker
-from bot.readiness import Readiness
-from bot.runtime import Runtime
-from bot.settings import Settings
-from bot.telemetry import REQUEST_SECONDS
+from bot.service.alerts import AlertWebhook
+from bot.service.checks import CheckScheduler
+from bot.service.leader import Leadership
+from bot.service.outbox import OutboxWorker
+from bot.service.readiness import Readiness
+from bot.service.runtime import Runtime
+from bot.service.settings import Settings
+from bot.service.telemetry import REQUEST_SECONDS
+from bot.slack import handlers, steps
+from bot.slack.authz import Authoriser
+from bot.slack.comms import Communications
+from bot.slack.comms_ops import CommsOps
+from bot.slack.incidents import IncidentThreads
+from bot.slack.mitigations import Mitigations
 from commands.comms.lifecycle import RCA_REMINDER
 from commands.config import RunbookConfig
 from integrations.audit import AuditLog
@@ -82,9 +82,11 @@ class Bot:
         self.rt = rt = await Runtime.create(self.settings, self.config, channel_rate=self.channel_rate)
         threads = IncidentThreads(rt, rt.store)
         self.mitigations = Mitigations(
-            rt, threads, Authoriser(rt.io.client, self.config.mitigations.authorised_groups),
+            rt,
+            threads,
+            Authoriser(rt.io.client, self.config.mitigations.authorised_groups),
             AuditLog(self.settings.audit_log),
-        )  # fmt: skip
+        )
         # Only the replica holding the store's leader lock sweeps the scheduled checks.
         self.leader = Leadership(LeaderLock(rt.store.engine))
         self.comms = Communications(rt, threads, self.mitigations.authz)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ContextBlock, MarkdownTextObject, SectionBlock
 
-from bot.limits import MAX_SECTION_TEXT, clip
-from bot.render import command_button, escape
+from bot.slack.limits import MAX_SECTION_TEXT, clip
+from bot.slack.render import command_button, escape
 from commands.incidents import IncidentLine, IncidentStatus, age
 from commands.models import SCENARIO_TITLE
 from integrations.store import Alert, Incident

@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.limits import MAX_CONTEXT_TEXT, MAX_HEADER_TEXT, MAX_SECTION_TEXT, clip, fit
+from bot.slack.limits import MAX_CONTEXT_TEXT, MAX_HEADER_TEXT, MAX_SECTION_TEXT, clip, fit
 from commands.models import SCENARIO_LETTER, Finding, Probe, Report, Status
 from commands.registry import REGISTRY
 

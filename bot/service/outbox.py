@@ -16,8 +16,8 @@ from functools import partial
 
 from slack_sdk.errors import SlackApiError
 
-from bot.logs import bind
-from bot.telemetry import OUTBOX
+from bot.service.logs import bind
+from bot.service.telemetry import OUTBOX
 from integrations.errors import BackendError
 from integrations.store import OutboxItem, Store, StoreUnavailable
 

@@ -9,12 +9,12 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.comms import Communications
-from bot.comms_ops import CommsOps
-from bot.comms_views import Target
-from bot.render import usage_text
-from bot.runtime import Runtime
-from bot.telemetry import note_outcome
+from bot.service.runtime import Runtime
+from bot.service.telemetry import note_outcome
+from bot.slack.comms import Communications
+from bot.slack.comms_ops import CommsOps
+from bot.slack.comms_views import Target
+from bot.slack.render import usage_text
 from commands.comms import TemplateError
 from commands.registry import UsageError
 from integrations.errors import BackendError

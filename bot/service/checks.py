@@ -2,7 +2,7 @@
 APScheduler at their due time and swept every second, so a check due while the bot was down
 runs when it is back, and each check runs once across replicas (the store's atomic claim).
 
-With several replicas only the leader (bot/leader.py) runs the periodic sweep; a replica still
+With several replicas only the leader (bot/service/leader.py) runs the periodic sweep; a replica still
 fires the checks it scheduled itself at their due time, so they are on time whoever leads."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.leader import Leadership
-from bot.logs import bind
-from bot.outbox import worker_id
-from bot.telemetry import CHECKS
+from bot.service.leader import Leadership
+from bot.service.logs import bind
+from bot.service.outbox import worker_id
+from bot.service.telemetry import CHECKS
 from integrations.store import ScheduledCheck, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -26,9 +26,14 @@ CheckRunner = Callable[[ScheduledCheck, float], Awaitable[dict]]
 
 class CheckScheduler:
     def __init__(
-        self, store: Store, run: CheckRunner, *, sweep_s: float = 1.0, grace_s: float = 300,
+        self,
+        store: Store,
+        run: CheckRunner,
+        *,
+        sweep_s: float = 1.0,
+        grace_s: float = 300,
         leader: Leadership | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.store = store
         self.run = run
         self.leader = leader
@@ -36,9 +41,14 @@ class CheckScheduler:
         self.worker_id = worker_id()
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_job(
-            self._periodic_sweep, "interval", seconds=sweep_s, id="sweep", max_instances=1, coalesce=True,
+            self._periodic_sweep,
+            "interval",
+            seconds=sweep_s,
+            id="sweep",
+            max_instances=1,
+            coalesce=True,
             misfire_grace_time=None,
-        )  # fmt: skip
+        )
 
     def start(self) -> None:
         self._scheduler.start()
@@ -50,9 +60,13 @@ class CheckScheduler:
         check = await self.store.checks.schedule(incident_id, kind, due_at, payload)
         # Fire on time in this replica; the sweep covers restarts and the other replicas.
         self._scheduler.add_job(
-            self.sweep, "date", run_date=due_at, id=f"check-{check.id}", misfire_grace_time=None,
+            self.sweep,
+            "date",
+            run_date=due_at,
+            id=f"check-{check.id}",
+            misfire_grace_time=None,
             replace_existing=True,
-        )  # fmt: skip
+        )
         return check
 
     async def _periodic_sweep(self) -> None:

@@ -15,7 +15,7 @@ EXIT_USAGE = 2
 
 
 def _settings():  # type: ignore[no-untyped-def]
-    from bot.settings import SettingsError, load_settings
+    from bot.service.settings import SettingsError, load_settings
 
     try:
         return load_settings()
@@ -25,7 +25,7 @@ def _settings():  # type: ignore[no-untyped-def]
 
 
 async def _serve(socket_mode: bool) -> int:
-    from bot.app import Bot
+    from bot.service.app import Bot
     from integrations.store import StoreConfigError
 
     settings, config = _settings()
@@ -53,8 +53,8 @@ async def _serve(socket_mode: bool) -> int:
 
 async def _triage(tenant: str) -> int:
     import commands.triage  # noqa: F401
-    from bot.runtime import build_context
-    from bot.terminal import print_report
+    from bot.service.runtime import build_context
+    from bot.terminal.report import print_report
     from commands.registry import UsageError, parse
     from commands.triage import run_triage
 
@@ -102,15 +102,15 @@ def main(argv: list[str] | None = None) -> int:
         "--slack-manifest", help="Slack app manifest to compare scopes with (default: deploy/slack-app-manifest.yaml)"
     )
     args = parser.parse_args(argv)
-    from bot.logs import configure
-    from bot.settings import secret_values
+    from bot.service.logs import configure
+    from bot.service.settings import secret_values
 
     # From the environment, before the settings are validated, so that no line ever holds a
     # secret; a bad FLK_LOG_FORMAT stops start-up with the other settings' errors.
     fmt = "text" if os.environ.get("FLK_LOG_FORMAT") == "text" else "json"
     configure(fmt, secret_values(os.environ))
     if args.cmd == "doctor":
-        from bot.doctor import doctor as run_doctor
+        from bot.service.doctor import doctor as run_doctor
 
         return asyncio.run(run_doctor(manifest=args.slack_manifest))
     if args.cmd == "serve":

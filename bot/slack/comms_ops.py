@@ -11,9 +11,9 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.incidents import IncidentThreads
-from bot.runtime import Runtime
-from bot.steps import mention
+from bot.service.runtime import Runtime
+from bot.slack.incidents import IncidentThreads
+from bot.slack.steps import mention
 from commands.comms import expire_silences
 from commands.comms.lifecycle import rca_reminder_text
 from commands.comms.templates import escape

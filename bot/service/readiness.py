@@ -12,8 +12,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.runtime import Runtime
-from bot.slack_io import MeteredWebClient
+from bot.service.runtime import Runtime
+from bot.slack.sender import MeteredWebClient
 from integrations.store import StoreUnavailable
 
 
@@ -34,9 +34,12 @@ class Readiness:
         # The bot's client retries a dead connection for seconds; a probe wants the answer now.
         client = rt.io.client
         self._client: AsyncWebClient = MeteredWebClient(
-            token=client.token, base_url=client.base_url, timeout=int(timeout_s), session=client.session,
+            token=client.token,
+            base_url=client.base_url,
+            timeout=int(timeout_s),
+            session=client.session,
             retry_handlers=[],
-        )  # fmt: skip
+        )
 
     async def check(self) -> Verdict:
         try:

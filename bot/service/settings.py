@@ -23,7 +23,7 @@ def _alias(name: str) -> AliasChoices:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLK_", extra="ignore", frozen=True)
 
-    # Each description is the README's configuration reference (python -m bot.settings_doc).
+    # Each description is the README's configuration reference (python -m bot.service.settings_doc).
     slack_bot_token: SecretStr = Field(
         validation_alias=_alias("SLACK_BOT_TOKEN"), description="The Slack app's bot token (`xoxb-…`)."
     )

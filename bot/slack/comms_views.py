@@ -20,7 +20,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.limits import clip
+from bot.slack.limits import clip
 from commands.comms import Draft
 
 NOTIFY, RESOLVE = "flk_notify", "flk_resolve"
