@@ -1,0 +1,1 @@
+"""The incident timeline: typed events (``events``), rendered only at the edges."""
