@@ -120,6 +120,9 @@ class Mitigations(_Strict):
     oncall_group: str | None = None
     # Slack user groups whose members may confirm mitigations (none configured: nobody may).
     authorised_groups: tuple[str, ...] = ()
+    # Terminal operators (FLK_OPERATOR) who may change the cluster from `flk`, for the day Slack
+    # is down; when Slack answers, a Slack user id among them must also be in an authorised group.
+    terminal_operators: tuple[str, ...] = ()
 
 
 class Comms(_Strict):

@@ -29,8 +29,14 @@ from bot.slack.comms import Communications
 from bot.slack.comms_ops import CommsOps
 from bot.slack.incidents import IncidentThreads
 from bot.slack.mitigations import Mitigations
+from bot.slack.thread import PlanMessages, SlackThread
 from commands.comms.lifecycle import RCA_REMINDER
 from commands.config import RunbookConfig
+from commands.flows.incidents import IncidentOpener
+from commands.flows.jobs import JobQueue
+from commands.flows.mitigation import MitigationFlow
+from commands.flows.record import Recorder
+from commands.flows.verification import Verification
 from integrations.audit import AuditLog
 from integrations.store import ScheduledCheck
 from integrations.store.leader import LeaderLock
@@ -81,18 +87,20 @@ class Bot:
     async def start(self, *, http: bool = True, socket_mode: bool = False) -> None:
         self.rt = rt = await Runtime.create(self.settings, self.config, channel_rate=self.channel_rate)
         threads = IncidentThreads(rt, rt.store)
-        self.mitigations = Mitigations(
-            rt,
-            threads,
-            Authoriser(rt.io.client, self.config.mitigations.authorised_groups),
-            AuditLog(self.settings.audit_log),
-        )
+        authoriser = Authoriser(rt.io.client, self.config.mitigations.authorised_groups)
         # Only the replica holding the store's leader lock sweeps the scheduled checks.
         self.leader = Leadership(LeaderLock(rt.store.engine))
-        self.comms = Communications(rt, threads, self.mitigations.authz)
-        self.comms_ops = CommsOps(rt, threads)
         self.checks = CheckScheduler(rt.store, self._run_check, leader=self.leader)
-        self.mitigations.checks = self.comms.checks = self.checks
+        jobs = JobQueue(rt.store, kick=lambda: rt.kick_outbox())
+        recorder = Recorder(rt.store, AuditLog(self.settings.audit_log))
+        thread = SlackThread(jobs)
+        opener = IncidentOpener(rt.store, jobs, self.settings.incident_channel)
+        verification = Verification(rt.ctx, rt.store, self.checks, recorder, thread, opener, authoriser)
+        flow = MitigationFlow(rt.ctx, rt.store, authoriser, recorder, thread, jobs, opener, verification)
+        self.mitigations = Mitigations(flow, verification)
+        plan_messages = PlanMessages(rt.store, rt.io, threads.thread)
+        self.comms = Communications(rt, threads, authoriser, self.checks)
+        self.comms_ops = CommsOps(rt, threads)
         self.outbox = OutboxWorker(
             rt.store,
             {
@@ -100,6 +108,8 @@ class Bot:
                 "post_blocks": threads.op_post_blocks,
                 "update_parent": threads.op_update_parent,
                 "post": threads.op_post,
+                "post_plan": plan_messages.op_post_plan,
+                "update_plan": plan_messages.op_update_plan,
                 "triage": partial(steps.op_triage, rt, threads),
                 "diagnose": partial(steps.op_diagnose, rt, threads),
                 "export": partial(steps.op_export, rt, threads),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -50,7 +49,7 @@ def register(
             elif verb == "mitigate":
                 await mitigations.request(args, user, respond, text)
             elif verb == "verify":
-                await verify(args, user, respond)
+                await mitigations.verify(args, user, respond)
             elif verb == "incidents" or (verb == "status" and args["tenant"] is None):
                 text, blocks = incidents_blocks(await open_incidents(rt.store))
                 await respond(text=text, blocks=blocks)
@@ -72,29 +71,17 @@ def register(
             note_outcome("error")
             await respond(text=":x: The incident store is unavailable; try again in a minute.")
 
-    async def verify(args: dict[str, Any], user: str, respond: Respond) -> None:
-        tenant, delay = args["tenant"], args["delay_s"]
-        incident, _ = await threads.open_for_tenant(tenant, user, f"{tenant}: SLO check requested by {user}")
-        due = datetime.now(UTC) + timedelta(seconds=delay)
-        assert mitigations.checks is not None
-        await mitigations.checks.schedule(
-            incident.id, "slo", due, {"tenant": tenant, "action": "a manual request", "n": 1, "of": 1}
-        )
-        await respond(text=f":stopwatch: SLO check for `{tenant}` scheduled" + (f" in {delay} s" if delay else " now"))
-
     @app.action(re.compile(r"^flk_(confirm|cancel|undo|retry_restart)$"))
     async def on_mitigation_button(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         await ack()
         user = body.get("user", {}).get("id", "")
         plan_id = str(action.get("value", ""))[:64]
-        container = body.get("container", {})
-        channel, ts = container.get("channel_id", ""), container.get("message_ts", "")
         name = action["action_id"].removeprefix("flk_")
         bind(user=user)  # the task below inherits it
         if name == "confirm":
-            work = mitigations.confirm(plan_id, user, respond, channel, ts)
+            work = mitigations.confirm(plan_id, user, respond)
         elif name == "cancel":
-            work = mitigations.cancel(plan_id, user, respond, channel, ts)
+            work = mitigations.cancel(plan_id, user, respond)
         elif name == "undo":
             work = mitigations.undo(plan_id, user, respond)
         else:

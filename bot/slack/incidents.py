@@ -8,6 +8,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from bot.slack.render_incident import parent_message
+from commands.flows.actors import Actor
+from commands.flows.incidents import IncidentOpener
+from commands.flows.jobs import JobQueue
 from commands.models import Report
 from integrations.store import Incident, OutboxItem, Store
 
@@ -31,14 +34,8 @@ class IncidentThreads:
         return self.rt.config.grafana_dashboard.format(tenant=tenant) if tenant else None
 
     async def open_for_tenant(self, tenant: str, actor: str, title: str) -> tuple[Incident, bool]:
-        incident, created = await self.store.open_or_get_incident(
-            tenant, title=title, channel=self.channel, actor=actor
-        )
-        if incident.thread_ts is None:
-            await self.store.outbox.enqueue(
-                "post_parent", {}, incident_id=incident.id, dedupe_key=f"parent:{incident.id}"
-            )
-        return incident, created
+        opener = IncidentOpener(self.store, JobQueue(self.store), self.channel)
+        return await opener.open_for_tenant(tenant, Actor(actor), title)
 
     async def queue(self, incident: Incident, op: str, payload: dict, dedupe_key: str | None = None) -> None:
         await self.store.outbox.enqueue(op, payload, incident_id=incident.id, dedupe_key=dedupe_key)

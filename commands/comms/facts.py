@@ -291,7 +291,8 @@ def _check(e: TimelineEvent) -> CheckFact | None:
     if ok is None:
         return None
     plan_id = e.details.get("plan_id")
-    return CheckFact(e.at, e.actor, ok, _EMOJI.sub("", e.text, count=1), str(plan_id) if plan_id else None)
+    text = e.details.get("summary") or _EMOJI.sub("", e.text, count=1)
+    return CheckFact(e.at, e.actor, ok, str(text), str(plan_id) if plan_id else None)
 
 
 def _mitigation(e: TimelineEvent, planned: dict[str, tuple[str, str]]) -> MitigationFact:
@@ -351,11 +352,12 @@ def build_facts(
             verdicts.append(_verdict(e))
         elif e.kind in (APPLIED, UNDONE):
             mitigations.append(_mitigation(e, planned))
-        elif e.kind.startswith("check.") and (check := _check(e)) is not None:
+        elif (e.kind == "check" or e.kind.startswith("check.")) and (check := _check(e)) is not None:
             checks.append(check)
         else:
             if e.kind == PLANNED and e.details.get("plan_id"):
-                planned[str(e.details["plan_id"])] = (e.text.split(":", 1)[0], e.actor)
+                action = e.details.get("action") or e.text.split(":", 1)[0]
+                planned[str(e.details["plan_id"])] = (str(action), e.actor)
             other.setdefault(e.kind, []).append(e)
     return IncidentFacts(
         incident=incident,

@@ -7,22 +7,28 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from commands.context import Context
-from commands.mitigate.models import Applied, Conflict, Plan
+from commands.mitigate.models import Applied, Conflict, ObjectChange, Plan
 from commands.mitigate.plans import read
 
 
-async def plan_undo(ctx: Context, applied: Applied, *, now: datetime | None = None) -> Plan:
-    """The plan that restores the values before ``applied``; a ``Conflict`` if any object changed
-    since (its resourceVersion is no longer the one the mitigation produced)."""
+async def plan_undo(
+    ctx: Context, applied: Applied, *, now: datetime | None = None, reapplies: Plan | None = None
+) -> Plan:
+    """The plan that restores the values before ``applied``, read at each object's current
+    resourceVersion. Only the mitigation's own keys are compared: a later change to other keys
+    of the same object does not stop the undo, a later change to one of its keys is a ``Conflict``.
+
+    ``reapplies``: ``applied`` was itself an undo, so this plan applies that original change again
+    and needs the approvals it needed."""
     now = now or datetime.now(UTC)
     objects = []
     for change in applied.objects:
         cm = await read(ctx, change.ref.name)
-        if cm.resource_version != change.resource_version:
-            current = {c.key: cm.data.get(c.key) for c in change.changes}
-            planned = {c.key: c.after for c in change.changes}
-            raise Conflict(change.ref, change.resource_version, cm.resource_version, current, planned)
-        objects.append(change.inverse(cm.resource_version))
+        current = {c.key: cm.data.get(c.key) for c in change.changes}
+        ours = {c.key: c.after for c in change.changes}
+        if current != ours:
+            raise Conflict(change.ref, change.resource_version, cm.resource_version, current, ours)
+        objects.append(ObjectChange(change.ref, cm.resource_version, change.inverse("").changes))
     original = applied.plan
     return Plan(
         id=uuid.uuid4().hex[:12],
@@ -31,9 +37,9 @@ async def plan_undo(ctx: Context, applied: Applied, *, now: datetime | None = No
         objects=tuple(objects),
         # The restored values take effect the way the mitigation's did: with a restart if it had one.
         restart=original.restart,
-        # It restores a state that ran before, so the original's approvals are not asked again.
-        needs_second_approver=False,
-        approval_reasons=(),
+        # Restoring a state that ran before asks no approvals again; re-applying a change does.
+        needs_second_approver=reapplies.needs_second_approver if reapplies else False,
+        approval_reasons=reapplies.approval_reasons if reapplies else (),
         created_at=now,
         expires_at=now + timedelta(seconds=ctx.config.mitigations.plan_expiry_s),
         notes=(f"undo of {original.action} (plan {original.id})",),

@@ -13,6 +13,7 @@ from integrations.store.errors import (
     StoreUnavailable,
 )
 from integrations.store.keys import Keys
+from integrations.store.plans import FINAL_STATES, PlanRecord, Plans, PlanState
 from integrations.store.queues import Checks, Outbox, default_backoff
 from integrations.store.records import (
     Alert,
@@ -28,6 +29,7 @@ from integrations.store.store import Store
 
 __all__ = [
     "DEFAULT_SQLITE_PATH",
+    "FINAL_STATES",
     "Alert",
     "AlertIn",
     "AlertUpdate",
@@ -39,6 +41,9 @@ __all__ = [
     "NotFound",
     "Outbox",
     "OutboxItem",
+    "PlanRecord",
+    "PlanState",
+    "Plans",
     "ScheduledCheck",
     "Store",
     "StoreConfigError",

@@ -170,3 +170,30 @@ scheduled_checks = Table(
     Column("result", JSON),
 )
 Index("ix_scheduled_checks_state_due_at", scheduled_checks.c.state, scheduled_checks.c.due_at)
+
+# A mitigation plan and where it stands: one row, moved on by one conditional UPDATE per step
+# (planned → approved → applying → applied | partial | conflict | failed; planned → cancelled |
+# expired), so concurrent clicks and replicas are settled by the database.
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("incident_id", Id, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("tenant", String(128), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("plan", JSON, nullable=False),
+    Column("applied", JSON),
+    Column("planned_by", String(64), nullable=False),
+    Column("approvers", JSON, nullable=False),
+    Column("confirmed_by", String(64)),
+    Column("undoes", String(64)),
+    Column("reason", Text),
+    Column("channel", String(32)),
+    Column("message_ts", String(32)),
+    Column("apply_started_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+Index("ix_plans_incident_id", plans.c.incident_id)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from integrations.store.engine import Clock, Db, create_engine, upgrade, utcnow
 from integrations.store.errors import IncidentConflict, NotFound
 from integrations.store.keys import Keys
+from integrations.store.plans import Plans
 from integrations.store.queues import Checks, Outbox
 from integrations.store.records import (
     INCIDENT_STATES,
@@ -99,6 +100,7 @@ class Store:
         self.outbox = Outbox(self._db, max_attempts=outbox_max_attempts)
         self.checks = Checks(self._db)
         self.keys = Keys(self._db)
+        self.plans = Plans(self._db)
 
     @classmethod
     async def connect(

@@ -20,13 +20,18 @@ from sandbox.up import Sandbox
 
 async def start_bot(sandbox: Sandbox, *, socket_mode: bool = False, **env: str) -> Bot:
     """A bot on a free port with its own SQLite incident store (unless env names another)."""
-    database = Path(tempfile.mkdtemp(prefix="flk-test-db-")) / "incidents.sqlite"
+    folder = Path(tempfile.mkdtemp(prefix="flk-test-db-"))
+    database = folder / "incidents.sqlite"
+    # Unless a test brings its own runbook config: U_ALICE and U_BOB (S_ONCALL) may change things.
+    (folder / "runbook.yaml").write_text("mitigations: {authorised_groups: [S_ONCALL]}\n")
     settings, config = load_settings(
         {
             **sandbox.env,
             "FLK_LISTEN": "127.0.0.1:0",
             "FLK_PROGRESS_INTERVAL_S": "0.2",
             "FLK_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+            "FLK_CONFIG": str(folder / "runbook.yaml"),
+            "FLK_AUDIT_LOG": str(folder / "audit.jsonl"),
             **env,
         }
     )

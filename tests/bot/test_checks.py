@@ -17,7 +17,7 @@ def check_posts(sb: Sandbox, tenant: str) -> list[str]:
     return [
         str(c.args.get("text", ""))
         for c in sb.slack.calls("chat.postMessage")
-        if "SLO check 1/1 after `a manual request`" in str(c.args.get("text", "")) and f"`{tenant}`" in str(c.args)
+        if "SLO check 1/1 asked for by hand" in str(c.args.get("text", "")) and f"`{tenant}`" in str(c.args)
     ]
 
 

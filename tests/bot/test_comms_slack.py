@@ -41,7 +41,7 @@ async def scripted(h: Harness) -> tuple[int, datetime]:
     """The scripted incident of TENANT, started 90 minutes ago, with its thread opened by the bot."""
     assert h.bot.rt is not None
     base = datetime.now(UTC) - timedelta(minutes=90)
-    url = h.bot.service.settings.database_url
+    url = h.bot.settings.database_url
     assert url is not None
     clock = FakeClock(base)
     # A second connection to the bot's database, its clock moved by the script.

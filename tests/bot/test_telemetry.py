@@ -168,7 +168,7 @@ async def test_scheduled_checks_are_counted_by_outcome(harness: Harness) -> None
         return [
             str(c.args.get("text", ""))
             for c in harness.sandbox.slack.calls("chat.postMessage")
-            if "SLO check 1/1 after `a manual request`" in str(c.args.get("text", ""))
+            if "SLO check 1/1 asked for by hand" in str(c.args.get("text", ""))
         ]
 
     before, already = await scrape(harness), len(posted())

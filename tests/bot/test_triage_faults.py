@@ -15,7 +15,8 @@ from aiohttp import web
 from commands.models import SCENARIO_TITLE
 from sandbox.slack import SlackDriver
 from sandbox.slack.config import RateLimit
-from tests.bot.harness import Harness, healthy_tenant, start_bot, triage_once
+from sandbox.up import Sandbox
+from tests.bot.harness import Harness, healthy_tenant, running, start_bot, triage_once
 
 
 @pytest.mark.parametrize("signature", ["none", "wrong", "stale"])
@@ -33,12 +34,21 @@ async def test_unsigned_wrong_or_stale_requests_get_401_and_run_nothing(harness:
     )
 
 
+@pytest.fixture(scope="module")
+async def quiet(sandbox: Sandbox) -> AsyncIterator[Harness]:
+    """A bot of its own, which no alert and no other test's work reaches: any backend call it
+    makes comes from the input under test."""
+    async with running(sandbox) as h:
+        yield h
+
+
 @pytest.mark.parametrize(
     "text", ["triage 'acme\"} or vector(1)'", "triage ../x", "triage " + "a" * 300, "triage ''", "launch acme"]
 )
 async def test_malformed_input_gets_usage_and_touches_no_backend(
-    harness: Harness, text: str, monkeypatch: pytest.MonkeyPatch
+    quiet: Harness, text: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    harness = quiet
     calls: list[str] = []
     ctx = harness.bot.rt.ctx  # type: ignore[union-attr]
     for client in (ctx.prometheus, ctx.kube):

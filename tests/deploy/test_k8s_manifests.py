@@ -134,7 +134,7 @@ def test_base_has_every_object_the_bot_needs() -> None:
 
 
 def _app_routes(method: str) -> set[str]:
-    tree = ast.parse((ROOT / "bot" / "app.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "bot" / "service" / "app.py").read_text(encoding="utf-8"))
     return {
         node.args[0].value
         for node in ast.walk(tree)
@@ -310,7 +310,7 @@ def _raw_api_paths() -> Iterator[str]:
                 else:
                     continue
                 if re.search(r"/apis?/v1/|/apis/[\w.]+/v\d", text):
-                    yield f"{path.parent.name}/{path.name}: {text}"
+                    yield f"{path.relative_to(ROOT).as_posix()}: {text}"
 
 
 def test_derivation_agrees_with_the_labels_kube_py_gives_its_calls() -> None:

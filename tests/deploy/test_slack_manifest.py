@@ -206,7 +206,7 @@ def _matches(pattern: Any, command: str) -> bool:
 
 def _post_routes() -> set[str]:
     """The paths the bot's web app serves POSTs on (bot/service/app.py)."""
-    tree = ast.parse((ROOT / "bot" / "app.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "bot" / "service" / "app.py").read_text(encoding="utf-8"))
     return {
         node.args[0].value
         for node in ast.walk(tree)
