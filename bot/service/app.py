@@ -29,12 +29,13 @@ from bot.slack.comms import Communications
 from bot.slack.comms_ops import CommsOps
 from bot.slack.incidents import IncidentThreads
 from bot.slack.mitigations import Mitigations
-from bot.slack.thread import PlanMessages, SlackThread
+from bot.slack.thread import ThreadMessages
 from commands.comms.lifecycle import RCA_REMINDER
 from commands.config import RunbookConfig
 from commands.flows.incidents import IncidentOpener
 from commands.flows.jobs import JobQueue
 from commands.flows.mitigation import MitigationFlow
+from commands.flows.queued_thread import QueuedThread
 from commands.flows.record import Recorder
 from commands.flows.verification import Verification
 from integrations.audit import AuditLog
@@ -93,12 +94,12 @@ class Bot:
         self.checks = CheckScheduler(rt.store, self._run_check, leader=self.leader)
         jobs = JobQueue(rt.store, kick=lambda: rt.kick_outbox())
         recorder = Recorder(rt.store, AuditLog(self.settings.audit_log))
-        thread = SlackThread(jobs)
+        thread = QueuedThread(jobs)
         opener = IncidentOpener(rt.store, jobs, self.settings.incident_channel)
         verification = Verification(rt.ctx, rt.store, self.checks, recorder, thread, opener, authoriser)
         flow = MitigationFlow(rt.ctx, rt.store, authoriser, recorder, thread, jobs, opener, verification)
         self.mitigations = Mitigations(flow, verification)
-        plan_messages = PlanMessages(rt.store, rt.io, threads.thread)
+        messages = ThreadMessages(rt.store, rt.io, threads.thread)
         self.comms = Communications(rt, threads, authoriser, self.checks)
         self.comms_ops = CommsOps(rt, threads)
         self.outbox = OutboxWorker(
@@ -108,8 +109,10 @@ class Bot:
                 "post_blocks": threads.op_post_blocks,
                 "update_parent": threads.op_update_parent,
                 "post": threads.op_post,
-                "post_plan": plan_messages.op_post_plan,
-                "update_plan": plan_messages.op_update_plan,
+                "post_plan": messages.op_post_plan,
+                "update_plan": messages.op_update_plan,
+                "post_outcome": messages.op_post_outcome,
+                "thread_notice": messages.op_thread_notice,
                 "triage": partial(steps.op_triage, rt, threads),
                 "diagnose": partial(steps.op_diagnose, rt, threads),
                 "export": partial(steps.op_export, rt, threads),

@@ -19,6 +19,8 @@ class Job(StrEnum):
     POST_BLOCKS = "post_blocks"
     POST_PLAN = "post_plan"
     UPDATE_PLAN = "update_plan"
+    POST_OUTCOME = "post_outcome"
+    THREAD_NOTICE = "thread_notice"
     TRIAGE = "triage"
     DIAGNOSE = "diagnose"
     EXPORT = "export"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Row, select, update
@@ -155,23 +155,29 @@ class Plans:
         """The first approval of a two-approver plan: planned → approved by ``approver``."""
         return await self.transition(plan_id, ("planned",), "approved", approvers=[approver])
 
-    async def start_apply(self, plan_id: str) -> tuple[PlanRecord, bool] | None:
-        """Mark the apply as started; ``(record, resumed)``, resumed when an earlier attempt had
-        started it already (its worker stopped part-way). None unless the plan is applying."""
+    async def start_apply(
+        self, plan_id: str, *, stale_after: timedelta = timedelta(seconds=15)
+    ) -> tuple[PlanRecord, bool] | None:
+        """Mark the apply as started; ``(record, resumed)``, resumed when an earlier attempt
+        started it more than ``stale_after`` ago (its worker stopped part-way: the job's lease ran
+        out). None unless the plan is applying and nobody else is applying it right now."""
         now = self._db.clock()
+        c = plans.c
+        fresh = c.apply_started_at.is_(None)
+        stale = c.apply_started_at <= now - stale_after
         async with self._db.write() as conn:
-            row = (
-                await conn.execute(
-                    update(plans)
-                    .where(plans.c.id == plan_id, plans.c.state == "applying", plans.c.apply_started_at.is_(None))
-                    .values(apply_started_at=now, updated_at=now)
-                    .returning(*plans.c)
-                )
-            ).first()
-            if row is not None:
-                return _record(row), False
-            row = (await conn.execute(select(plans).where(plans.c.id == plan_id, plans.c.state == "applying"))).first()
-        return None if row is None else (_record(row), True)
+            for where, resumed in ((fresh, False), (stale, True)):
+                row = (
+                    await conn.execute(
+                        update(plans)
+                        .where(c.id == plan_id, c.state == "applying", where)
+                        .values(apply_started_at=now, updated_at=now)
+                        .returning(*plans.c)
+                    )
+                ).first()
+                if row is not None:
+                    return _record(row), resumed
+        return None
 
     async def set_applied(self, plan_id: str, applied: dict[str, Any]) -> None:
         """What the cluster holds now (before the outcome is settled): for a resumed apply."""

@@ -127,11 +127,15 @@ async def test_two_approvers_and_an_undo_of_an_undo_needs_them_again(fw: FlowWor
 async def test_concurrent_confirms_move_the_plan_once(fw: FlowWorld) -> None:
     tenant = tenant_of(fw.kw.live.world, "escalations")
     plan_id = await planned(fw, f"{tenant} degraded-mode")
-    results = await asyncio.gather(*(fw.flow.confirm(who, plan_id) for who in (ALICE, BOB, ALICE, BOB)))
-    assert sorted(r.state for r in results).count("applying") == 1
+    results = await asyncio.gather(
+        *(fw.flow.confirm(who, plan_id) for who in (ALICE, BOB, ALICE, BOB)), return_exceptions=True
+    )
+    assert [getattr(r, "state", None) for r in results].count("applying") == 1, results
+    assert all(isinstance(r, Refused) or r.state in ("applying", "already") for r in results), results
     assert fw.audit_actions().count("mitigation.confirmed") == 1
+    # The job run twice at once (a lease lost to a slow worker): one applies, the other does nothing.
     applied = await asyncio.gather(fw.flow.apply(plan_id), fw.flow.apply(plan_id))
-    assert sum(a is not None and a.state == "applied" for a in applied) >= 1
+    assert sorted(a is None for a in applied) == [False, True], applied
     assert sum(1 for k, _ in fw.thread.said if k == f"plan:{plan_id}:done") == 1
 
 
