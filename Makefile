@@ -29,6 +29,7 @@ debs:
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 test: venv debs lint
 	$(BIN)/python -m pytest -q

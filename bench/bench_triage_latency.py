@@ -31,7 +31,7 @@ from aiohttp import web
 
 import commands.triage
 from bench.common import figure, machine, print_summary, write_results
-from bot.service.runtime import build_context
+from bot.service.context import build_context
 from bot.service.settings import load_settings
 from commands.context import Context
 from commands.triage import run_triage

@@ -102,12 +102,12 @@ def print_summary(summary: Iterable[Mapping[str, Any]]) -> None:
 
 
 def flk_command(*args: str) -> list[str]:
-    """`flk ...` as installed beside this interpreter (the console script), else `python -m bot.terminal.cli`."""
+    """`flk ...` as installed beside this interpreter (the console script), else `python -m bot.cli`."""
     script = Path(sys.executable).with_name("flk")
     if script.exists():
         return [str(script), *args]
     found = shutil.which("flk")
-    return [found, *args] if found else [sys.executable, "-m", "bot.terminal.cli", *args]
+    return [found, *args] if found else [sys.executable, "-m", "bot.cli", *args]
 
 
 @dataclass

@@ -107,7 +107,7 @@ async def demo(world: Path | None) -> int:
             "FLK_LOG_FORMAT": "text",
         }
         bot = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.terminal.cli", "serve", env=env, stdout=asyncio.subprocess.PIPE
+            sys.executable, "-m", "bot.cli", "serve", env=env, stdout=asyncio.subprocess.PIPE
         )
         try:
             console.print(await _wait_ready(bot))

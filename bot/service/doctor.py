@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.service.runtime import build_context
+from bot.service.context import build_context
 from bot.service.settings import Settings, SettingsError, load_settings
 from commands.config import RunbookConfig
 from commands.doctor import DEFAULT_MANIFEST, Check, ProbeError, SlackIdentity, Status, Targets, failed, run_doctor

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     progress_interval_s: float = Field(
         default=1.0, ge=0, le=30, description="At most one progress edit per message per this many seconds."
     )
+    operator: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._@-]{1,64}$",
+        description="Who runs `flk` in a terminal (a name or Slack user id); only names in the runbook config's "
+        "`mitigations.terminal_operators` may change anything from there.",
+    )
     log_format: Literal["json", "text"] = Field(
         default="json",
         description="Logs on stderr: `json` (one object per line with incident_id, tenant_id, user) or `text`.",
@@ -151,15 +157,27 @@ def secret_values(environ: Mapping[str, str]) -> list[str]:
     return [value for value in found if value]
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> tuple[Settings, RunbookConfig]:
+class TerminalSettings(Settings):
+    """The terminal's: the same settings, with Slack optional (incident tooling must work on the
+    day Slack is down; with Slack set, what the terminal does is also said in the thread)."""
+
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias=_alias("SLACK_BOT_TOKEN"))  # type: ignore[assignment]
+    slack_signing_secret: SecretStr | None = Field(default=None, validation_alias=_alias("SLACK_SIGNING_SECRET"))  # type: ignore[assignment]
+    incident_channel: str | None = Field(default=None)  # type: ignore[assignment]
+
+
+S = TypeVar("S", bound=Settings)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, cls: type[S] = Settings) -> tuple[S, RunbookConfig]:  # type: ignore[assignment]
     """Read the environment (or the given mapping of the same variables); raise SettingsError
     with one line on the first bad setting."""
     try:
         if environ is None:
-            settings = Settings()  # type: ignore[call-arg]
+            settings = cls()  # type: ignore[call-arg]
         else:
             fields = {k.removeprefix("FLK_").lower() if k.startswith("FLK_") else k: v for k, v in environ.items()}
-            settings = Settings(**fields)
+            settings = cls(**fields)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"

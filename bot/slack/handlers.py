@@ -48,6 +48,8 @@ def register(
                 await request_step(rt, threads, verb, text, args, user, respond)
             elif verb == "mitigate":
                 await mitigations.request(args, user, respond, text)
+            elif verb == "undo":
+                await mitigations.undo(args["plan_id"], user, respond)
             elif verb == "verify":
                 await mitigations.verify(args, user, respond)
             elif verb == "incidents" or (verb == "status" and args["tenant"] is None):

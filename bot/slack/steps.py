@@ -18,7 +18,7 @@ from bot.service.telemetry import BACKEND_ERRORS, note_outcome, observe_report
 from bot.slack.incidents import IncidentThreads
 from bot.slack.progress import NativeProgress, Progress
 from bot.slack.render import breaching_blocks, report_blocks, report_fallback
-from bot.terminal.report import report_text
+from bot.text_report import report_text
 from commands import diagnose
 from commands.charts import trend_chart
 from commands.export import run_export

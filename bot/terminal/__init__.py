@@ -1,0 +1,1 @@
+"""The terminal front end: every runbook verb from `flk`, for the day Slack is down."""

@@ -110,8 +110,31 @@ VERB = register(
     )
 )
 
+_PLAN_ID = re.compile(r"^[0-9a-f]{6,32}$")
+
+
+def parse_plan_id(args: list[str]) -> dict[str, Any]:
+    if len(args) != 1:
+        raise UsageError("which plan? (its id is on the plan: `Plan 1a2b3c…`)")
+    if not _PLAN_ID.fullmatch(args[0]):
+        raise UsageError(f"`{args[0][:40]}` is not a plan id")
+    return {"plan_id": args[0]}
+
+
+UNDO_VERB = register(
+    Verb(
+        "undo",
+        "undo <plan-id>",
+        "plan the exact undo of an applied mitigation (confirmed like any plan)",
+        parse_plan_id,
+        mutating=True,
+        examples=("undo 1a2b3c4d5e6f",),
+    )
+)
+
 __all__ = [
     "ACTIONS",
+    "UNDO_VERB",
     "VERB",
     "Action",
     "Applied",
@@ -128,6 +151,7 @@ __all__ = [
     "Uncertain",
     "apply",
     "parse_args",
+    "parse_plan_id",
     "plan",
     "plan_undo",
     "retry_restart",

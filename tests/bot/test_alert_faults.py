@@ -135,7 +135,7 @@ async def test_a_database_url_that_cannot_work_stops_start_up_with_one_line(sand
     env = {**os.environ, **sandbox.env, "FLK_LISTEN": "127.0.0.1:0"}
     env["FLK_DATABASE_URL"] = f"sqlite:///{blocker / 'incidents.sqlite'}"
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.terminal.cli", "serve", env=env, stdout=PIPE, stderr=PIPE
+        sys.executable, "-m", "bot.cli", "serve", env=env, stdout=PIPE, stderr=PIPE
     )
     _, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 2

@@ -15,7 +15,7 @@ from sandbox.up import Sandbox
 
 async def flk(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.terminal.cli", *args, env=env, stdout=PIPE, stderr=PIPE
+        sys.executable, "-m", "bot.cli", *args, env=env, stdout=PIPE, stderr=PIPE
     )
     out, err = await asyncio.wait_for(process.communicate(), 120)
     return process.returncode or 0, out.decode(), err.decode()
@@ -24,7 +24,7 @@ async def flk(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
 async def test_triage_in_a_terminal_names_the_scenario(sandbox: Sandbox) -> None:
     tenant, spec = next((t, s) for t, s in sandbox.live.world.tenants.items() if s.scenario != "none")
     code, out, _ = await flk("triage", tenant, env={**os.environ, **sandbox.env, "COLUMNS": "200"})
-    assert code == 0
+    assert code == 1, "a breach exits 1"
     assert SCENARIO_TITLE[spec.scenario] in out
     assert "Escalation ratio (5m)" in out
 

@@ -128,7 +128,7 @@ async def test_flk_serve_logs_each_command_as_json_with_its_context_and_no_secre
         "FLK_ALERT_WEBHOOK_TOKEN": ENV["FLK_ALERT_WEBHOOK_TOKEN"],
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.terminal.cli", "serve", env=env, stdout=PIPE, stderr=PIPE
+        sys.executable, "-m", "bot.cli", "serve", env=env, stdout=PIPE, stderr=PIPE
     )
     driver = SlackDriver(sandbox.slack, f"http://127.0.0.1:{port}/slack/events")
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.service.runtime import build_context
+from bot.service.context import build_context
 from bot.service.settings import load_settings
 from commands.context import Context
 from commands.diagnose import DiagnosisReport, run_diagnose

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from bot.service.runtime import build_context
+from bot.service.context import build_context
 from bot.service.settings import load_settings
 from commands.diagnose import run_diagnose
 from integrations.kube import Kube, KubeError

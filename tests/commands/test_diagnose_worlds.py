@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.service.runtime import build_context
+from bot.service.context import build_context
 from bot.service.settings import load_settings
 from commands.context import Context
 from commands.diagnose import DiagnosisReport, probes, run_diagnose

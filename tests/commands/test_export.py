@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.service.runtime import build_context
+from bot.service.context import build_context
 from bot.service.settings import load_settings
 from commands.config import Export as ExportConfig
 from commands.config import RunbookConfig

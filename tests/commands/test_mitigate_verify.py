@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.service.runtime import build_context
+from bot.service.context import build_context
 from bot.service.settings import load_settings
 from commands.context import Context
 from commands.models import Status

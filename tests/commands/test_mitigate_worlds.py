@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.service.runtime import build_context
+from bot.service.context import build_context
 from bot.service.settings import load_settings
 from commands.context import Context
 from commands.mitigate import (

@@ -288,9 +288,9 @@ def test_restarts_are_limited_to_the_configured_backend(rendered: list[dict[str,
 
 def test_admin_api_is_reached_directly_so_the_role_needs_no_service_proxy(rendered: list[dict[str, Any]]) -> None:
     """The only request the code builds by hand to the API server is the admin API through the
-    services proxy (bot/service/runtime.py), used when FLK_ADMIN_URL is unset; the manifests set it."""
+    services proxy (bot/service/context.py), used when FLK_ADMIN_URL is unset; the manifests set it."""
     raw = sorted(_raw_api_paths())
-    assert raw == ["bot/service/runtime.py: {}/api/v1/namespaces/{}/services/{}/proxy"], raw
+    assert raw == ["bot/service/context.py: {}/api/v1/namespaces/{}/services/{}/proxy"], raw
     assert env_of(rendered)["FLK_ADMIN_URL"].startswith("http")
     assert not {p for p in granted(one(rendered, "Role")) if p.resource == "services"}
 

@@ -1,0 +1,175 @@
+"""`flk`: the bot's command line. `flk serve` runs the bot; every runbook verb (the same registry
+Slack's `/flk` is parsed from) runs in a terminal, for the day Slack is down; `flk sandbox ...`
+runs fractal-lba in a box; `flk audit verify` checks the audit log."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+from rich.console import Console
+
+EXIT_USAGE = 2
+# Verbs that only make sense in Slack (they open a modal or list Slack's own help).
+_SLACK_ONLY = {"help"}
+
+
+def _settings(cls: type | None = None):  # type: ignore[no-untyped-def]
+    from bot.service.settings import Settings, SettingsError, load_settings
+
+    try:
+        return load_settings(cls=cls or Settings)
+    except SettingsError as exc:
+        print(f"flk: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+async def _serve(socket_mode: bool) -> int:
+    from bot.service.app import Bot
+    from integrations.store import StoreConfigError
+
+    settings, config = _settings()
+    bot = Bot(settings, config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await bot.start(http=True, socket_mode=socket_mode)
+    except StoreConfigError as exc:
+        print(f"flk: FLK_DATABASE_URL: {exc}", file=sys.stderr)
+        await bot.stop()
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"flk: cannot listen on {settings.listen}: {exc.strerror}", file=sys.stderr)
+        await bot.stop()
+        return 1
+    mode = " + Socket Mode" if socket_mode else ""
+    print(f"flk ready: {bot.url}/slack/events{mode}", flush=True)
+    await stop.wait()
+    await bot.stop()
+    return 0
+
+
+async def _verb(args: argparse.Namespace) -> int:
+    from bot.service.compose import terminal_deps
+    from bot.service.settings import TerminalSettings
+    from bot.terminal.verbs import Options, Verbs
+    from commands.registry import UsageError, parse
+
+    console = Console(stderr=False)
+    options = Options(json=args.json, out=getattr(args, "out", None), yes=getattr(args, "yes", False))
+    text = " ".join([args.cmd, *args.words])
+    if args.cmd == "mitigate" and args.confirm:
+        invocation = None
+    else:
+        try:
+            invocation = parse(text)
+        except UsageError as exc:
+            console.print(exc.text("flk"), markup=False)
+            return EXIT_USAGE
+    settings, config = _settings(TerminalSettings)
+    deps = await terminal_deps(settings, config)
+    try:
+        verbs = Verbs(deps, console, options)
+        if invocation is None:
+            return await verbs.confirm(args.confirm)
+        if args.cmd == "undo":
+            return await verbs.undo(invocation.args["plan_id"])
+        return await verbs.run(invocation.verb.name, invocation.args, text)
+    except UsageError as exc:
+        console.print(exc.text("flk"), markup=False)
+        return EXIT_USAGE
+    finally:
+        await deps.close()
+
+
+def parser() -> argparse.ArgumentParser:
+    import commands.comms
+    import commands.diagnose
+    import commands.export
+    import commands.incidents
+    import commands.mitigate
+    import commands.triage
+    import commands.verify
+    from commands.registry import REGISTRY
+
+    assert commands.comms and commands.diagnose and commands.export and commands.incidents and commands.mitigate
+    assert commands.triage and commands.verify
+    p = argparse.ArgumentParser(prog="flk", description="Tenant SLO Breach runbook bot")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    serve = sub.add_parser("serve", help="run the bot (HTTP mode; --socket-mode adds Socket Mode)")
+    serve.add_argument("--socket-mode", action="store_true")
+    for verb in REGISTRY.values():
+        if verb.name in _SLACK_ONLY:
+            continue
+        one = sub.add_parser(verb.name, help=verb.summary, description=f"flk {verb.usage}")
+        one.add_argument("words", nargs=argparse.REMAINDER, help=verb.usage.partition(" ")[2] or None)
+        one.add_argument("--json", action="store_true", help="print the outcome as JSON")
+        if verb.name == "export":
+            one.add_argument("--out", metavar="FILE.csv", help="where to write the CSV (default: its own name)")
+        if verb.name in ("mitigate", "undo"):
+            one.add_argument("--yes", action="store_true", help="apply without asking for the tenant name")
+        if verb.name == "mitigate":
+            one.add_argument("--confirm", metavar="PLAN_ID", help="confirm and apply a plan made earlier")
+    sub.add_parser("sandbox", help="fractal-lba in a box: `flk sandbox up --help`")
+    sub.add_parser("audit", help="`flk audit verify [PATH]`: check the audit log's hash chain")
+    doctor = sub.add_parser("doctor", help="check every configured connection, a line each; exit 1 if any fails")
+    doctor.add_argument(
+        "--slack-manifest", help="Slack app manifest to compare scopes with (default: deploy/slack-app-manifest.yaml)"
+    )
+    return p
+
+
+def _split_flags(argv: list[str]) -> list[str]:
+    """REMAINDER swallows flags after the first word: move the known ones before it."""
+    flags = {"--json", "--yes"}
+    valued = {"--out", "--confirm"}
+    head, words, i = argv[:1], [], 1
+    while i < len(argv):
+        word = argv[i]
+        if word in flags:
+            head.append(word)
+        elif word in valued and i + 1 < len(argv):
+            head += [word, argv[i + 1]]
+            i += 1
+        elif word.split("=", 1)[0] in valued:
+            head.append(word)
+        else:
+            words.append(word)
+        i += 1
+    return head + words
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sandbox"]:
+        from sandbox.cli import main as sandbox_main
+
+        return sandbox_main(argv[1:])
+    if argv[:1] == ["audit"]:
+        from commands.audit import audit_main
+
+        return audit_main(argv[1:])
+    args = parser().parse_args(_split_flags(argv))
+    from bot.service.logs import configure
+    from bot.service.settings import secret_values
+
+    # From the environment, before the settings are validated, so that no line ever holds a
+    # secret; a bad FLK_LOG_FORMAT stops start-up with the other settings' errors.
+    fmt = "text" if os.environ.get("FLK_LOG_FORMAT") == "text" else "json"
+    configure(fmt, secret_values(os.environ))
+    if args.cmd == "doctor":
+        from bot.service.doctor import doctor as run_doctor
+
+        return asyncio.run(run_doctor(manifest=args.slack_manifest))
+    if args.cmd == "serve":
+        return asyncio.run(_serve(args.socket_mode))
+    return asyncio.run(_verb(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

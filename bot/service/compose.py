@@ -1,0 +1,51 @@
+"""The terminal's composition root: the same flows the bot runs, over the same store and audit
+log, with the terminal operator's authority. Slack, when configured, only adds the group check;
+what the terminal does is queued for the thread, which a running bot posts."""
+
+from __future__ import annotations
+
+from bot.service.context import build_context
+from bot.service.settings import TerminalSettings
+from bot.slack.authz import Authoriser
+from bot.slack.sender import make_client
+from bot.terminal.authority import TerminalAuthority
+from bot.terminal.deps import Deps
+from commands.config import RunbookConfig
+from commands.flows.actors import Actor
+from commands.flows.incidents import IncidentOpener
+from commands.flows.jobs import JobQueue
+from commands.flows.mitigation import MitigationFlow
+from commands.flows.queued_thread import QueuedThread
+from commands.flows.record import Recorder
+from commands.flows.verification import StoreScheduler, Verification
+from integrations.audit import AuditLog
+from integrations.store import Store
+
+
+async def terminal_deps(settings: TerminalSettings, config: RunbookConfig) -> Deps:
+    ctx = await build_context(settings, config)
+    try:
+        store = await Store.connect(settings.database_url)
+    except BaseException:
+        await ctx.close()
+        raise
+    client = None
+    if settings.slack_bot_token is not None:
+        client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    groups = Authoriser(client, config.mitigations.authorised_groups) if client is not None else None
+    authority = TerminalAuthority(config.mitigations.terminal_operators, groups)
+    jobs = JobQueue(store)
+    recorder = Recorder(store, AuditLog(settings.audit_log))
+    thread = QueuedThread(jobs)
+    opener = IncidentOpener(store, jobs, settings.incident_channel)
+    verification = Verification(ctx, store, StoreScheduler(store), recorder, thread, opener, authority)
+    mitigation = MitigationFlow(ctx, store, authority, recorder, thread, jobs, opener, verification)
+
+    async def close() -> None:
+        await ctx.close()
+        await store.close()
+        if client is not None and client.session is not None:
+            await client.session.close()
+
+    operator = Actor(settings.operator, via="terminal") if settings.operator else None
+    return Deps(ctx, store, mitigation, verification, operator, close)
