@@ -25,8 +25,9 @@ from integrations.worm import WormRecord
 
 HEADER = ("pcs_id", "ts", "D_hat", "coh_star", "reason", "policy_version")
 _DIGITS = re.compile(r"[0-9]{1,18}")
-# A text cell starting with one of these is a formula to a spreadsheet (CSV injection).
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+# A text cell, or any part of it after a separator a spreadsheet may split on (`,` `;` tab `|`,
+# whatever the locale), that starts with one of = + - @ tab CR is a formula (CSV injection).
+_FORMULA = re.compile(r"(?:^|[,;\t|])\s*[=+\-@\t\r]")
 
 
 def _rows(word: str) -> int:
@@ -79,7 +80,7 @@ class CsvExport:
 
 
 def _text(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA) else value
+    return "'" + value if _FORMULA.search(value) else value
 
 
 def _number(value: float | None) -> str:
@@ -92,7 +93,8 @@ def _iso(ts: datetime) -> str:
 
 def to_csv(records: Sequence[WormRecord]) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # Every cell quoted: no value can end its cell or its row early.
+    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(HEADER)
     for r in records:
         writer.writerow(

@@ -29,7 +29,7 @@ from bot.slack.comms import Communications
 from bot.slack.comms_ops import CommsOps
 from bot.slack.incidents import IncidentThreads
 from bot.slack.mitigations import Mitigations
-from bot.slack.thread import ThreadMessages
+from bot.slack.thread import ThreadMessages, tell_given_up
 from commands.comms.lifecycle import RCA_REMINDER
 from commands.config import RunbookConfig
 from commands.flows.incidents import IncidentOpener
@@ -123,6 +123,7 @@ class Bot:
                 "annotate": self.comms_ops.op_annotate,
                 "expire_silences": self.comms_ops.op_expire_silences,
             },
+            on_quarantine=partial(tell_given_up, jobs),
         )
         rt.kick_outbox = self.outbox.kick
         self.outbox.start()

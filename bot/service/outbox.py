@@ -69,9 +69,17 @@ async def _finish(tasks: list[asyncio.Task[None]], *, timeout_s: float) -> None:
 
 class OutboxWorker:
     def __init__(
-        self, store: Store, handlers: dict[str, OpHandler], *, poll_s: float = 0.5, max_in_flight: int = 8
+        self,
+        store: Store,
+        handlers: dict[str, OpHandler],
+        *,
+        poll_s: float = 0.5,
+        max_in_flight: int = 8,
+        on_quarantine: OpHandler | None = None,
     ) -> None:
         self.store = store
+        # Told of each item set aside for good (a line in its incident's thread).
+        self.on_quarantine = on_quarantine
         self.handlers = handlers
         self.poll_s = poll_s
         # Claim only what can run now: items claimed in bulk would wait behind Slack's rate
@@ -113,6 +121,7 @@ class OutboxWorker:
                 await asyncio.wait(list(self._running), timeout=self.poll_s, return_when=asyncio.FIRST_COMPLETED)
                 continue
             try:
+                await self._quarantine()
                 items = await self.store.outbox.claim_due(worker_id=self.worker_id, limit=free, lease=LEASE)
             except StoreUnavailable:
                 items = []
@@ -131,6 +140,13 @@ class OutboxWorker:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_s)
+
+    async def _quarantine(self) -> None:
+        for item in await self.store.outbox.quarantine():
+            OUTBOX.labels(op=item.op if item.op in self.handlers else "unknown", outcome="quarantined").inc()
+            log.error("outbox %s %s quarantined after %s attempts", item.op, item.id, item.attempts)
+            if self.on_quarantine is not None:
+                await self.on_quarantine(item)
 
     async def _renew_leases(self) -> None:
         while not self._stopping.is_set():
@@ -199,5 +215,13 @@ class OutboxWorker:
         self.kick()
 
     async def _fail(self, item: OutboxItem, error: str, delay: timedelta | None) -> None:
-        with contextlib.suppress(StoreUnavailable):
-            await self.store.outbox.fail(item.id, error, retry_after=delay)
+        try:
+            failed = await self.store.outbox.fail(item.id, error, retry_after=delay)
+        except StoreUnavailable:
+            return
+        if failed.attempts >= self.store.outbox.max_attempts:
+            OUTBOX.labels(op=item.op if item.op in self.handlers else "unknown", outcome="given_up").inc()
+            log.error("outbox %s %s given up after %s attempts: %s", item.op, item.id, failed.attempts, error)
+            if self.on_quarantine is not None:
+                with contextlib.suppress(Exception):
+                    await self.on_quarantine(failed)

@@ -9,6 +9,7 @@ from bot.slack.render_mitigation import applied_blocks, partial_blocks, plan_blo
 from bot.slack.sender import SlackIO
 from bot.slack.steps import mention
 from commands import mitigate
+from commands.flows.jobs import Job, JobQueue
 from commands.flows.notices import CheckReported
 from integrations.store import OutboxItem, PlanRecord, Store
 
@@ -57,6 +58,14 @@ def check_text(c: CheckReported) -> str:
     return text
 
 
+async def tell_given_up(jobs: JobQueue, item: OutboxItem) -> None:
+    """A job set aside for good is said in its incident's thread (once)."""
+    if item.incident_id is None or item.op == Job.THREAD_NOTICE:
+        return
+    payload = {"notice": "given_up", "op": item.op, "attempts": item.attempts, "error": item.last_error or ""}
+    await jobs.enqueue(Job.THREAD_NOTICE, payload, incident_id=item.incident_id, key=f"given_up:{item.id}")
+
+
 class ThreadMessages:
     def __init__(self, store: Store, io: SlackIO, thread_of: Callable[[int], Awaitable[tuple[str, str]]]) -> None:
         self.store = store
@@ -99,8 +108,14 @@ class ThreadMessages:
         assert item.incident_id is not None
         p = dict(item.payload)
         channel, ts = await self.thread_of(item.incident_id)
-        if p.pop("notice") == "check":
+        notice = p.pop("notice")
+        if notice == "check":
             text = check_text(CheckReported(**p))
+        elif notice == "given_up":
+            text = (
+                f":warning: The bot gave up on a `{p['op']}` job of this incident after {p['attempts']} attempts"
+                f" ({p['error']}). Nothing more will be tried for it; run the step again by hand."
+            )
         else:
             text = (
                 f":arrows_counterclockwise: An earlier attempt at plan `{p['plan_id']}` stopped part-way"

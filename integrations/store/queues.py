@@ -133,6 +133,26 @@ class Outbox:
             )
             return sorted((_outbox_item(r) for r in rows), key=lambda i: i.id)
 
+    async def quarantine(self, *, now: datetime | None = None) -> list[OutboxItem]:
+        """Set aside the due items already claimed ``max_attempts`` times: a job whose worker
+        dies each time it runs it (out of memory, a crash) must not take every replica down in
+        turn, for ever. They stay in the table, marked failed, for a person to look at."""
+        now = now or self._db.clock()
+        c = outbox.c
+        async with self._db.write() as conn:
+            rows = await conn.execute(
+                update(outbox)
+                .where(
+                    c.done_at.is_(None),
+                    c.failed_at.is_(None),
+                    c.next_attempt_at <= now,
+                    c.attempts >= self.max_attempts,
+                )
+                .values(failed_at=now, claimed_by=None, last_error=f"quarantined after {self.max_attempts} attempts")
+                .returning(*outbox.c)
+            )
+            return [_outbox_item(r) for r in rows]
+
     async def renew(
         self, item_ids: Sequence[int], *, worker_id: str, lease: timedelta, now: datetime | None = None
     ) -> set[int]:

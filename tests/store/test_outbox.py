@@ -75,6 +75,23 @@ async def test_gives_up_after_max_attempts(db_url: str, clock: FakeClock) -> Non
         assert [i.id for i in await store.outbox.given_up()] == [item.id]
 
 
+async def test_a_job_whose_worker_dies_every_time_is_quarantined_at_claim(db_url: str, clock: FakeClock) -> None:
+    async with await Store.connect(db_url, clock=clock, outbox_max_attempts=3) as store:
+        item = await store.outbox.enqueue("export", {"tenant": "acme"})
+        assert item is not None
+        for _ in range(3):
+            claimed = await store.outbox.claim_due(worker_id="w", limit=1, lease=timedelta(seconds=15))
+            assert [c.id for c in claimed] == [item.id]
+            clock.advance(seconds=16)  # the worker died: its lease runs out, nothing recorded a failure
+        other = await store.outbox.enqueue("post", {"text": "fine"})
+        assert other is not None
+        [quarantined] = await store.outbox.quarantine()
+        assert quarantined.id == item.id and "quarantined" in (quarantined.last_error or "")
+        assert [c.id for c in await store.outbox.claim_due(worker_id="w")] == [other.id]
+        assert [i.id for i in await store.outbox.given_up()] == [item.id]
+        assert await store.outbox.quarantine() == []
+
+
 async def test_a_worker_that_died_loses_its_lease(store: Store, replica: Store, clock: FakeClock) -> None:
     await store.outbox.enqueue("chat.postMessage", {"text": "x"})
     [claimed] = await store.outbox.claim_due(worker_id="dies", lease=timedelta(seconds=60))
