@@ -75,26 +75,32 @@ class CheckScheduler:
             await self.sweep()
 
     async def sweep(self) -> None:
-        try:
-            due = await self.store.checks.claim_due(worker_id=self.worker_id, grace=self.grace, limit=200)
-        except StoreUnavailable:
-            log.warning("check sweep skipped: incident store unavailable")
-            return
-        now = datetime.now(UTC)
-        for check in due:
-            late_s = max(0.0, (now - check.due_at).total_seconds())
-            bind(incident_id=check.incident_id, tenant_id=check.payload.get("tenant"), user=None)
+        # One at a time: a batch claimed at once could outlast the grace of its last checks while
+        # the first ones run, and another replica would claim (and post) those again.
+        while True:
             try:
-                result = await self.run(check, late_s)
-                await self.store.checks.finish(check.id, worker_id=self.worker_id, ok=True, result=result)
-                # An SLO check answers ok True/False; other kinds (the RCA reminder) just run.
-                ok = result.get("ok")
-                CHECKS.labels(
-                    kind=check.kind, outcome="passed" if ok is True else "failed" if ok is False else "done"
-                ).inc()
-            except Exception as exc:
-                CHECKS.labels(kind=check.kind, outcome="error").inc()
-                log.exception("check %s failed", check.id)
-                await self.store.checks.finish(
-                    check.id, worker_id=self.worker_id, ok=False, result={"error": type(exc).__name__}
-                )
+                due = await self.store.checks.claim_due(worker_id=self.worker_id, grace=self.grace, limit=1)
+            except StoreUnavailable:
+                log.warning("check sweep skipped: incident store unavailable")
+                return
+            if not due:
+                return
+            await self._run(due[0])
+
+    async def _run(self, check: ScheduledCheck) -> None:
+        late_s = max(0.0, (datetime.now(UTC) - check.due_at).total_seconds())
+        bind(incident_id=check.incident_id, tenant_id=check.payload.get("tenant"), user=None)
+        try:
+            result = await self.run(check, late_s)
+            await self.store.checks.finish(check.id, worker_id=self.worker_id, ok=True, result=result)
+            # An SLO check answers ok True/False; other kinds (the RCA reminder) just run.
+            ok = result.get("ok")
+            CHECKS.labels(
+                kind=check.kind, outcome="passed" if ok is True else "failed" if ok is False else "done"
+            ).inc()
+        except Exception as exc:
+            CHECKS.labels(kind=check.kind, outcome="error").inc()
+            log.exception("check %s failed", check.id)
+            await self.store.checks.finish(
+                check.id, worker_id=self.worker_id, ok=False, result={"error": type(exc).__name__}
+            )

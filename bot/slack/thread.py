@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from bot.slack.render import escape
 from bot.slack.render_mitigation import applied_blocks, partial_blocks, plan_blocks
 from bot.slack.sender import SlackIO
 from bot.slack.steps import mention
@@ -30,6 +31,8 @@ def checks_line(delays: list[float], undo: bool) -> str:
 def plan_status(record: PlanRecord, by: str | None, reason: str) -> tuple[str | None, str]:
     """(final status, note): a final status removes the plan's buttons, a note keeps them."""
     who = mention(by) if by else "someone"
+    # The reason quotes ConfigMap values and API errors: text, never markup.
+    reason = escape(reason)
     if record.state == "approved":
         return None, f":ballot_box_with_check: approved by {who}; waiting for a second, different approver"
     final = {
