@@ -92,7 +92,7 @@ class Bot:
         # Only the replica holding the store's leader lock sweeps the scheduled checks.
         self.leader = Leadership(LeaderLock(rt.store.engine))
         self.checks = CheckScheduler(rt.store, self._run_check, leader=self.leader)
-        jobs = JobQueue(rt.store, kick=lambda: rt.kick_outbox())
+        jobs = JobQueue(rt.store, kick=rt.kick_outbox)
         recorder = Recorder(rt.store, AuditLog(self.settings.audit_log))
         thread = QueuedThread(jobs)
         opener = IncidentOpener(rt.store, jobs, self.settings.incident_channel)
@@ -124,8 +124,8 @@ class Bot:
                 "expire_silences": self.comms_ops.op_expire_silences,
             },
             on_quarantine=partial(tell_given_up, jobs),
+            wake=rt.wake,
         )
-        rt.kick_outbox = self.outbox.kick
         self.outbox.start()
         self.leader.start()
         self.checks.start()

@@ -76,6 +76,7 @@ class OutboxWorker:
         poll_s: float = 0.5,
         max_in_flight: int = 8,
         on_quarantine: OpHandler | None = None,
+        wake: asyncio.Event | None = None,
     ) -> None:
         self.store = store
         # Told of each item set aside for good (a line in its incident's thread).
@@ -85,7 +86,7 @@ class OutboxWorker:
         # Claim only what can run now: items claimed in bulk would wait behind Slack's rate
         # limit past their lease and be sent twice.
         self.max_in_flight = max_in_flight
-        self._wake = asyncio.Event()
+        self._wake = wake or asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._held: set[int] = set()  # ids of the items the running tasks hold claims on

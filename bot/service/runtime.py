@@ -44,7 +44,8 @@ class Runtime:
     io: SlackIO
     store: Store
     dedupe: Deduper = field(default_factory=Deduper)
-    kick_outbox: Any = field(default=lambda: None)
+    # Set when a job is queued: the job workers wake at once instead of at their next poll.
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
     schema_ready: bool = False
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -84,6 +85,9 @@ class Runtime:
             return await self.store.keys.claim(key)
         except StoreUnavailable:
             return self.dedupe.claim(key)
+
+    def kick_outbox(self) -> None:
+        self.wake.set()
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         """Run work after the ack; the task is kept so it is neither collected nor lost on shutdown."""

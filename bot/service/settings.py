@@ -71,7 +71,8 @@ class Settings(BaseSettings):
     config: str | None = Field(default=None, description="YAML runbook config; unset: the runbook's defaults.")
     alert_webhook_token: SecretStr | None = Field(
         default=None,
-        description="Bearer token Alertmanager must send to `/alerts/alertmanager`; unset: every notification is refused (401).",
+        description="Bearer token Alertmanager must send to `/alerts/alertmanager`; "
+        "unset: every notification is refused (401).",
     )
     # Grafana HTTP API for the dashboard annotation on resolve (runbook §6); unset: no annotation.
     grafana_url: str | None = Field(
