@@ -147,8 +147,11 @@ def _split_flags(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["sandbox"]:
-        from sandbox.cli import main as sandbox_main
-
+        try:
+            from sandbox.cli import main as sandbox_main
+        except ImportError:
+            print("flk: the sandbox runs from a source checkout (it ships in no wheel or image)", file=sys.stderr)
+            return EXIT_USAGE
         return sandbox_main(argv[1:])
     if argv[:1] == ["audit"]:
         from commands.audit import audit_main

@@ -232,6 +232,7 @@ def test_wheel_holds_every_module_and_data_file(built: Built) -> None:
     }
     names = set(zipfile.ZipFile(built.wheel).namelist())
     assert not expected - names, f"missing from the wheel: {sorted(expected - names)}"
+    assert not [n for n in names if n.startswith("sandbox/")], "the sandbox ships in no wheel"
     assert "integrations/store/migrations/script.py.mako" in names
     assert any(n.startswith("integrations/store/migrations/versions/") for n in names)
 
