@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 
 from bot.slack.render_incident import parent_message
 from commands.models import Report
+from commands.timeline import append
+from commands.timeline.events import ThreadOpened
+from commands.timeline.steps import verdict_reached
 from integrations.store import Incident, OutboxItem, Store
 
 if TYPE_CHECKING:
@@ -30,9 +33,13 @@ class IncidentThreads:
     def dashboard(self, tenant: str | None) -> str | None:
         return self.rt.config.grafana_dashboard.format(tenant=tenant) if tenant else None
 
-    async def open_for_tenant(self, tenant: str, actor: str, title: str) -> tuple[Incident, bool]:
+    async def open_for_tenant(
+        self, tenant: str, actor: str, title: str, *, source: str = "command"
+    ) -> tuple[Incident, bool]:
+        """The tenant's open incident, or a new one opened by ``actor`` (``source``: an ``alert`` or
+        a person's ``command``) with its parent message queued."""
         incident, created = await self.store.open_or_get_incident(
-            tenant, title=title, channel=self.channel, actor=actor
+            tenant, title=title, channel=self.channel, actor=actor, source=source
         )
         if incident.thread_ts is None:
             await self.store.outbox.enqueue(
@@ -62,7 +69,7 @@ class IncidentThreads:
         channel = incident.channel or self.channel
         response = await self.rt.io.post(channel, text, blocks)
         await self.store.set_thread(incident.id, channel, response["ts"])
-        await self.store.add_event(incident.id, "bot", "slack.thread", "incident thread opened", {"ts": response["ts"]})
+        await append(self.store, incident.id, "bot", ThreadOpened(ts=response["ts"], channel=channel))
 
     async def op_update_parent(self, item: OutboxItem) -> None:
         assert item.incident_id is not None
@@ -84,21 +91,9 @@ class IncidentThreads:
         await self.rt.io.post(channel, item.payload.get("text", ""), item.payload.get("blocks"), thread_ts=ts)
 
     async def record_report(self, incident: Incident, report: Report, actor: str) -> None:
-        verdict = report.verdict
-        scenario = verdict.scenario if verdict else None
-        await self.store.add_event(
-            incident.id,
-            actor,
-            f"{report.step}.finished",
-            verdict.headline if verdict else report.status.value,
-            {
-                "tenant": report.tenant,
-                "scenario": scenario,
-                "evidence": verdict.evidence if verdict else [],
-                "findings": {f.key: {"status": f.status.value, "summary": f.summary} for f in report.findings},
-                "wall_ms": round(report.wall_ms),
-            },
-        )
+        verdict = verdict_reached(report)
+        scenario = verdict.scenario
+        await append(self.store, incident.id, actor, verdict)
         if scenario and incident.kind == "tenant":
             await self.store.update_incident(incident.id, scenario=scenario)
             await self.store.outbox.enqueue("update_parent", {}, incident_id=incident.id)

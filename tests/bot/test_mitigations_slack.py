@@ -173,7 +173,7 @@ async def test_a_second_different_approver_is_needed_where_configured(mh: Harnes
 
 
 async def test_the_audit_chain_is_intact_and_holds_every_step(mh: Harness) -> None:
-    path = mh.bot.service.settings.audit_log
+    path = mh.bot.settings.audit_log
     result = verify(path)
     assert result.ok, result.reason
     actions = (await asyncio.to_thread(Path(path).read_text)).splitlines()
