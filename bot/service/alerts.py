@@ -44,9 +44,11 @@ def _time(value: object) -> datetime | None:
 
 def _number(value: str | None) -> float | None:
     """An annotation's number (Alertmanager sends text); None when it is not a finite one."""
+    if value is None:
+        return None
     try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        number = float(value)
+    except ValueError:
         return None
     return number if math.isfinite(number) else None
 

@@ -31,9 +31,11 @@ from integrations.store import Alert, Incident, Store
 
 
 def _float(value: str | None) -> float | None:
+    if value is None:
+        return None
     try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        return float(value)
+    except ValueError:
         return None
 
 

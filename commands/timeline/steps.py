@@ -3,12 +3,18 @@ the SLIs the step measured (triage's ``sli.*`` probes, ``commands/triage/identif
 
 from __future__ import annotations
 
+from typing import Literal
+
 from commands.models import Report, Status
 from commands.timeline.events import FindingRef, Sli, SliValue, VerdictReached
 
 # The probes that measure an SLI, and the SLI they measure.
 SLI_PROBES: dict[str, Sli] = {"sli.escalations": "escalations", "sli.signatures": "signature_errors"}
-_STEPS = {"triage": "triage", "diagnose": "diagnose", "isolation triage": "isolation"}
+_STEPS: dict[str, Literal["triage", "diagnose", "isolation"]] = {
+    "triage": "triage",
+    "diagnose": "diagnose",
+    "isolation triage": "isolation",
+}
 
 
 def measured_slis(report: Report) -> tuple[SliValue, ...]:
@@ -25,7 +31,7 @@ def verdict_reached(report: Report) -> VerdictReached:
     verdict = report.verdict
     step = _STEPS.get(report.step, "triage")
     return VerdictReached(
-        step=step,  # type: ignore[arg-type]
+        step=step,
         scenario=verdict.scenario if verdict else None,
         headline=verdict.headline if verdict else report.status.value,
         evidence=tuple(verdict.evidence) if verdict else (),
