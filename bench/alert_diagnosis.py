@@ -26,7 +26,7 @@ _STORE_CALLS = (
     "recent_breach_starts",
     "open_or_get_incident",
     "record_alert",
-    "add_event",
+    "append_event",
 )
 
 

@@ -2,12 +2,13 @@
 
 Run: ``python -m bench.bench_comms [--events 2000] [--runs 20] [--notice-runs 300]``. The
 incident lives in a real SQLite store (a temp file): one tenant, its alerts, and ``--events``
-timeline events of every kind the bot records (alert notifications, triage and diagnosis
-verdicts with their findings, mitigation plans and applications with before → after, SLO
-checks, commands, pinned notes, notices, and kinds the drafts do not know). Measured:
+typed timeline events of every kind the bot records (alert notifications, triage and diagnosis
+verdicts with their findings and SLIs, mitigation plans and applications with before → after,
+SLO checks, commands, pinned notes) and legacy rows of a kind no event has. Measured:
 
-- the RCA draft end to end (``draft_rca``: the store's three reads, the facts, the document
-  and the tenant summary) and its render alone (``render_rca`` on facts already read);
+- the RCA draft end to end (``draft_rca``: the store's three reads, each row validated into its
+  typed event, the facts, the document and the tenant summary) and its render alone
+  (``render_rca`` on facts already read);
 - each notice (tenant "investigating", tenant "resolved", stakeholder "RESOLVED") from facts
   already read to text, warm, and the first render of each with a fresh template cache.
 
@@ -37,6 +38,20 @@ from commands.comms import (
     tenant_resolved,
 )
 from commands.config import Comms
+from commands.timeline import append
+from commands.timeline.events import (
+    AlertNotified,
+    ChangeRef,
+    CheckRan,
+    CommandRun,
+    Event,
+    FindingRef,
+    MitigationApplied,
+    MitigationPlanned,
+    NotePinned,
+    SliValue,
+    VerdictReached,
+)
 from integrations.store import AlertIn, Store
 
 RCA_GOAL_S = 1.0
@@ -53,65 +68,45 @@ class Clock:
         return self.now
 
 
-def _event(n: int) -> tuple[str, str, str, dict[str, Any]]:
-    """(actor, kind, text, details) of the n-th scripted event: a mix like a long incident's."""
+def _event(n: int) -> tuple[str, Event | tuple[str, str, dict[str, Any]]]:
+    """(actor, event) of the n-th scripted event, a mix like a long incident's; a tuple instead of
+    an event is a row in the old shape (kind, text, details), written by the legacy writer."""
     plan = f"plan{n // 100:04d}"
+    change = ChangeRef(
+        object=f"configmap/tenant-{TENANT}", namespace="lba", key="token_rate", before=str(n), after=str(2 * n)
+    )
     if n % 100 == 10:
-        text = f'quota: configmap/tenant-{TENANT} · token_rate: "{n}" → "{2 * n}"'
-        return "U_ALICE", "mitigation.planned", text, {"plan_id": plan}
+        return "U_ALICE", MitigationPlanned(plan_id=plan, action="quota", tenant=TENANT, changes=(change,))
     if n % 100 == 11:
-        return (
-            "U_BOB",
-            "mitigation.applied",
-            "quota applied, confirmed by <@U_BOB>",
-            {
-                "plan_id": plan,
-                "confirmed_by": "U_BOB",
-                "changes": [
-                    {
-                        "object": f"configmap/tenant-{TENANT} (namespace lba)",
-                        "key": "token_rate",
-                        "before": str(n),
-                        "after": str(2 * n),
-                    }
-                ],
-            },
+        return "U_BOB", MitigationApplied(
+            plan_id=plan, action="quota", tenant=TENANT, changes=(change,), confirmed_by="U_BOB"
         )
     if n % 25 == 0:
-        ok = n % 50 == 0
-        return (
-            "bot",
-            "check.passed" if ok else "check.failed",
-            f"SLO check after `quota`: ratio {n / 1e5:.4f}",
-            {"plan_id": plan, "n": 1, "of": 2},
-        )
+        sli = SliValue(sli="escalations", value=n / 1e5, slo=0.02)
+        return "bot", CheckRan(n=1, of=2, ok=n % 50 == 0, plan_id=plan, slis=(sli,))
     if n % 50 == 7:
-        step = "diagnose" if n % 100 == 7 else "triage"
-        return (
-            "bot",
-            f"{step}.finished",
-            f"verdict {n}: escalation spike <!channel>",
-            {
-                "scenario": "escalations",
-                "evidence": [f"evidence line {k} of verdict {n}" for k in range(5)],
-                "findings": {
-                    f"probe.{k}": {"status": "warn", "summary": f"probe {k}: {n} lines from 10.0.0.{k}"}
-                    for k in range(12)
-                },
-            },
+        return "bot", VerdictReached(
+            step="diagnose" if n % 100 == 7 else "triage",
+            scenario="escalations",
+            headline=f"verdict {n}: escalation spike <!channel>",
+            evidence=tuple(f"evidence line {k} of verdict {n}" for k in range(5)),
+            findings=tuple(
+                FindingRef(key=f"probe.{k}", status="warn", summary=f"probe {k}: {n} lines from 10.0.0.{k}")
+                for k in range(12)
+            ),
+            slis=(SliValue(sli="escalations", value=0.0412, slo=0.02),),
+            tenant=TENANT,
         )
     if n % 10 == 3:
-        return (
-            "alertmanager",
-            "alert.firing",
-            f"escalations breach for {TENANT}",
-            {"value": f"{0.02 + n / 1e6:.4f}", "fingerprint": f"fp{n % 3}"},
-        )
+        value = 0.02 + n / 1e6
+        return "alertmanager", AlertNotified(kind="alert.firing", fingerprint=f"fp{n % 3}", tenant=TENANT, value=value)
     if n % 10 == 5:
-        return "U_CAROL", "note", f"pinned note {n}: looking at <http://grafana/d/x|the board>", {"ts": f"{n}.0"}
+        return "U_CAROL", NotePinned(
+            text=f"pinned note {n}: looking at the board (http://grafana/d/x)", author="U_CAROL"
+        )
     if n % 10 == 8:
-        return "U_ALICE", "command", f"/flk diagnose {TENANT} escalations #{n}", {}
-    return "bot", "slack.progress", f"progress {n}", {"step": n}  # a kind the drafts do not know
+        return "U_ALICE", CommandRun(verb="diagnose", text=f"diagnose {TENANT} escalations #{n}")
+    return "bot", ("slack.progress", f"progress {n}", {"step": n})  # a kind no event has: kept as legacy
 
 
 async def build_incident(store: Store, clock: Clock, events: int) -> int:
@@ -130,8 +125,11 @@ async def build_incident(store: Store, clock: Clock, events: int) -> int:
         )
     for n in range(events - 2):  # with incident.opened first and the resolve last
         clock.now = START + timedelta(seconds=2 * n)
-        actor, kind, text, details = _event(n)
-        await store.add_event(incident.id, actor, kind, text, details)
+        actor, event = _event(n)
+        if isinstance(event, tuple):
+            await store.add_event(incident.id, actor, *event)
+        else:
+            await append(store, incident.id, actor, event)
     return incident.id
 
 
@@ -179,7 +177,7 @@ async def run(events: int, runs: int, notice_runs: int) -> dict[str, Any]:
                 draft = await draft_rca(store, templates, comms, incident_id, now=now)
                 end_to_end.append(time.perf_counter() - began)
             facts = await load_facts(store, incident_id, now=now)
-    assert draft.document == first.document and len(facts.events) == events
+    assert draft.document == first.document and len(facts.entries) == events
     render_only = _time(lambda: render_rca(facts, templates, comms), runs)
     notices = notice_timings(facts, notice_runs)
     rca = latency_ms(end_to_end)
@@ -189,7 +187,8 @@ async def run(events: int, runs: int, notice_runs: int) -> dict[str, Any]:
     return {
         "machine": started_machine,
         "method": (
-            f"an incident with {events} timeline events of every recorded kind and 3 alerts in a SQLite store; "
+            f"an incident with {events} typed timeline events of every recorded kind (and legacy rows) and 3 alerts "
+            "in a SQLite store; "
             f"draft_rca end to end ({runs} runs after one warm-up) and render_rca on facts already read; "
             f"each notice built from the facts and rendered, {notice_runs} warm runs, plus its first render "
             "with a fresh template cache (compiling it)"

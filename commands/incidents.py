@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from commands.registry import UsageError, Verb, no_args, optional_tenant, register
-from integrations.store import Alert, Incident, Store, TimelineEvent
+from commands.timeline import Entry, last_entries, read_timeline
+from integrations.store import Alert, Incident, Store
 
 register(
     Verb(
@@ -23,7 +24,7 @@ register(Verb("incidents", "incidents", "open incidents with age, state, tenant 
 class IncidentLine:
     incident: Incident
     age_s: float
-    last: TimelineEvent | None
+    last: Entry | None
 
     @property
     def who(self) -> str:
@@ -35,12 +36,12 @@ class IncidentLine:
 class IncidentStatus:
     incident: Incident
     alerts: list[Alert]
-    recent: list[TimelineEvent]
+    recent: list[Entry]
 
 
 async def open_incidents(store: Store) -> list[IncidentLine]:
     incidents = await store.open_incidents()
-    last = await store.last_events([i.id for i in incidents])
+    last = await last_entries(store, [i.id for i in incidents])
     now = datetime.now(UTC)
     return [IncidentLine(i, (now - i.opened_at).total_seconds(), last.get(i.id)) for i in incidents]
 
@@ -49,7 +50,7 @@ async def status_of(store: Store, tenant: str, recent: int = 8) -> IncidentStatu
     incident = await store.find_open(tenant)
     if incident is None:
         raise UsageError(f"no open incident for `{tenant}`")
-    events = await store.timeline(incident.id)
+    events = await read_timeline(store, incident.id)
     return IncidentStatus(incident, await store.alerts(incident.id), events[-recent:])
 
 

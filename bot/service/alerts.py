@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,8 @@ from bot.service.logs import bind
 from bot.service.telemetry import ALERTS
 from bot.slack.incidents import IncidentThreads
 from commands.tenants import well_formed
+from commands.timeline import append
+from commands.timeline.events import AlertNotified
 from integrations.store import AlertIn, Incident, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,17 @@ def _time(value: object) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _number(value: str | None) -> float | None:
+    """An annotation's number (Alertmanager sends text); None when it is not a finite one."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def parse_batch(body: Any, alert_name: str) -> Batch:
@@ -122,7 +136,7 @@ class AlertWebhook:
                 await self._record(isolation, alert)
                 continue
             title = f"FLKTenantSLOBreach · {alert.tenant}"
-            incident, created = await self.threads.open_for_tenant(alert.tenant, "alertmanager", title)
+            incident, created = await self.threads.open_for_tenant(alert.tenant, "alertmanager", title, source="alert")
             await self._record(incident, alert)
             if created:
                 await self.threads.queue(
@@ -137,14 +151,16 @@ class AlertWebhook:
         # The request's task: the lines logged from here on name this alert's incident and tenant.
         bind(incident_id=incident.id, tenant_id=alert.tenant, user="alertmanager")
         update = await self.store.record_alert(incident.id, alert)
-        sli = alert.labels.get("sli", "SLI")
-        details = {"value": alert.annotations.get("value"), "fingerprint": alert.fingerprint}
-        if update.new and alert.status == "firing":
-            text = f"{sli} breach for {alert.tenant}"
-            await self.store.add_event(incident.id, "alertmanager", "alert.firing", text, details)
-        elif update.status_changed:
-            text = f"{sli} alert {alert.status} for {alert.tenant}"
-            await self.store.add_event(incident.id, "alertmanager", f"alert.{alert.status}", text, details)
+        if (update.new and alert.status == "firing") or update.status_changed:
+            event = AlertNotified(
+                kind=f"alert.{alert.status}",
+                fingerprint=alert.fingerprint,
+                tenant=alert.tenant,
+                sli=alert.labels.get("sli", ""),
+                value=_number(alert.annotations.get("value")),
+                slo=_number(alert.annotations.get("slo")),
+            )
+            await append(self.store, incident.id, "alertmanager", event)
         # New, changed or repeated: the parent message shows it (a repeat only refreshes "last notification").
         if incident.thread_ts is not None:
             await self.store.outbox.enqueue("update_parent", {}, incident_id=incident.id)

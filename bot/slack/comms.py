@@ -18,7 +18,8 @@ from bot.service.telemetry import note_outcome
 from bot.slack.authz import Authoriser
 from bot.slack.comms_views import Target, notify_view, resolve_view, submitted, tenant_update_chosen
 from bot.slack.incidents import IncidentThreads
-from bot.slack.steps import Respond, mention
+from bot.slack.mrkdwn import SLACK, escape, is_user, mention
+from bot.slack.steps import Respond
 from commands.comms import (
     Draft,
     TemplateError,
@@ -33,8 +34,9 @@ from commands.comms import (
 )
 from commands.comms.lifecycle import RCA_REMINDER, already_resolved, incident_for
 from commands.comms.rca import RCA_POSTED
-from commands.comms.templates import escape
 from commands.registry import UsageError
+from commands.timeline import append
+from commands.timeline.events import NoticeSent, RcaPosted, Refused, ResolvePosted
 from integrations.errors import BackendError
 from integrations.store import Incident
 
@@ -50,7 +52,7 @@ class Communications:
     _names: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.templates = Templates(self.rt.config.comms.templates_dir)
+        self.templates = Templates(self.rt.config.comms.templates_dir, messages=SLACK)
 
     @property
     def comms(self):  # type: ignore[no-untyped-def]
@@ -60,18 +62,19 @@ class Communications:
     def store(self):  # type: ignore[no-untyped-def]
         return self.rt.store
 
-    async def _refused(self, user: str, what: str, incident: Incident | None, respond: Respond) -> bool:
+    async def _refused(self, user: str, action: str, what: str, incident: Incident | None, respond: Respond) -> bool:
+        """True (and recorded as ``Refused``) when ``user`` is not in an authorised group."""
         if await self.authz.allowed(user):
             return False
         note_outcome("refused")
         await respond(text=f":no_entry: Only members of the authorised groups may {what}.", replace_original=False)
         if incident is not None:
-            await self.store.add_event(incident.id, user, "comms.refused", f"{mention(user)} may not {what}")
+            await append(self.store, incident.id, user, Refused(action=action, reason=f"may not {what}"))
         return True
 
     async def people(self, actors: set[str]) -> dict[str, str]:
         """Slack user id -> display name, for the RCA (actors that are not users stay as they are)."""
-        for user in sorted(a for a in actors if a not in self._names and mention(a) != "someone"):
+        for user in sorted(a for a in actors if a not in self._names and is_user(a)):
             try:
                 profile = (await self.rt.io.client.users_info(user=user)).get("user") or {}
                 self._names[user] = profile.get("real_name") or profile.get("name") or user
@@ -88,7 +91,7 @@ class Communications:
         self, tenant: str | None, user: str, respond: Respond, trigger_id: str, incident_id: int | None = None
     ) -> None:
         incident = await incident_for(self.store, "notify", incident_id=incident_id, tenant=tenant)
-        if await self._refused(user, "send tenant notices", incident, respond):
+        if await self._refused(user, "notify", "send tenant notices", incident, respond):
             return
         facts = await load_facts(self.store, incident.id, now=datetime.now(UTC))
         try:
@@ -124,12 +127,8 @@ class Communications:
                 f" runbook config), so the {notice} notice was not sent. Here it is to copy:\n\n{text}"
             )
             await self.threads.queue(incident, "post", {"text": note}, dedupe_key=key)
-            await self.store.add_event(
-                incident.id,
-                user,
-                "notice.drafted",
-                f"tenant notice ({notice}) drafted",
-                {"notice": notice, "tenant": tenant, "reason": "no channel configured"},
+            await append(
+                self.store, incident.id, user, NoticeSent(notice=notice, tenant=tenant, channel=None, text=text)
             )
             return
         payload = {
@@ -154,11 +153,10 @@ class Communications:
         if done:
             await respond(text=f":information_source: {done}", replace_original=False)
             return
-        if await self._refused(user, "resolve incidents", incident, respond):
+        if await self._refused(user, "resolve", "resolve incidents", incident, respond):
             return
         facts = await load_facts(self.store, incident.id, now=datetime.now(UTC))
-        actors = {e.actor for e in facts.events}
-        draft = stakeholder_resolved(facts, self.comms, await self.people(actors))
+        draft = stakeholder_resolved(facts, self.comms, await self.people(facts.actors))
         stakeholders = self.comms.stakeholder_channel
         where = (
             f"The RESOLVED update goes to the incident thread and <#{stakeholders}>."
@@ -185,9 +183,9 @@ class Communications:
         before = await self.store.get(target.incident_id)
         if already_resolved(before):
             return  # a second submission raced the first one past the check
-        incident = await self.store.set_state(before.id, "resolved", actor=user, text=f"resolved by {mention(user)}")
+        incident = await self.store.set_state(before.id, "resolved", actor=user)
         facts = await load_facts(self.store, incident.id, now=datetime.now(UTC))
-        people = await self.people({e.actor for e in facts.events})
+        people = await self.people(facts.actors)
         draft = stakeholder_resolved(facts, self.comms, people)
         draft = draft.with_fields(**submitted(view, list(draft.fields)))
         text = draft.render(self.templates)
@@ -198,12 +196,8 @@ class Communications:
                 "post_to", {"channel": stakeholders, "text": text}, dedupe_key=f"{key}:stakeholders"
             )
         await self.threads.queue(incident, "update_parent", {})
-        await self.store.add_event(
-            incident.id,
-            user,
-            "resolve.posted",
-            "RESOLVED update posted",
-            {"fields": draft.fields, "stakeholder_channel": stakeholders},
+        await append(
+            self.store, incident.id, user, ResolvePosted(fields=draft.fields, stakeholder_channel=stakeholders)
         )
         if incident.tenant and self.destination(incident.tenant) and tenant_update_chosen(view):
             update = tenant_resolved(facts, self.comms, tenant=incident.tenant)
@@ -237,7 +231,7 @@ class Communications:
             return
         now = datetime.now(UTC)
         facts = await load_facts(self.store, incident.id, now=now)
-        people = await self.people({e.actor for e in facts.events} | {user})
+        people = await self.people(facts.actors | {user})
         try:
             rca = render_rca(facts, self.templates, self.comms, people)
         except TemplateError as exc:
@@ -260,16 +254,14 @@ class Communications:
                 summary,
                 f"RCA summary for {who} (shareable: no internal details)",
             )
-        await self.store.add_event(
-            incident.id, user, RCA_POSTED, f"RCA draft posted ({rca.filename})", {"filename": rca.filename}
-        )
+        await append(self.store, incident.id, user, RcaPosted(kind=RCA_POSTED, filename=rca.filename))
 
     # -- /flk silence ------------------------------------------------------------------------
 
     async def silence(self, args: dict[str, Any], user: str, respond: Respond) -> None:
         tenant = args["tenant"]
         incident = await incident_for(self.store, "silence", tenant=tenant)
-        if await self._refused(user, "silence alerts", incident, respond):
+        if await self._refused(user, "silence", "silence alerts", incident, respond):
             return
         alertmanager = self.rt.ctx.alertmanager
         if alertmanager is None:

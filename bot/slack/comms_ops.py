@@ -13,10 +13,12 @@ from slack_sdk.errors import SlackApiError
 
 from bot.service.runtime import Runtime
 from bot.slack.incidents import IncidentThreads
-from bot.slack.steps import mention
+from bot.slack.mrkdwn import escape, mention, plain_text
 from commands.comms import expire_silences
-from commands.comms.lifecycle import rca_reminder_text
-from commands.comms.templates import escape
+from commands.comms.lifecycle import OverdueRca, overdue_rca
+from commands.comms.templates import duration
+from commands.timeline import append
+from commands.timeline.events import AnnotationAdded, NotePinned, NoticeFailed, NoticeSent, RcaPosted
 from integrations.errors import BackendError
 from integrations.store import OutboxItem, ScheduledCheck
 
@@ -25,6 +27,17 @@ log = logging.getLogger(__name__)
 # Errors that no retry cures: say so in the thread at once instead of retrying for an hour.
 PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "restricted_action", "ekm_access_denied"}
 SYSTEMS = {"annotate": "Grafana annotation", "expire_silences": "Alertmanager silences"}
+
+
+def reminder_text(due: OverdueRca) -> str:
+    """The 48 h reminder of runbook §7 in the incident thread."""
+    since = duration(due.resolved_for) if due.resolved_for is not None else "a while"
+    who = escape(due.tenant or "the isolation breach")
+    command = f"/flk rca {due.tenant}" if due.tenant else "/flk rca"
+    return (
+        f":memo: The RCA for incident #{due.incident_id} ({who}) is due: resolved {since} ago and no RCA "
+        f"has been posted (runbook §7). `{escape(command)}` drafts it from the timeline."
+    )
 
 
 class CommsOps:
@@ -46,13 +59,7 @@ class CommsOps:
             error = str(exc.response.get("error", "")) if exc.response is not None else ""
             if error not in PERMANENT:
                 raise  # the outbox retries it
-            await self.store.add_event(
-                incident_id,
-                p["user"],
-                "notice.failed",
-                f"tenant notice ({notice}) not posted: {error}",
-                {"channel": channel},
-            )
+            await append(self.store, incident_id, p["user"], NoticeFailed(notice=notice, tenant=tenant, reason=error))
             await self._say(
                 incident_id,
                 (
@@ -61,13 +68,8 @@ class CommsOps:
                 ),
             )
             return
-        await self.store.add_event(
-            incident_id,
-            p["user"],
-            "notice.sent",
-            f"tenant notice ({notice}) posted to {tenant}'s channel",
-            {"notice": notice, "tenant": tenant, "channel": channel},
-        )
+        sent = NoticeSent(notice=notice, tenant=tenant, channel=channel, text=p["text"])
+        await append(self.store, incident_id, p["user"], sent)
         await self._say(
             incident_id,
             f":incoming_envelope: The {notice} notice was sent to <#{channel}> by {mention(p['user'])}:\n\n{p['text']}",
@@ -103,13 +105,7 @@ class CommsOps:
         except BackendError as exc:
             await self._trouble(item, f"{exc.system}: {exc.reason}")
             raise
-        await self.store.add_event(
-            p["incident_id"],
-            "bot",
-            "grafana.annotated",
-            "Grafana dashboard annotated",
-            {"annotation_id": annotation_id},
-        )
+        await append(self.store, p["incident_id"], "bot", AnnotationAdded(annotation_id=str(annotation_id)))
         if item.attempts > 1:
             await self._say(p["incident_id"], ":white_check_mark: Grafana annotation added after all.")
 
@@ -130,11 +126,11 @@ class CommsOps:
             )
 
     async def remind_rca(self, check: ScheduledCheck, late_s: float) -> dict[str, Any]:
-        text = await rca_reminder_text(self.store, check.incident_id, now=datetime.now(UTC))
-        if text is None:
+        due = await overdue_rca(self.store, check.incident_id, now=datetime.now(UTC))
+        if due is None:
             return {"reminded": False, "reason": "RCA posted"}
-        await self._say(check.incident_id, text, dedupe_key=f"rca-reminder:{check.id}")
-        await self.store.add_event(check.incident_id, "bot", "rca.reminded", "RCA reminder posted")
+        await self._say(check.incident_id, reminder_text(due), dedupe_key=f"rca-reminder:{check.id}")
+        await append(self.store, check.incident_id, "bot", RcaPosted(kind="rca.reminded"))
         return {"reminded": True}
 
     async def on_reaction(self, event: dict[str, Any]) -> None:
@@ -150,9 +146,13 @@ class CommsOps:
         if incident is None or not await self.rt.claim(f"note:{channel}:{ts}"):
             return  # not an incident thread, or already on the timeline
         author = str(message.get("user") or message.get("bot_id") or "someone")
-        await self.store.add_event(
-            incident.id, author, "note", str(message.get("text", ""))[:3000], {"ts": ts, "pinned_by": event.get("user")}
+        note = NotePinned(
+            text=plain_text(str(message.get("text", "")))[:3000],
+            author=author,
+            message_ts=ts,
+            pinned_by=str(event.get("user") or ""),
         )
+        await append(self.store, incident.id, author, note)
 
     async def _message(self, channel: str, ts: str) -> dict[str, Any] | None:
         try:

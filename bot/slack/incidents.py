@@ -12,6 +12,9 @@ from commands.flows.actors import Actor
 from commands.flows.incidents import IncidentOpener
 from commands.flows.jobs import JobQueue
 from commands.models import Report
+from commands.timeline import append
+from commands.timeline.events import ThreadOpened
+from commands.timeline.steps import verdict_reached
 from integrations.store import Incident, OutboxItem, Store
 
 if TYPE_CHECKING:
@@ -33,9 +36,13 @@ class IncidentThreads:
     def dashboard(self, tenant: str | None) -> str | None:
         return self.rt.config.grafana_dashboard.format(tenant=tenant) if tenant else None
 
-    async def open_for_tenant(self, tenant: str, actor: str, title: str) -> tuple[Incident, bool]:
+    async def open_for_tenant(
+        self, tenant: str, actor: str, title: str, *, source: str = "command"
+    ) -> tuple[Incident, bool]:
+        """The tenant's open incident, or a new one opened by ``actor`` (``source``: an ``alert`` or
+        a person's ``command``) with its parent message queued."""
         opener = IncidentOpener(self.store, JobQueue(self.store), self.channel)
-        return await opener.open_for_tenant(tenant, Actor(actor), title)
+        return await opener.open_for_tenant(tenant, Actor(actor), title, source=source)
 
     async def queue(self, incident: Incident, op: str, payload: dict, dedupe_key: str | None = None) -> None:
         await self.store.outbox.enqueue(op, payload, incident_id=incident.id, dedupe_key=dedupe_key)
@@ -59,7 +66,7 @@ class IncidentThreads:
         channel = incident.channel or self.channel
         response = await self.rt.io.post(channel, text, blocks)
         await self.store.set_thread(incident.id, channel, response["ts"])
-        await self.store.add_event(incident.id, "bot", "slack.thread", "incident thread opened", {"ts": response["ts"]})
+        await append(self.store, incident.id, "bot", ThreadOpened(ts=response["ts"], channel=channel))
 
     async def op_update_parent(self, item: OutboxItem) -> None:
         assert item.incident_id is not None
@@ -81,21 +88,9 @@ class IncidentThreads:
         await self.rt.io.post(channel, item.payload.get("text", ""), item.payload.get("blocks"), thread_ts=ts)
 
     async def record_report(self, incident: Incident, report: Report, actor: str) -> None:
-        verdict = report.verdict
-        scenario = verdict.scenario if verdict else None
-        await self.store.add_event(
-            incident.id,
-            actor,
-            f"{report.step}.finished",
-            verdict.headline if verdict else report.status.value,
-            {
-                "tenant": report.tenant,
-                "scenario": scenario,
-                "evidence": verdict.evidence if verdict else [],
-                "findings": {f.key: {"status": f.status.value, "summary": f.summary} for f in report.findings},
-                "wall_ms": round(report.wall_ms),
-            },
-        )
+        verdict = verdict_reached(report)
+        scenario = verdict.scenario
+        await append(self.store, incident.id, actor, verdict)
         if scenario and incident.kind == "tenant":
             await self.store.update_incident(incident.id, scenario=scenario)
             await self.store.outbox.enqueue("update_parent", {}, incident_id=incident.id)

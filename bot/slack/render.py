@@ -16,6 +16,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.slack.limits import MAX_CONTEXT_TEXT, MAX_HEADER_TEXT, MAX_SECTION_TEXT, clip, fit
+from bot.slack.mrkdwn import escape
 from commands.models import SCENARIO_LETTER, Finding, Probe, Report, Status
 from commands.registry import REGISTRY
 
@@ -29,11 +30,6 @@ ICON = {
 PENDING = ":hourglass_flowing_sand:"
 EVIDENCE_INLINE = 5
 GROUPS = (("sli", "§3.1 Identify"), ("identify", None), ("health", "§3.2 Health"), ("changes", "§3.3 Recent changes"))
-
-
-def escape(text: str) -> str:
-    """Slack mrkdwn control characters: user or backend text must never become a mention or link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _md(text: str) -> MarkdownTextObject:

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
-
 from slack_sdk.models.blocks import ActionsBlock, Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 from bot.slack.limits import MAX_SECTION_TEXT, clip
-from bot.slack.render import command_button, escape
+from bot.slack.mrkdwn import escape, link
+from bot.slack.render import command_button
+from bot.slack.render_timeline import clock, line
+from commands.comms.markdown import safe_url
 from commands.incidents import IncidentLine, IncidentStatus, age
 from commands.models import SCENARIO_TITLE
+from commands.timeline.events import SLI_NAMES
 from integrations.store import Alert, Incident
 
-_SAFE_URL = re.compile(r"^https?://[^\s|<>]+$")
-SLI_NAMES = {"escalations": "escalations", "signature_errors": "signature errors"}
 
-
-def clock(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%H:%M UTC") if moment else "?"
-
-
-def link(url: str | None, label: str) -> str | None:
-    """A mrkdwn link, only for plain http(s) URLs: alert data must not inject markup."""
-    return f"<{url}|{label}>" if url and _SAFE_URL.match(url) else None
+def _link(url: str | None, label: str) -> str | None:
+    """A link only for plain http(s) URLs (alert data must not inject markup), else nothing."""
+    return link(url, label) if url and safe_url(url) else None
 
 
 def _sli_line(alert: Alert) -> str:
@@ -59,8 +53,8 @@ def parent_message(incident: Incident, alerts: list[Alert], dashboard: str | Non
         head = f":rotating_light: *{incident.severity} · {escape(name)} · {incident.tenant}* · {slis}"
     else:
         head = f":mag: *{incident.severity} · {incident.tenant}* · opened by a triage request"
-    links = [link(a.generator_url, "alert") for a in alerts[:1]]
-    links.append(link(dashboard, "Tenant Health dashboard"))
+    links = [_link(a.generator_url, "alert") for a in alerts[:1]]
+    links.append(_link(dashboard, "Tenant Health dashboard"))
     lines = [head, " · ".join(x for x in links if x)]
     status = [f"state: *{incident.state}*"]
     if alerts and firing:
@@ -92,10 +86,10 @@ def incidents_blocks(lines: list[IncidentLine]) -> tuple[str, list[Block]]:
             SectionBlock(text=MarkdownTextObject(text=":white_check_mark: No open incidents."))
         ]
     rows = []
-    for line in lines[:40]:
-        i = line.incident
-        last = f"{clock(line.last.at)} {escape(clip(line.last.text, 80))}" if line.last else "no events"
-        rows.append(f"• *{escape(line.who)}* · {i.state} · open {age(line.age_s)} · last: {last}")
+    for row in lines[:40]:
+        i = row.incident
+        last = line(row.last, 80) if row.last else "no events"
+        rows.append(f"• *{escape(row.who)}* · {i.state} · open {age(row.age_s)} · last: {last}")
     if len(lines) > 40:
         rows.append(f"_{len(lines) - 40} more not shown_")
     text = clip("\n".join(rows), MAX_SECTION_TEXT)
@@ -110,6 +104,6 @@ def status_blocks(status: IncidentStatus) -> tuple[str, list[Block]]:
     if i.scenario in SCENARIO_TITLE:
         head += f" · likely {SCENARIO_TITLE[i.scenario]}"
     alerts = [f"• {escape(a.labels.get('sli', 'SLI'))}: {a.status} since {clock(a.starts_at)}" for a in status.alerts]
-    events = [f"• {clock(e.at)} {escape(e.actor)}: {escape(clip(e.text, 120))}" for e in status.recent]
+    events = [f"• {line(e)}" for e in status.recent]
     text = "\n".join([head, *alerts, "*Latest events*", *events])
     return f"{i.tenant} {i.state}", [SectionBlock(text=MarkdownTextObject(text=clip(text, MAX_SECTION_TEXT)))]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -16,6 +15,7 @@ from bot.service.outbox import until_stored
 from bot.service.runtime import Runtime
 from bot.service.telemetry import BACKEND_ERRORS, note_outcome, observe_report
 from bot.slack.incidents import IncidentThreads
+from bot.slack.mrkdwn import is_user
 from bot.slack.progress import NativeProgress, Progress
 from bot.slack.render import breaching_blocks, report_blocks, report_fallback
 from bot.text_report import report_text
@@ -26,6 +26,8 @@ from commands.isolation import run_isolation_triage
 from commands.models import Report
 from commands.promql import pct
 from commands.registry import UsageError
+from commands.timeline import append
+from commands.timeline.events import CommandRun, ExportPosted
 from commands.triage import breaching_tenants, probes, run_triage
 from integrations.errors import BackendError
 from integrations.store import OutboxItem
@@ -33,11 +35,6 @@ from integrations.store import OutboxItem
 log = logging.getLogger(__name__)
 
 Respond = Callable[..., Awaitable[Any]]
-_USER_ID = re.compile(r"^[UW][A-Z0-9_]{2,20}$")
-
-
-def mention(user: str) -> str:
-    return f"<@{user}>" if _USER_ID.match(user) else "someone"
 
 
 async def request_step(
@@ -52,7 +49,7 @@ async def request_step(
         return
     incident, _ = await threads.open_for_tenant(tenant, user, f"{tenant}: {op} requested by {user}")
     bind(incident_id=incident.id)
-    await threads.store.add_event(incident.id, user, "command", f"/flk {command}")
+    await append(threads.store, incident.id, user, CommandRun(verb=op, text=command))
     await threads.queue(incident, op, {**args, "actor": user})
 
 
@@ -130,7 +127,8 @@ async def op_export(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> 
         await rt.io.post(channel, f":x: Export for `{tenant}` failed: {exc}", thread_ts=thread_ts)
         return
     await rt.io.upload(channel, thread_ts, export.filename, export.content, f"{tenant} escalations", export.summary)
-    await threads.store.add_event(item.incident_id, item.payload.get("actor", "bot"), "export", export.summary)
+    posted = ExportPosted(filename=export.filename, rows=export.rows)
+    await append(threads.store, item.incident_id, item.payload.get("actor", "bot"), posted)
 
 
 async def op_isolation_triage(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
@@ -159,7 +157,7 @@ async def stream_report(
     interval = rt.settings.progress_interval_s
     progress: Progress
     # Slack streams to a person: a step the bot started itself (an alert) is shown as a checklist.
-    if rt.settings.slack_streaming == "native" and _USER_ID.match(actor):
+    if rt.settings.slack_streaming == "native" and is_user(actor):
         team = (await rt.io.client.auth_test()).get("team_id", "")
         progress = NativeProgress(rt.io, channel, thread_ts, step, tenant, step_probes, interval, (actor, team))
     else:

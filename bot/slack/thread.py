@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from bot.slack.render import escape
+from bot.slack.mrkdwn import escape, mention
 from bot.slack.render_mitigation import applied_blocks, partial_blocks, plan_blocks
 from bot.slack.sender import SlackIO
-from bot.slack.steps import mention
 from commands import mitigate
 from commands.flows.jobs import Job, JobQueue
 from commands.flows.notices import CheckReported

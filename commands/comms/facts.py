@@ -1,55 +1,48 @@
 """What the incident's own records say: alerts, verdicts, mitigations, checks, in one read.
 
 Every draft (notices, the RESOLVED update, the RCA) is built from ``IncidentFacts``, so they
-all tell the same story. Timeline event kinds read here, by their ``details``:
-
-- ``alert.firing`` / ``alert.resolved``: ``value``, ``fingerprint``
-- ``triage.finished`` / ``diagnose.finished``: ``scenario``, ``evidence`` (list of text),
-  ``findings`` ({key: {status, summary}})
-- ``mitigation.planned``: the text starts with the action (``"quota: …"``), ``plan_id``
-- ``mitigation.applied`` / ``mitigation.undone``: ``plan_id``, ``changes`` ([{object, key,
-  before, after}]), ``confirmed_by``; optional ``action``, ``target``, ``approved_by``, ``restart``
-- ``check.passed`` / ``check.failed`` (or any ``check.*`` with a bool ``ok``): ``plan_id``
-- ``notice.sent``, ``silence.created`` / ``silence.expired`` (``silence_id``), ``rca.posted``,
-  ``note`` (a pinned message)
-
-Any other kind is kept in the timeline as who / when / what.
+all tell the same story. They come from the typed timeline (``commands.timeline``): the alerts'
+values (``AlertNotified``), the verdicts with the SLIs their step measured (``VerdictReached``),
+the mitigations as applied (``MitigationApplied``, an undo naming the plan it ``undoes``) with
+their SLO checks (``CheckRan``). No recorded text is parsed.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from commands.models import SCENARIO_TITLE
-from integrations.store import Alert, Incident, Store, TimelineEvent
+from commands.timeline import Entry, read_timeline
+from commands.timeline.describe import change_text, check_text
+from commands.timeline.events import (
+    SLI_NAMES,
+    AlertNotified,
+    ChangeRef,
+    CheckRan,
+    FindingRef,
+    MitigationApplied,
+    MitigationApproved,
+    MitigationPlanned,
+    VerdictReached,
+)
+from integrations.store import Alert, Incident, Store
 
-VERDICT_KINDS = ("triage.finished", "diagnose.finished")
-PLANNED, APPLIED, UNDONE = "mitigation.planned", "mitigation.applied", "mitigation.undone"
-# The namespace suffix of an object name ("configmap/x (namespace y)"): noise in a message.
-_NAMESPACE = re.compile(r" \(namespace [^)]*\)$")
-# A Slack emoji code leading a check's text (":white_check_mark: SLO check …").
-_EMOJI = re.compile(r"^:[a-z0-9_+-]+:\s*")
-SLI_NAMES = {"escalations": "escalation ratio", "signature_errors": "signature-error ratio"}
 
-
-def _float(value: Any) -> float | None:
+def _float(value: str | None) -> float | None:
+    if value is None:
+        return None
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except ValueError:
         return None
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
 
 
 @dataclass(frozen=True)
 class Degradation:
-    """One SLI alert: what was degraded, how much, from when to when."""
+    """One degraded SLI: from an alert (``firing`` / ``resolved``), or ``measured`` by a step
+    when no alert was raised (an incident opened by a triage)."""
 
     tenant: str
     sli: str
@@ -57,26 +50,35 @@ class Degradation:
     value: float | None
     slo: float | None
     status: str
-    started_at: datetime
+    started_at: datetime  # measured: when it was measured
     ended_at: datetime | None
-
-
-@dataclass(frozen=True)
-class FindingLine:
-    key: str
-    status: str
-    summary: str
 
 
 @dataclass(frozen=True)
 class VerdictFact:
     at: datetime
     actor: str
-    step: str  # triage / diagnose
-    scenario: str | None
-    headline: str
-    evidence: tuple[str, ...]
-    findings: tuple[FindingLine, ...]
+    verdict: VerdictReached
+
+    @property
+    def step(self) -> str:
+        return self.verdict.step
+
+    @property
+    def scenario(self) -> str | None:
+        return self.verdict.scenario
+
+    @property
+    def headline(self) -> str:
+        return self.verdict.headline
+
+    @property
+    def evidence(self) -> tuple[str, ...]:
+        return self.verdict.evidence
+
+    @property
+    def findings(self) -> tuple[FindingRef, ...]:
+        return self.verdict.findings
 
     @property
     def scenario_title(self) -> str | None:
@@ -92,38 +94,63 @@ class VerdictFact:
 
 
 @dataclass(frozen=True)
-class Change:
-    key: str
-    before: str
-    after: str
-    target: str = ""  # the object changed
-
-
-@dataclass(frozen=True)
 class CheckFact:
     at: datetime
     actor: str
-    ok: bool
-    text: str
-    plan_id: str | None = None
+    check: CheckRan
+    action: str = ""  # the action of the mitigation it checked, when known
+
+    @property
+    def ok(self) -> bool:
+        return self.check.ok
+
+    @property
+    def plan_id(self) -> str | None:
+        return self.check.plan_id
+
+    @property
+    def text(self) -> str:
+        return check_text(self.check, self.action)
 
 
 @dataclass(frozen=True)
 class MitigationFact:
     at: datetime
     actor: str
-    kind: str  # applied / undone
-    plan_id: str | None
-    action: str
-    target: str
-    changes: tuple[Change, ...]
+    applied: MitigationApplied
     planned_by: str
-    confirmed_by: str
-    approved_by: str | None
-    restart: str | None
-    text: str
+    approved_by: tuple[str, ...] = ()
     checks: tuple[CheckFact, ...] = ()
-    undone: bool = False
+    undone: bool = False  # a later undo names this plan
+
+    @property
+    def kind(self) -> str:
+        return "undone" if self.applied.undoes else "applied"
+
+    @property
+    def plan_id(self) -> str:
+        return self.applied.plan_id
+
+    @property
+    def action(self) -> str:
+        return self.applied.action
+
+    @property
+    def changes(self) -> tuple[ChangeRef, ...]:
+        return self.applied.changes
+
+    @property
+    def restart(self) -> str | None:
+        return self.applied.restart
+
+    @property
+    def confirmed_by(self) -> str:
+        return self.applied.confirmed_by
+
+    @property
+    def target(self) -> str:
+        """The objects changed."""
+        return ", ".join(dict.fromkeys(c.object for c in self.changes))
 
     @property
     def verified(self) -> CheckFact | None:
@@ -133,7 +160,7 @@ class MitigationFact:
     def describe(self, people: Mapping[str, str] | None = None) -> str:
         """One line: action, changes before → after, who confirmed, whether a check verified it."""
         names = people or {}
-        changes = ", ".join(f"{c.key} {c.before} → {c.after}" for c in self.changes)
+        changes = ", ".join(change_text(c) for c in self.changes)
         line = self.action + (f" on {self.target}" if self.target else "") + (f" ({changes})" if changes else "")
         line += f", confirmed by {names.get(self.confirmed_by, self.confirmed_by)}"
         if self.verified is not None:
@@ -147,13 +174,13 @@ class MitigationFact:
 class IncidentFacts:
     incident: Incident
     alerts: tuple[Alert, ...]
-    events: tuple[TimelineEvent, ...]
+    entries: tuple[Entry, ...]
     degraded: tuple[Degradation, ...]
     verdicts: tuple[VerdictFact, ...]
     mitigations: tuple[MitigationFact, ...]
     checks: tuple[CheckFact, ...]
     now: datetime
-    other_events: dict[str, tuple[TimelineEvent, ...]] = field(default_factory=dict)
+    by_kind: dict[str, tuple[Entry, ...]] = field(default_factory=dict, repr=False)
 
     @property
     def tenant(self) -> str:
@@ -214,27 +241,37 @@ class IncidentFacts:
         """Applied and not undone since."""
         return [m for m in self.mitigations if m.kind == "applied" and not m.undone]
 
-    def kind(self, kind: str) -> tuple[TimelineEvent, ...]:
-        return self.other_events.get(kind, ())
+    @property
+    def actors(self) -> set[str]:
+        return {e.actor for e in self.entries}
+
+    def kind(self, kind: str) -> tuple[Entry, ...]:
+        """The entries of one event kind (``notice.sent``, ``note``…), in order."""
+        return self.by_kind.get(kind, ())
 
 
-def _degradations(alerts: Sequence[Alert], events: Sequence[TimelineEvent]) -> list[Degradation]:
+def _alert_degradations(alerts: Sequence[Alert], entries: Sequence[Entry]) -> list[Degradation]:
     """Each alert with the highest value it was notified with (the webhook events keep each one)."""
     values: dict[str, list[float]] = {}
-    for e in events:
-        if e.kind.startswith("alert.") and (v := _float(e.details.get("value"))) is not None:
-            values.setdefault(_text(e.details.get("fingerprint")), []).append(v)
+    slos: dict[str, float] = {}
+    for e in entries:
+        if isinstance(e.event, AlertNotified):
+            if e.event.value is not None:
+                values.setdefault(e.event.fingerprint, []).append(e.event.value)
+            if e.event.slo is not None:
+                slos[e.event.fingerprint] = e.event.slo
     found = []
     for a in alerts:
         sli = a.labels.get("sli", "")
         seen = [*values.get(a.fingerprint, []), *filter(None, [_float(a.annotations.get("value"))])]
+        slo = _float(a.annotations.get("slo"))
         found.append(
             Degradation(
                 tenant=a.tenant,
                 sli=sli,
                 name=SLI_NAMES.get(sli, sli or "SLI"),
                 value=max(seen) if seen else None,
-                slo=_float(a.annotations.get("slo")),
+                slo=slo if slo is not None else slos.get(a.fingerprint),
                 status=a.status,
                 started_at=a.starts_at,
                 ended_at=a.ends_at if a.status == "resolved" else None,
@@ -243,136 +280,86 @@ def _degradations(alerts: Sequence[Alert], events: Sequence[TimelineEvent]) -> l
     return found
 
 
-def _verdict(e: TimelineEvent) -> VerdictFact:
-    d = e.details
-    raw = d.get("findings")
-    findings = tuple(
-        FindingLine(str(k), _text(v.get("status")), _text(v.get("summary")))
-        for k, v in (raw.items() if isinstance(raw, dict) else ())
-        if isinstance(v, dict)
-    )
-    evidence = d.get("evidence")
-    return VerdictFact(
-        at=e.at,
-        actor=e.actor,
-        step=e.kind.split(".", 1)[0],
-        scenario=d.get("scenario") or None,
-        headline=e.text,
-        evidence=tuple(_text(x) for x in evidence) if isinstance(evidence, list) else (),
-        findings=findings,
-    )
-
-
-def _shown(value: Any) -> str:
-    return "(unset)" if value is None else str(value)
-
-
-def _changes(raw: Any) -> tuple[Change, ...]:
-    if isinstance(raw, dict):
-        raw = [{"key": k, **v} for k, v in raw.items() if isinstance(v, dict)]
-    if not isinstance(raw, list):
-        return ()
-    return tuple(
-        Change(
-            _text(c.get("key")),
-            _shown(c.get("before")),
-            _shown(c.get("after")),
-            _NAMESPACE.sub("", _text(c.get("object"))),
-        )
-        for c in raw
-        if isinstance(c, dict)
-    )
-
-
-def _check(e: TimelineEvent) -> CheckFact | None:
-    ok = e.details.get("ok")
-    if not isinstance(ok, bool):
-        ok = {"passed": True, "failed": False}.get(e.kind.rsplit(".", 1)[-1])
-    if ok is None:
-        return None
-    plan_id = e.details.get("plan_id")
-    text = e.details.get("summary") or _EMOJI.sub("", e.text, count=1)
-    return CheckFact(e.at, e.actor, ok, str(text), str(plan_id) if plan_id else None)
-
-
-def _mitigation(e: TimelineEvent, planned: dict[str, tuple[str, str]]) -> MitigationFact:
-    d = e.details
-    plan_id = str(d["plan_id"]) if d.get("plan_id") else None
-    changes = _changes(d.get("changes"))
-    plan_action, planned_by = planned.get(plan_id or "", ("", e.actor))
-    action = _text(d.get("action")) or plan_action or e.text.split(" ", 1)[0]
-    target = _text(d.get("target")) or ", ".join(dict.fromkeys(c.target for c in changes if c.target))
-    return MitigationFact(
-        at=e.at,
-        actor=e.actor,
-        kind=e.kind.split(".", 1)[1],
-        plan_id=plan_id,
-        action=action,
-        target=target,
-        changes=changes,
-        planned_by=planned_by,
-        confirmed_by=_text(d.get("confirmed_by")) or e.actor,
-        approved_by=d.get("approved_by") or None,
-        restart=d.get("restart") or None,
-        text=e.text,
-    )
-
-
-def _with_checks(mitigations: list[MitigationFact], checks: list[CheckFact]) -> list[MitigationFact]:
-    """Each applied mitigation with its checks (by plan id; a check without one belongs to the
-    latest mitigation before it), undone when a later undo changed the same action and objects."""
-    applied = [m for m in mitigations if m.kind == "applied"]
-    own: dict[int, list[CheckFact]] = {id(m): [] for m in applied}
-    by_plan = {m.plan_id: m for m in applied if m.plan_id}
-    for c in checks:
-        # A check of another plan (an undo's) belongs to no applied mitigation.
-        owner = by_plan.get(c.plan_id) if c.plan_id else next((m for m in reversed(applied) if m.at <= c.at), None)
-        if owner is not None:
-            own[id(owner)].append(c)
-    undos = [(u.at, u.action, u.target) for u in mitigations if u.kind == "undone"]
+def _measured(incident: Incident, entries: Sequence[Entry], alerted: set[str]) -> list[Degradation]:
+    """For each tenant without an alert: the SLIs its latest measuring step found above their SLO."""
+    latest: dict[str, tuple[Entry, VerdictReached]] = {}
+    for e in entries:
+        if isinstance(e.event, VerdictReached) and e.event.slis:
+            tenant = e.event.tenant or incident.tenant
+            if tenant and tenant in incident.tenants and tenant not in alerted:
+                latest[tenant] = (e, e.event)
     return [
-        replace(
-            m, checks=tuple(own[id(m)]), undone=any(at >= m.at and (a, t) == (m.action, m.target) for at, a, t in undos)
-        )
-        if m.kind == "applied"
-        else m
-        for m in mitigations
+        Degradation(tenant, s.sli, s.name, s.value, s.slo, "measured", e.at, None)
+        for tenant, (e, verdict) in latest.items()
+        for s in verdict.slis
+        if s.breached
     ]
 
 
+def _mitigations(entries: Sequence[Entry]) -> tuple[list[MitigationFact], list[CheckFact]]:
+    """Each applied mitigation (or undo) with who planned and approved it and the checks after it
+    (by plan id; a check without one belongs to the latest mitigation before it), undone when a
+    later undo names its plan."""
+    planned: dict[str, str] = {}
+    approvals: dict[str, list[str]] = {}
+    applied: list[MitigationFact] = []
+    raw_checks: list[tuple[Entry, CheckRan]] = []
+    for e in entries:
+        match e.event:
+            case MitigationPlanned(plan_id=plan_id):
+                planned.setdefault(plan_id, e.actor)
+            case MitigationApproved(plan_id=plan_id, approver=approver):
+                approvals.setdefault(plan_id, []).append(approver)
+            case MitigationApplied() as done:
+                approvers = done.approvers or tuple(dict.fromkeys(approvals.get(done.plan_id, ())))
+                applied.append(MitigationFact(e.at, e.actor, done, planned.get(done.plan_id, e.actor), approvers))
+            case CheckRan() as check:
+                raw_checks.append((e, check))
+    actions = {m.plan_id: m.action for m in applied}
+    checks = [CheckFact(e.at, e.actor, c, actions.get(c.plan_id or "", "")) for e, c in raw_checks]
+    forward = [m for m in applied if m.kind == "applied"]
+    own: dict[str, list[CheckFact]] = {m.plan_id: [] for m in forward}
+    for c in checks:
+        if c.plan_id:
+            owner = c.plan_id if c.plan_id in own else None  # an undo's check belongs to no mitigation
+        else:
+            owner = next((m.plan_id for m in reversed(forward) if m.at <= c.at), None)
+        if owner is not None:
+            own[owner].append(c)
+    undone = {m.applied.undoes for m in applied if m.applied.undoes}
+    return [
+        replace(m, checks=tuple(own[m.plan_id]), undone=m.plan_id in undone) if m.kind == "applied" else m
+        for m in applied
+    ], checks
+
+
 def build_facts(
-    incident: Incident, alerts: Sequence[Alert], events: Sequence[TimelineEvent], *, now: datetime
+    incident: Incident, alerts: Sequence[Alert], entries: Sequence[Entry], *, now: datetime
 ) -> IncidentFacts:
     """Facts from records already read (pure: the benchmark and the tests call it directly)."""
-    verdicts, mitigations, checks = [], [], []
-    other: dict[str, list[TimelineEvent]] = {}
-    planned: dict[str, tuple[str, str]] = {}  # plan id -> (action, who planned it)
-    for e in events:
-        if e.kind in VERDICT_KINDS:
-            verdicts.append(_verdict(e))
-        elif e.kind in (APPLIED, UNDONE):
-            mitigations.append(_mitigation(e, planned))
-        elif (e.kind == "check" or e.kind.startswith("check.")) and (check := _check(e)) is not None:
-            checks.append(check)
-        else:
-            if e.kind == PLANNED and e.details.get("plan_id"):
-                action = e.details.get("action") or e.text.split(":", 1)[0]
-                planned[str(e.details["plan_id"])] = (str(action), e.actor)
-            other.setdefault(e.kind, []).append(e)
+    by_kind: dict[str, list[Entry]] = {}
+    verdicts = []
+    for e in entries:
+        by_kind.setdefault(e.kind, []).append(e)
+        if isinstance(e.event, VerdictReached):
+            verdicts.append(VerdictFact(e.at, e.actor, e.event))
+    from_alerts = _alert_degradations(alerts, entries)
+    measured = _measured(incident, entries, {d.tenant for d in from_alerts})
+    mitigations, checks = _mitigations(entries)
     return IncidentFacts(
         incident=incident,
         alerts=tuple(alerts),
-        events=tuple(events),
-        degraded=tuple(_degradations(alerts, events)),
+        entries=tuple(entries),
+        degraded=(*from_alerts, *measured),
         verdicts=tuple(verdicts),
-        mitigations=tuple(_with_checks(mitigations, checks)),
+        mitigations=tuple(mitigations),
         checks=tuple(checks),
         now=now,
-        other_events={k: tuple(v) for k, v in other.items()},
+        by_kind={k: tuple(v) for k, v in by_kind.items()},
     )
 
 
 async def load_facts(store: Store, incident_id: int, *, now: datetime) -> IncidentFacts:
     """Read the incident, its alerts and its whole timeline (three short reads)."""
     incident = await store.get(incident_id)
-    return build_facts(incident, await store.alerts(incident_id), await store.timeline(incident_id), now=now)
+    return build_facts(incident, await store.alerts(incident_id), await read_timeline(store, incident_id), now=now)

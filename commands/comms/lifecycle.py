@@ -7,11 +7,12 @@ anything else is told where to run it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from commands.comms.facts import load_facts
 from commands.comms.rca import rca_posted
-from commands.comms.templates import duration, utc
+from commands.comms.templates import utc
 from commands.registry import UsageError
 from integrations.store import Incident, NotFound, Store
 
@@ -20,7 +21,7 @@ RCA_REMINDER = "rca_reminder"
 
 def where_to_run(verb: str) -> str:
     return (
-        f"`/flk {verb}` works on an incident: use the *{verb.capitalize()}* button on the incident's "
+        f"`/flk {verb}` works on an incident: use the {verb.capitalize()} button on the incident's "
         f"message in the incident channel, or name the tenant: `/flk {verb} <tenant>`"
     )
 
@@ -50,15 +51,19 @@ def already_resolved(incident: Incident) -> str | None:
     return f"Incident #{incident.id} was already resolved at {utc(incident.resolved_at)} UTC; nothing changed."
 
 
-async def rca_reminder_text(store: Store, incident_id: int, *, now: datetime) -> str | None:
-    """The reminder to post once the RCA is due, or None when an RCA has been posted."""
+@dataclass(frozen=True)
+class OverdueRca:
+    """An RCA that is due and was not posted: the reminder's facts (the Slack layer words it)."""
+
+    incident_id: int
+    tenant: str | None  # None: an isolation incident
+    resolved_for: timedelta | None  # since the resolve (None: not resolved)
+
+
+async def overdue_rca(store: Store, incident_id: int, *, now: datetime) -> OverdueRca | None:
+    """What the reminder says once the RCA is due, or None when an RCA has been posted."""
     facts = await load_facts(store, incident_id, now=now)
     if rca_posted(facts):
         return None
-    since = duration(now - facts.resolved_at) if facts.resolved_at else "a while"
-    who = facts.incident.tenant or "the isolation breach"
-    return (
-        f":memo: The RCA for incident #{facts.incident.id} ({who}) is due: resolved {since} ago and no RCA "
-        f"has been posted (runbook §7). `/flk rca {facts.incident.tenant or ''}`".rstrip()
-        + " drafts it from the timeline."
-    )
+    resolved = facts.resolved_at
+    return OverdueRca(facts.incident.id, facts.incident.tenant, now - resolved if resolved else None)

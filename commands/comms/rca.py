@@ -18,6 +18,7 @@ from commands.comms.drafts import degraded_for, degraded_text, rca_due, severity
 from commands.comms.facts import IncidentFacts, load_facts
 from commands.comms.templates import RCA, RCA_TENANT_SUMMARY, Templates
 from commands.config import Comms
+from commands.timeline.describe import shown
 from integrations.store import Store
 
 RCA_POSTED = "rca.posted"
@@ -53,11 +54,12 @@ def rca_context(facts: IncidentFacts, comms: Comms, people: Mapping[str, str] | 
         "notices": facts.kind("notice.sent"),
         "silences": facts.kind("silence.created"),
         "notes": facts.kind("note"),
-        "timeline": facts.events,
+        "timeline": facts.entries,
         # An actor's display name (``people``: Slack user id -> name), else the actor as recorded.
         "who": lambda actor: names.get(actor, actor),
-        # The same names for Slack mentions inside recorded text (the document's escaping).
+        # The same names for the people a timeline entry names (the ``event`` filter).
         "people": names,
+        "shown": shown,
     }
 
 

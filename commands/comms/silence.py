@@ -15,9 +15,11 @@ from commands.comms.templates import duration
 from commands.comms.verbs import check_silence_duration
 from commands.config import RunbookConfig
 from commands.registry import UsageError
+from commands.timeline import Entry, append, read_timeline
+from commands.timeline.events import SilenceChanged
 from integrations.alertmanager import Alertmanager
 from integrations.errors import BackendError
-from integrations.store import Incident, Store, TimelineEvent
+from integrations.store import Incident, Store
 
 SILENCE_CREATED, SILENCE_EXPIRED = "silence.created", "silence.expired"
 
@@ -71,33 +73,32 @@ async def silence_tenant(
         comment=f"{reason} (flk incident #{incident.id})",
     )
     text = f"{config.alert_name} silenced for {tenant} for {duration(duration_s)} (until {ends_at:%H:%M} UTC): {reason}"
-    await store.add_event(
-        incident.id,
-        actor,
-        SILENCE_CREATED,
-        text,
-        {"silence_id": silence_id, "tenant": tenant, "ends_at": ends_at.isoformat(), "reason": reason},
+    event = SilenceChanged(
+        kind=SILENCE_CREATED, silence_id=silence_id, tenant=tenant, reason=reason, ends_at=ends_at.isoformat()
     )
+    await append(store, incident.id, actor, event)
     return CreatedSilence(silence_id, tenant, ends_at, text)
 
 
-def open_silences(events: Sequence[TimelineEvent]) -> list[str]:
+def open_silences(entries: Sequence[Entry]) -> list[str]:
     """Ids of the silences created on this timeline and not expired since, oldest first."""
-    done = {e.details.get("silence_id") for e in events if e.kind == SILENCE_EXPIRED}
-    created = [str(e.details.get("silence_id")) for e in events if e.kind == SILENCE_CREATED]
+    silences = [e.event for e in entries if isinstance(e.event, SilenceChanged)]
+    done = {s.silence_id for s in silences if s.kind == SILENCE_EXPIRED}
+    created = [s.silence_id for s in silences if s.kind == SILENCE_CREATED]
     return [s for s in dict.fromkeys(created) if s not in done]
 
 
 async def expire_silences(store: Store, alertmanager: Alertmanager, incident_id: int, actor: str) -> ExpiredSilences:
     """Expire every silence the incident created; never raises for Alertmanager trouble."""
     outcome = ExpiredSilences()
-    for silence_id in open_silences(await store.timeline(incident_id)):
+    for silence_id in open_silences(await read_timeline(store, incident_id)):
         try:
             known = await alertmanager.expire_silence(silence_id)
         except BackendError as exc:
             outcome.failed[silence_id] = exc.reason
             continue
         (outcome.expired if known else outcome.unknown).append(silence_id)
-        text = "silence expired" if known else "silence already gone from Alertmanager"
-        await store.add_event(incident_id, actor, SILENCE_EXPIRED, text, {"silence_id": silence_id})
+        await append(
+            store, incident_id, actor, SilenceChanged(kind=SILENCE_EXPIRED, silence_id=silence_id, gone=not known)
+        )
     return outcome

@@ -1,27 +1,26 @@
-"""Message templates: Jinja2 in a sandbox, every interpolated value escaped for Slack mrkdwn.
+"""Message templates: Jinja2 in a sandbox, every interpolated value escaped for its medium.
 
 Templates are ``.j2`` files an SRE edits without touching code. Lookup order for ``name``
 and a tenant: ``<folder>/<tenant>/<name>``, ``<folder>/<name>``, then the packaged defaults
 (``commands/templates/``), so an installation may override one template and a tenant one more.
 
 Values reach a template as data only: user, alert, log and tenant text is never compiled as
-template code, and whatever a ``{{ … }}`` prints passes through ``finalize``, which escapes
-``&``, ``<`` and ``>`` so that ``<!channel>`` or ``<http://x|y>`` in a value shows as text.
-Only the ``link``, ``mention`` and ``code`` filters emit Slack markup, and only for values they
-check. A macro's output is text that was escaped already: print it with ``| safe``.
+template code, and whatever a ``{{ … }}`` prints passes through ``finalize``, which escapes it
+for the medium. The messages (notices, the RESOLVED update) are escaped by the ``MessageFormat``
+the caller gives: the Slack layer's (``bot/slack/mrkdwn.SLACK``), else Markdown. Only the
+``link``, ``mention`` and ``code`` filters emit markup, and only for values they check. A
+macro's output is text that was escaped already: print it with ``| safe``.
 
-The RCA and its tenant summary are Markdown files, which Slack shows as they are and a reader
-opens in a Markdown viewer: their values are escaped for Markdown instead (``DOCUMENTS``).
-Slack markup in recorded text becomes plain text (``<@U1>`` the person's name from the
-context's ``people``, ``<!channel>`` ``@channel``, a link its label and address), and only what
-a Markdown viewer would act on is disarmed (an HTML tag or autolink, an entity, ``](``), so a
-``>`` in "7.3% > SLO 2%" stays as typed.
+The RCA and its tenant summary are Markdown files (``DOCUMENTS``), escaped for Markdown
+(``commands/comms/markdown``) whoever renders them; their ``event`` filter writes what a
+timeline entry says, ``tone`` its kind refined (a check's outcome, an undo, a diagnosis).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -39,7 +38,9 @@ from jinja2 import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
+from commands.comms.markdown import cell, event_markdown, markdown_code, markdown_escape, markdown_link
 from commands.tenants import well_formed
+from commands.timeline import Entry, tone
 
 DEFAULT_FOLDER = Path(__file__).resolve().parent.parent / "templates"
 
@@ -51,14 +52,6 @@ RCA_TENANT_SUMMARY = "rca_tenant_summary.md.j2"
 # Rendered as Markdown documents (uploaded as files), not as Slack messages.
 DOCUMENTS = frozenset({RCA, RCA_TENANT_SUMMARY})
 
-_SAFE_URL = re.compile(r"^https?://[^\s|<>&]+$")
-_USER_ID = re.compile(r"^[UW][A-Z0-9_]{2,20}$")
-_SLACK_USER = re.compile(r"<@([UW][A-Z0-9_]{2,20})(?:\|[^>]*)?>")
-_SLACK_SPECIAL = re.compile(r"<!(channel|here|everyone)(?:\|[^>]*)?>")
-_SLACK_LINK = re.compile(r"<(https?://[^|>\s]+)\|([^>]*)>")
-_SLACK_BARE_LINK = re.compile(r"<(https?://[^|>\s]+)>")
-_TAG_OR_AUTOLINK = re.compile(r"<(?=[A-Za-z/!?])")
-_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 _MISSING = (
     re.compile(r"^'([^']+)' is undefined"),
     re.compile(r"has no attribute '([^']+)'"),
@@ -79,57 +72,42 @@ class TemplateError(Exception):
         self.field = field
 
 
-def escape(text: str) -> str:
-    """Slack mrkdwn control characters (Slack's own list: & < >)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+@dataclass(frozen=True)
+class MessageFormat:
+    """How a medium escapes a value (``escape``) and the filters that emit its markup (``link``,
+    ``mention``, ``code``, and ``e`` / ``escape``, which escape once), each returning ``Markup``."""
+
+    escape: Callable[[str], str]
+    filters: Mapping[str, Callable[..., Markup]]
 
 
-def slack_escape(value: Any) -> Markup:
-    """The ``escape`` / ``e`` filter: Slack's escaping, once."""
-    return value if isinstance(value, Markup) else Markup(escape(str(value)))
+def _plain_person(ctx: Any, user: Any) -> Markup:
+    names = ctx.get("people") or {}
+    return Markup(markdown_escape(str(names.get(str(user), user))))
 
 
-def _finalize(value: Any) -> str:
-    # Markup: made by a checked filter below, or marked ``|safe`` by the template's author.
-    if isinstance(value, Markup):
-        return value
-    return escape("" if value is None else str(value))
+def _escape_once(escape: Callable[[str], str]) -> Callable[[Any], Markup]:
+    return lambda value: value if isinstance(value, Markup) else Markup(escape(str(value)))
 
 
-def markdown_escape(text: str, people: Mapping[str, str] | None = None) -> str:
-    """Text for a Markdown document: Slack markup as plain text, HTML, entities and inline links
-    disarmed, everything else as typed."""
-    if "<" not in text and "&" not in text and "](" not in text:
-        return text  # most values: names, times, numbers
-    names = people or {}
-    text = _SLACK_USER.sub(lambda m: "@" + names.get(m.group(1), m.group(1)), text)
-    text = _SLACK_SPECIAL.sub(r"@\1", text)
-    text = _SLACK_LINK.sub(r"\2 (\1)", text)
-    text = _SLACK_BARE_LINK.sub(r"\1", text)
-    # Text that came through Slack carries its escapes; a document shows the characters.
-    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    text = _ENTITY.sub("&amp;", text)
-    return _TAG_OR_AUTOLINK.sub("&lt;", text).replace("](", "]\\(")
+MARKDOWN = MessageFormat(
+    markdown_escape,
+    {
+        "link": markdown_link,
+        "code": markdown_code,
+        "mention": pass_context(_plain_person),
+        "e": _escape_once(markdown_escape),
+        "escape": _escape_once(markdown_escape),
+    },
+)
 
 
-@pass_context
-def _finalize_markdown(context: Any, value: Any) -> str:
-    if isinstance(value, Markup):
-        return value
-    return markdown_escape("" if value is None else str(value), context.get("people"))
+def _finalizer(escape: Callable[[str], str]) -> Callable[[Any], str]:
+    def finalize(value: Any) -> str:
+        # Markup: made by a checked filter, or marked ``|safe`` by the template's author.
+        return value if isinstance(value, Markup) else escape("" if value is None else str(value))
 
-
-def markdown_code(value: Any) -> Markup:
-    """A code span: literal in Markdown, so only a backtick in the value needs care."""
-    text = str(value).replace("\n", " ")
-    return Markup(f"`{text}`" if "`" not in text else f"`` {text} ``")
-
-
-def markdown_link(url: Any, label: Any) -> Markup:
-    text = markdown_escape(str(label))
-    if isinstance(url, str) and _SAFE_URL.match(url):
-        return Markup(f"[{text}]({url})")
-    return Markup(text)
+    return finalize
 
 
 def utc(moment: datetime | None, style: str = "minutes") -> str:
@@ -163,33 +141,6 @@ def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.3g}%"
 
 
-def link(url: Any, label: Any) -> Markup:
-    """A mrkdwn link for a plain http(s) URL; anything else is the label, as text."""
-    text = escape(str(label))
-    if isinstance(url, str) and _SAFE_URL.match(url):
-        return Markup(f"<{url}|{text}>")
-    return Markup(text)
-
-
-def mention(user: Any) -> Markup:
-    """``<@U123>`` for a Slack user id; any other actor (``bot``, ``alertmanager``) as text."""
-    text = str(user)
-    return Markup(f"<@{text}>" if _USER_ID.match(text) else escape(text))
-
-
-def code(value: Any) -> Markup:
-    """Inline code that a backtick in the value cannot close early."""
-    text = escape(str(value)).replace("\n", " ")
-    if "`" not in text:
-        return Markup(f"`{text}`")
-    return Markup(f"`` {text} ``")
-
-
-def cell(value: Any) -> str:
-    """A Markdown table cell: one line, no column separator."""
-    return " ".join(str(value).split()).replace("|", "\\|")
-
-
 def _relative(filename: str, roots: list[Path]) -> str:
     path = Path(filename)
     for root in roots:
@@ -220,37 +171,36 @@ def _missing_field(message: str) -> str | None:
 class Templates:
     """The template folder of an installation (``folder``) over the packaged defaults."""
 
-    def __init__(self, folder: str | Path | None = None, *, defaults: str | Path = DEFAULT_FOLDER) -> None:
+    def __init__(
+        self,
+        folder: str | Path | None = None,
+        *,
+        messages: MessageFormat = MARKDOWN,
+        defaults: str | Path = DEFAULT_FOLDER,
+    ) -> None:
         if folder is not None and not Path(folder).is_dir():
             # Jinja would skip it silently and every message would fall back to the defaults.
             raise TemplateError(str(folder), None, "the templates folder does not exist")
         self.roots = [Path(p).resolve() for p in (folder, defaults) if p is not None]
         loader = FileSystemLoader([str(r) for r in self.roots])
-        self.env = self._environment(loader, _finalize)
-        self.env.filters.update(
-            link=link,
-            mention=mention,
-            code=code,
-            e=slack_escape,
-            escape=slack_escape,  # Jinja's own would HTML-escape quotes too
-        )
-        self.documents = self._environment(loader, _finalize_markdown)
-        plain = pass_context(lambda ctx, v: Markup(markdown_escape(str(v), ctx.get("people"))))
-        self.documents.filters.update(link=markdown_link, mention=plain, code=markdown_code, e=plain, escape=plain)
+        self.env = self._environment(loader, messages)
+        self.documents = self._environment(loader, MARKDOWN)
+        self.documents.filters["event"] = pass_context(lambda ctx, item: event_markdown(item, ctx.get("people")))
+        self.documents.filters["tone"] = lambda item: tone(item.event if isinstance(item, Entry) else item)
 
     @staticmethod
-    def _environment(loader: FileSystemLoader, finalize: Any) -> SandboxedEnvironment:
+    def _environment(loader: FileSystemLoader, medium: MessageFormat) -> SandboxedEnvironment:
         env = SandboxedEnvironment(
             loader=loader,
             undefined=StrictUndefined,
-            finalize=finalize,
+            finalize=_finalizer(medium.escape),
             autoescape=False,  # finalize escapes for Slack or Markdown; HTML escaping would mangle quotes
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
             auto_reload=True,  # an edited template applies from the next message on
         )
-        env.filters.update(utc=utc, duration=duration, percent=percent, cell=cell)
+        env.filters.update(utc=utc, duration=duration, percent=percent, cell=cell, **medium.filters)
         return env
 
     def source(self, name: str, tenant: str | None = None) -> Path:

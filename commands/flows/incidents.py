@@ -14,9 +14,11 @@ class IncidentOpener:
         self.jobs = jobs
         self.channel = channel
 
-    async def open_for_tenant(self, tenant: str, actor: Actor, title: str) -> tuple[Incident, bool]:
+    async def open_for_tenant(
+        self, tenant: str, actor: Actor, title: str, *, source: str = "command"
+    ) -> tuple[Incident, bool]:
         incident, created = await self.store.open_or_get_incident(
-            tenant, title=title, channel=self.channel, actor=actor.id
+            tenant, title=title, channel=self.channel, actor=actor.id, source=source
         )
         if incident.thread_ts is None:
             await self.jobs.enqueue(Job.POST_PARENT, {}, incident_id=incident.id, key=f"parent:{incident.id}")

@@ -255,7 +255,7 @@ class MitigationFlow:
                 plan.undoes, ("applied", "partial"), "undone", reason=f"undone by {plan_id}"
             )
         if incident.state == "open":
-            await self.store.set_state(incident.id, "verifying", actor=confirmer.id, text=f"{plan.action} applied")
+            await self.store.set_state(incident.id, "verifying", actor=confirmer.id, reason=f"{plan.action} applied")
         return done
 
     async def _half_done(

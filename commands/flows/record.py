@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from commands.flows.actors import Actor, AuditUnavailable
+from commands.timeline import append
 from commands.timeline.events import Event, Refused, event_data
 from integrations.audit import AuditLog
 from integrations.store import Incident, Store
@@ -39,7 +40,7 @@ class Recorder:
             ) from None
 
     async def timeline(self, incident_id: int, actor: Actor, event: Event) -> None:
-        await self.store.add_event(incident_id, actor.id, event.kind, "", event_data(event))
+        await append(self.store, incident_id, actor.id, event)
 
     async def both(self, actor: Actor, incident: Incident, event: Event) -> None:
         """Audited first, then on the timeline."""

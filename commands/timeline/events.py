@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 FindingStatus = Literal["ok", "warn", "breach", "error", "unknown"]
 Confidence = Literal["high", "medium", "low"]
+Sli = Literal["escalations", "signature_errors"]
+# How each SLI is named in a message (the alert's ``sli`` label is the key).
+SLI_NAMES: dict[str, str] = {"escalations": "escalation ratio", "signature_errors": "signature-error ratio"}
 
 
 class _Event(BaseModel):
@@ -24,9 +27,17 @@ class SliValue(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    sli: Literal["escalations", "signature_errors"]
+    sli: Sli
     value: float | None
     slo: float
+
+    @property
+    def name(self) -> str:
+        return SLI_NAMES[self.sli]
+
+    @property
+    def breached(self) -> bool:
+        return self.value is not None and self.value > self.slo
 
 
 class FindingRef(BaseModel):
@@ -120,6 +131,15 @@ class VerdictReached(_Event):
     slis: tuple[SliValue, ...] = ()
     findings: tuple[FindingRef, ...] = ()
     breach: bool = True
+    tenant: str | None = None  # the tenant the step looked at (None: several, an isolation triage)
+
+
+class ThreadOpened(_Event):
+    """The incident's chat thread was posted (its parent message)."""
+
+    kind: Literal["thread.opened"] = "thread.opened"
+    ts: str
+    channel: str = ""
 
 
 class ExportPosted(_Event):
@@ -208,7 +228,7 @@ class NoticeSent(_Event):
     notice: Literal["investigating", "resolved"]
     tenant: str
     channel: str | None  # None: drafted into the thread, no channel configured
-    text: str
+    text: str = ""  # the notice as sent (empty for notices recorded before it was kept)
 
 
 class NoticeFailed(_Event):
@@ -230,6 +250,14 @@ class SilenceChanged(_Event):
     tenant: str = ""
     reason: str = ""
     ends_at: str | None = None
+    gone: bool = False  # expired: Alertmanager no longer knew it (restarted without its data)
+
+
+class AnnotationAdded(_Event):
+    """The dashboard annotation of runbook §6."""
+
+    kind: Literal["annotation.added"] = "annotation.added"
+    annotation_id: str
 
 
 class RcaPosted(_Event):
@@ -241,9 +269,10 @@ class NotePinned(_Event):
     """A thread message a person marked for the timeline."""
 
     kind: Literal["note"] = "note"
-    text: str
+    text: str  # plain text: the Slack layer turns mentions and links into words before recording it
     author: str
     message_ts: str = ""
+    pinned_by: str = ""
 
 
 class LegacyEvent(_Event):
@@ -262,6 +291,7 @@ Event = Annotated[
     | CommandRun
     | Refused
     | VerdictReached
+    | ThreadOpened
     | ExportPosted
     | MitigationPlanned
     | MitigationApproved
@@ -274,6 +304,7 @@ Event = Annotated[
     | NoticeFailed
     | ResolvePosted
     | SilenceChanged
+    | AnnotationAdded
     | RcaPosted
     | NotePinned
     | LegacyEvent,

@@ -2,6 +2,10 @@
 
 store = await Store.connect(settings.database_url)   # upgrades the schema to head
 incident, created = await store.open_or_get_incident("acme", title=...)
+await store.append_event(incident.id, "U123", "command", {"verb": "triage", "text": "triage acme"})
+
+The timeline keeps each event's kind and fields as JSON; ``commands.timeline`` defines and reads
+them (this package never imports ``commands``). ``legacy`` maps rows of the old shape.
 """
 
 from integrations.store.engine import DEFAULT_SQLITE_PATH, normalise_url, safe_url

@@ -16,7 +16,7 @@ from integrations.store.scrub import scrub
 _MAX_KEY = 200
 
 
-def _key(key: str) -> str:
+def stored_key(key: str) -> str:
     """Keys longer than the column are replaced by their hash (still unique, still stable)."""
     return key if len(key) <= _MAX_KEY else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
@@ -31,7 +31,7 @@ class Keys:
             row = (
                 await conn.execute(
                     self._db.insert(idempotency)
-                    .values(key=_key(key), created_at=self._db.clock())
+                    .values(key=stored_key(key), created_at=self._db.clock())
                     .on_conflict_do_nothing()
                     .returning(idempotency.c.key)
                 )
@@ -40,7 +40,9 @@ class Keys:
 
     async def set_result(self, key: str, result: dict[str, Any]) -> None:
         async with self._db.write() as conn:
-            await conn.execute(update(idempotency).where(idempotency.c.key == _key(key)).values(result=scrub(result)))
+            await conn.execute(
+                update(idempotency).where(idempotency.c.key == stored_key(key)).values(result=scrub(result))
+            )
 
     async def put(self, key: str, result: dict[str, Any]) -> None:
         """Keep ``result`` under ``key``, claimed or not (a value shared by every replica)."""
@@ -51,7 +53,7 @@ class Keys:
         """What the first caller recorded for ``key`` (None if nothing yet)."""
         async with self._db.read() as conn:
             return (
-                await conn.execute(select(idempotency.c.result).where(idempotency.c.key == _key(key)))
+                await conn.execute(select(idempotency.c.result).where(idempotency.c.key == stored_key(key)))
             ).scalar_one_or_none()
 
     async def purge(self, older_than: timedelta) -> int:

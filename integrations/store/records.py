@@ -92,13 +92,17 @@ class BreachStart:
 
 @dataclass(frozen=True, slots=True)
 class TimelineEvent:
+    """A stored timeline row: ``kind`` and ``data`` are the typed event (``commands.timeline``
+    reads them); ``text`` and ``details`` are what a legacy row said, None / {} for typed rows."""
+
     id: int
     incident_id: int
     at: datetime
     actor: str
     kind: str
-    text: str
-    details: dict[str, Any]
+    data: dict[str, Any]
+    text: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,7 +122,10 @@ timeline = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("actor", String(64), nullable=False),
     Column("kind", String(64), nullable=False),
-    Column("text", Text, nullable=False),
+    # The event's fields (``commands.timeline.events``); ``text`` and ``details``: the prose and
+    # loose fields of rows written before the timeline was typed (``legacy``), kept as they were.
+    Column("data", JSON, nullable=False),
+    Column("text", Text),
     Column("details", JSON, nullable=False),
 )
 Index("ix_timeline_incident_id_at", timeline.c.incident_id, timeline.c.at, timeline.c.id)

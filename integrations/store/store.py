@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Row, case, exc, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from integrations.store import events
 from integrations.store.engine import Clock, Db, create_engine, upgrade, utcnow
 from integrations.store.errors import IncidentConflict, NotFound
 from integrations.store.keys import Keys
@@ -56,19 +57,6 @@ def _incident(row: Row[Any]) -> Incident:
         resolved_at=m["resolved_at"],
         first_alert_at=m["first_alert_at"],
         last_alert_at=m["last_alert_at"],
-    )
-
-
-def _event(row: Row[Any]) -> TimelineEvent:
-    m = row._mapping
-    return TimelineEvent(
-        id=m["id"],
-        incident_id=m["incident_id"],
-        at=m["at"],
-        actor=m["actor"],
-        kind=m["kind"],
-        text=m["text"],
-        details=m["details"] or {},
     )
 
 
@@ -168,11 +156,13 @@ class Store:
         sli_summary: dict[str, Any] | None = None,
         scenario: str | None = None,
         actor: str = "alertmanager",
+        source: str = "alert",
         at: datetime | None = None,
     ) -> tuple[Incident, bool]:
         """The unresolved incident covering ``tenant`` (its own, or an isolation incident that
         lists it), or a new one. ``created`` is True for exactly one of any number of
-        concurrent callers, across processes."""
+        concurrent callers, across processes. ``source``: what opened it (``alert``, ``command``),
+        recorded on its ``incident.opened`` event."""
         now = at or self._db.clock()
         values = {
             "kind": "tenant",
@@ -198,9 +188,8 @@ class Store:
                     )
                 ).first()
                 if row is not None:
-                    await self._add_event(
-                        conn, row.id, now, actor, "incident.opened", title, {"tenant": tenant, "severity": severity}
-                    )
+                    opened = {"title": title, "severity": severity, "tenants": [tenant], "source": source}
+                    await events.insert(conn, row.id, now, actor, "incident.opened", opened)
                     return _incident(row), True
                 # Another replica's insert won between our read and write; it is committed now.
                 existing = await self._open_covering(conn, tenant)
@@ -244,9 +233,8 @@ class Store:
                     )
                 ).first()
                 if row is not None:
-                    await self._add_event(
-                        conn, row.id, now, actor, "incident.opened", title, {"tenants": wanted, "severity": severity}
-                    )
+                    opened = {"title": title, "severity": severity, "tenants": wanted, "source": "isolation"}
+                    await events.insert(conn, row.id, now, actor, "incident.opened", opened)
                     return _incident(row), True
                 current = (
                     await conn.execute(
@@ -266,15 +254,7 @@ class Store:
                         .returning(*incidents.c)
                     )
                 ).one()
-                await self._add_event(
-                    conn,
-                    row.id,
-                    now,
-                    actor,
-                    "incident.tenants_added",
-                    f"{len(added)} more tenant(s) breaching",
-                    {"tenants": added},
-                )
+                await events.insert(conn, row.id, now, actor, "incident.tenants_added", {"tenants": added})
                 return _incident(row), False
         raise IncidentConflict("isolation incident opened and resolved too often at once")
 
@@ -322,10 +302,18 @@ class Store:
             return [_incident(r) for r in rows]
 
     async def set_state(
-        self, incident_id: int, state: IncidentState, *, actor: str, text: str | None = None, at: datetime | None = None
+        self,
+        incident_id: int,
+        state: IncidentState,
+        *,
+        actor: str,
+        reason: str = "",
+        text: str | None = None,
+        at: datetime | None = None,
     ) -> Incident:
-        """Move an incident to ``state`` and record who did it. Reopening fails with
-        ``IncidentConflict`` when the tenant already has another unresolved incident."""
+        """Move an incident to ``state`` and record who did it and why (``reason``, plain text;
+        ``text``: its legacy name, until the mitigation flow passes ``reason``). Reopening fails
+        with ``IncidentConflict`` when the tenant already has another unresolved incident."""
         if state not in INCIDENT_STATES:
             raise ValueError(f"unknown incident state {state!r}; expected one of {', '.join(INCIDENT_STATES)}")
         now = at or self._db.clock()
@@ -342,15 +330,8 @@ class Store:
                         .returning(*incidents.c)
                     )
                 ).one()
-                await self._add_event(
-                    conn,
-                    incident_id,
-                    now,
-                    actor,
-                    "state.changed",
-                    text or f"{before.state} → {state}",
-                    {"from": before.state, "to": state},
-                )
+                change = {"state": state, "previous": before.state, "reason": reason or text or ""}
+                await events.insert(conn, incident_id, now, actor, "incident.state", change)
                 return _incident(row)
         except exc.IntegrityError:
             raise IncidentConflict(
@@ -397,6 +378,18 @@ class Store:
 
     # -- timeline -------------------------------------------------------------------
 
+    async def append_event(
+        self, incident_id: int, actor: str, kind: str, data: dict[str, Any], *, at: datetime | None = None
+    ) -> TimelineEvent:
+        """Append an event to the incident's timeline: its ``kind`` and its fields (``data``, JSON), as
+        ``commands.timeline.events`` defines them (``actor``: a Slack user id, ``bot`` or ``alertmanager``)."""
+        now = at or self._db.clock()
+        try:
+            async with self._db.write() as conn:
+                return await events.append(conn, incident_id, now, actor, kind, data)
+        except exc.IntegrityError:
+            raise NotFound(f"no incident {incident_id}") from None
+
     async def add_event(
         self,
         incident_id: int,
@@ -407,18 +400,13 @@ class Store:
         *,
         at: datetime | None = None,
     ) -> TimelineEvent:
-        """Append to the incident's timeline (``actor``: a Slack user id, ``bot`` or ``alertmanager``)."""
+        """Legacy: append an event in the old shape (a kind, prose, loose ``details``), for the callers
+        not typed yet (the mitigation flow). It is stored as the typed event ``legacy.typed`` makes
+        of it (the migration's mapping), or as ``legacy`` with its text; use ``append_event``."""
         now = at or self._db.clock()
         try:
             async with self._db.write() as conn:
-                event = await self._add_event(conn, incident_id, now, actor, kind, text, details or {})
-                ts, updated = literal(now, UTCDateTime()), incidents.c.updated_at
-                await conn.execute(
-                    update(incidents)
-                    .where(incidents.c.id == incident_id)
-                    .values(updated_at=case((updated < ts, ts), else_=updated))
-                )
-                return event
+                return await events.append_legacy(conn, incident_id, now, actor, kind, text, details or {})
         except exc.IntegrityError:
             raise NotFound(f"no incident {incident_id}") from None
 
@@ -431,7 +419,7 @@ class Store:
             .limit(limit)
         )
         async with self._db.read() as conn:
-            return [_event(r) for r in await conn.execute(query)]
+            return [events.from_row(r) for r in await conn.execute(query)]
 
     async def last_events(self, incident_ids: Sequence[int]) -> dict[int, TimelineEvent]:
         """The latest event of each incident (for ``/flk incidents``)."""
@@ -445,7 +433,7 @@ class Store:
         ranked = select(timeline, rank).where(timeline.c.incident_id.in_(incident_ids)).subquery()
         async with self._db.read() as conn:
             rows = await conn.execute(select(ranked).where(ranked.c.rank == 1))
-            return {r.incident_id: _event(r) for r in rows}
+            return {r.incident_id: events.from_row(r) for r in rows}
 
     # -- alerts ---------------------------------------------------------------------
 
@@ -533,29 +521,3 @@ class Store:
         if row is None:
             raise NotFound(f"no incident {incident_id}")
         return row
-
-    async def _add_event(
-        self,
-        conn: AsyncConnection,
-        incident_id: int,
-        at: datetime,
-        actor: str,
-        kind: str,
-        text: str,
-        details: dict[str, Any],
-    ) -> TimelineEvent:
-        row = (
-            await conn.execute(
-                timeline.insert()
-                .values(
-                    incident_id=incident_id,
-                    at=at,
-                    actor=actor,
-                    kind=kind,
-                    text=scrub_text(text),
-                    details=scrub(details),
-                )
-                .returning(*timeline.c)
-            )
-        ).one()
-        return _event(row)

@@ -87,7 +87,7 @@ async def test_a_firing_alert_opens_one_thread_with_its_triage(alerts_harness: H
     assert parent is not None
     text = parent.all_text()
     assert f"P2 · FLKTenantSLOBreach · {tenant}*" in text
-    assert "escalations 4.1% vs SLO 2%" in text
+    assert "escalation ratio 4.1% vs SLO 2%" in text
     assert "<http://prometheus.example/graph?g0.expr=x|alert>" in text
     assert f"var-tenant={tenant}|Tenant Health dashboard>" in text
     assert summary.thread_ts == parent.ts
@@ -99,11 +99,11 @@ async def test_a_firing_alert_opens_one_thread_with_its_triage(alerts_harness: H
         return [e.kind for e in await store.timeline(incident.id)]
 
     for _ in range(100):
-        if "triage.finished" in await kinds():
+        if "verdict" in await kinds():
             break
         await asyncio.sleep(0.05)
     assert (await kinds())[:2] == ["incident.opened", "alert.firing"]
-    assert "triage.finished" in await kinds()
+    assert "verdict" in await kinds()
 
 
 async def test_repeats_only_refresh_the_parent_and_resolved_updates_it(alerts_harness: Harness) -> None:

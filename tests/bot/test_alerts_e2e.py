@@ -40,7 +40,7 @@ async def test_a_breach_fires_the_rule_and_opens_one_thread_with_triage() -> Non
                 parent = h.parent("lumen")
                 assert parent is not None
                 assert "P2 · FLKTenantSLOBreach · lumen*" in parent.all_text()
-                assert "signature errors" in parent.all_text()
+                assert "signature-error ratio" in parent.all_text()
                 top_level = [m for m in sb.slack.channel_messages(h.channel) if "lumen" in m.all_text()]
                 assert len(top_level) == 1
                 # Only the breaching tenant got an incident.

@@ -4,10 +4,16 @@ world's own verdict."""
 
 from __future__ import annotations
 
+import re
+
 from commands.models import SCENARIO_TITLE
 from sandbox.up import Sandbox
 from tests.bot.harness import runbook_files, running
 from tests.bot.test_comms_slack import channel_texts, initial, open_view
+
+_PHRASE = r"(an elevated share of escalated requests|elevated signature verification failures)"
+_NUMBERS = r" \([0-9.]+% of requests; objective: at most [0-9.]+%\)"
+MEASURED = re.compile(f"{_PHRASE}{_NUMBERS}( and {_PHRASE}{_NUMBERS})?")
 
 
 async def test_a_second_world_incident_from_triage_to_rca(second_sandbox: Sandbox) -> None:
@@ -23,6 +29,9 @@ async def test_a_second_world_incident_from_triage_to_rca(second_sandbox: Sandbo
         await h.wait_summary(tenant)
         await driver.slash(f"notify {tenant}")
         view = await slack.wait_for(lambda: open_view(h, "flk_notify"))
+        # No alert opened this incident: the notice states what the triage measured, against its SLO.
+        degraded = initial(view, "degraded")
+        assert MEASURED.fullmatch(degraded), degraded
         await driver.submit_view(view.id)
         await slack.wait_for(
             lambda: any(
@@ -42,3 +51,5 @@ async def test_a_second_world_incident_from_triage_to_rca(second_sandbox: Sandbo
         rca = await slack.wait_for(lambda: next((f for f in slack.files() if f.name.startswith(prefix)), None))
         document = (rca.content or b"").decode()
         assert tenant in document and SCENARIO_TITLE[spec.scenario] in document
+        degraded_section = document.split("## What was degraded\n\n", 1)[1].split("\n\n", 1)[0]
+        assert "measured at" in degraded_section and "(SLO " in degraded_section, degraded_section

@@ -113,14 +113,14 @@ async def test_the_scripted_incident_from_notice_to_rca(ch: Harness) -> None:
     await asyncio.sleep(0.5)
     assert channel_texts(ch, TENANT_CHANNEL)[posted_before:] == [notice]
     sent = (await kinds(ch, incident_id, "notice.sent"))[-1]
-    assert sent.actor == "U_ALICE" and sent.details["channel"] == TENANT_CHANNEL
+    assert sent.actor == "U_ALICE" and (sent.data["channel"], sent.data["text"]) == (TENANT_CHANNEL, notice)
     assert any(":incoming_envelope: The investigating notice was sent" in m.text for m in ch.thread(TENANT))
 
     # -- a silence in the real Alertmanager, expired on resolve ------------------------------
     assert (await ch.driver.slash(f"silence {TENANT} 30m rollback under way <!channel>")).status == 200
     said = await slack.wait_for(lambda: next((m.text for m in ch.thread(TENANT) if ":mute:" in m.text), None))
     assert "&lt;!channel&gt;" in said and "<!channel>" not in said
-    silence_id = (await kinds(ch, incident_id, "silence.created"))[-1].details["silence_id"]
+    silence_id = (await kinds(ch, incident_id, "silence.created"))[-1].data["silence_id"]
     assert (await _silence(ch, silence_id))["status"]["state"] == "active"
 
     # -- resolve from the parent message's button ---------------------------------------------
@@ -234,7 +234,10 @@ async def test_pinned_thread_messages_join_the_timeline_once(ch: Harness) -> Non
     incident_id, _ = await scripted(ch)
     thread_ts = await ch.thread_ts(TENANT)
     channel = ch.sandbox.slack.channel_id(ch.channel)
-    note = ch.sandbox.slack.add_user_message(channel, "U_DAVE", "backend restarted at 10:31 by hand", thread_ts)
+    said = (
+        "backend restarted at 10:31 by hand, <@U_ALICE> &amp; <!here> see <https://status.example/x?a=1&amp;b=2|status>"
+    )
+    note = ch.sandbox.slack.add_user_message(channel, "U_DAVE", said, thread_ts)
     elsewhere = ch.sandbox.slack.add_user_message(channel, "U_DAVE", "unrelated chatter")
     for user in ("U_ALICE", "U_BOB"):
         assert (await ch.driver.reaction_added(channel, note.ts, "pushpin", user=user)).status == 200
@@ -244,14 +247,19 @@ async def test_pinned_thread_messages_join_the_timeline_once(ch: Harness) -> Non
     await asyncio.sleep(0.5)
     notes = await kinds(ch, incident_id, "note")
     assert len(notes) == 2
-    assert (notes[-1].actor, notes[-1].text) == ("U_DAVE", "backend restarted at 10:31 by hand")
+    # Recorded as plain text: what a person read in Slack, not Slack's markup.
+    assert (notes[-1].actor, notes[-1].data["text"], notes[-1].data["pinned_by"]) == (
+        "U_DAVE",
+        "backend restarted at 10:31 by hand, @U_ALICE & @here see status (https://status.example/x?a=1&b=2)",
+        "U_ALICE",
+    )
 
 
 async def test_bad_input_changes_nothing(ch: Harness) -> None:
     slack = ch.sandbox.slack
     for text, answer in (
-        ("resolve", "works on an incident: use the *Resolve* button"),
-        ("notify", "works on an incident: use the *Notify* button"),
+        ("resolve", "works on an incident: use the Resolve button"),
+        ("notify", "works on an incident: use the Notify button"),
         ("rca", "works on an incident"),
         ("notify no-such-tenant", "`no-such-tenant` has no open incident"),
         (f"silence {TENANT} 3d too long", "has no open incident"),
@@ -313,7 +321,7 @@ async def test_alertmanager_down_the_resolve_completes_and_the_silence_expires_l
     assert rt is not None
     await ch.driver.slash(f"silence {TENANT} 1h waiting for the rate window")
     await eventually(lambda: _has(ch, incident_id, "silence.created", 2))  # the script's and this one
-    silence_id = (await kinds(ch, incident_id, "silence.created"))[-1].details["silence_id"]
+    silence_id = (await kinds(ch, incident_id, "silence.created"))[-1].data["silence_id"]
     # Alertmanager unreachable while the incident is resolved.
     dead = Alertmanager("http://127.0.0.1:9", 1.0)
     monkeypatch.setattr(rt.ctx, "alertmanager", dead)

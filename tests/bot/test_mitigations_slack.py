@@ -174,6 +174,20 @@ async def test_a_second_different_approver_is_needed_where_configured(mh: Harnes
 
 
 async def test_the_audit_chain_is_intact_and_holds_every_step(mh: Harness) -> None:
+    tenant = tenant_of(mh, "signatures")
+    name = f"tenant-{tenant}"
+    original = configmap(mh, name)["data"]
+    await mh.driver.slash(f"mitigate {tenant} key-window", user="U_CAROL")
+    thread = len(mh.thread(tenant))
+    await plan(mh, tenant, "key-window")
+    await mh.driver.click("flk_confirm", user="U_ALICE", channel="C_SRE")
+    await newest(mh, tenant, "Applied `key-window`", after=thread)
+    # Put the world back for the other tests of this module.
+    await mh.driver.click("flk_undo", user="U_ALICE", channel="C_SRE")
+    await newest(mh, tenant, "*Undo for", after=thread)
+    await mh.driver.click("flk_confirm", user="U_ALICE", channel="C_SRE")
+    await newest(mh, tenant, "Undone", after=thread)
+    assert configmap(mh, name)["data"] == original
     path = mh.bot.settings.audit_log
     result = verify(path)
     assert result.ok, result.reason

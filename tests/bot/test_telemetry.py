@@ -94,7 +94,7 @@ async def test_backend_errors_are_counted_by_system(harness: Harness) -> None:
     assert incident is not None
 
     async def finished() -> list:
-        return [e for e in await store.timeline(incident.id) if e.kind == "triage.finished"]
+        return [e for e in await store.timeline(incident.id) if e.kind == "verdict" and e.data["step"] == "triage"]
 
     done_before = len(await finished())
     before = await scrape(harness)
@@ -109,8 +109,8 @@ async def test_backend_errors_are_counted_by_system(harness: Harness) -> None:
 
     # The report is counted just before it is recorded on the timeline, after its summary is posted.
     await eventually(recorded)
-    findings = (await finished())[-1].details["findings"]
-    failed = [f["summary"] for f in findings.values() if f["status"] == "error"]
+    findings = (await finished())[-1].data["findings"]
+    failed = [f["summary"] for f in findings if f["status"] == "error"]
     assert failed, "denying pods/list failed no probe"
     after = await scrape(harness)
     kube_failures = sum(1 for s in failed if s.startswith("kubernetes:"))

@@ -9,6 +9,23 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from commands.timeline import append
+from commands.timeline.events import (
+    AlertNotified,
+    ChangeRef,
+    CheckRan,
+    CommandRun,
+    Event,
+    FindingRef,
+    MitigationApplied,
+    MitigationPlanned,
+    NotePinned,
+    NoticeSent,
+    SilenceChanged,
+    SliValue,
+    ThreadOpened,
+    VerdictReached,
+)
 from integrations.store import AlertIn, Store
 from tests.store.fixtures import FakeClock
 
@@ -17,7 +34,7 @@ POD, IP, HOST = "backend-5f7d9c8b6-q2x4z", "10.42.0.17", "backend.lba.svc.cluste
 BREACH = datetime(2031, 5, 4, 9, 58, tzinfo=UTC)  # the alert's startsAt
 RESOLVED = BREACH + timedelta(hours=1, minutes=23, seconds=30)
 PLAN = "5d2c9e1f0a7b"
-OBJECT = f"configmap/tenant-{TENANT} (namespace lba)"  # as the mitigation records its objects
+CHANGE = ChangeRef(object=f"configmap/tenant-{TENANT}", namespace="lba", key="policy_version", before="v9", after="v8")
 LABELS = {"alertname": "FLKTenantSLOBreach", "tenant_id": TENANT, "sli": "escalations", "severity": "P2"}
 
 
@@ -34,6 +51,9 @@ async def script_incident(
     def at(h: int, m: int, s: int = 0) -> datetime:
         return base + (BREACH.replace(hour=h, minute=m, second=s) - BREACH)
 
+    async def record(actor: str, event: Event) -> None:
+        await append(store, incident.id, actor, event)
+
     clock.now = at(10, 0, 30)
     incident, _ = await store.open_or_get_incident(TENANT, title=f"FLKTenantSLOBreach · {TENANT}", channel=channel)
     alert = AlertIn(
@@ -45,102 +65,92 @@ async def script_incident(
         annotations={"value": "0.0731", "slo": "0.02", "summary": f"{TENANT}: escalation ratio 7.31%"},
     )
     await store.record_alert(incident.id, alert)
-    await store.add_event(
-        incident.id,
+    await record(
         "alertmanager",
-        "alert.firing",
-        f"escalations breach for {TENANT}",
-        {"value": "0.0731", "fingerprint": "fp-esc"},
+        AlertNotified(
+            kind="alert.firing", fingerprint="fp-esc", tenant=TENANT, sli="escalations", value=0.0731, slo=0.02
+        ),
     )
     clock.now = at(10, 0, 31)
-    await store.add_event(incident.id, "bot", "slack.thread", "incident thread opened", {"ts": "1.000100"})
+    await record("bot", ThreadOpened(ts="1.000100", channel=channel))
     clock.now = at(10, 1, 10)
-    await store.add_event(
-        incident.id,
+    await record(
         "bot",
-        "triage.finished",
-        "Likely scenario D · per-tenant policy misconfiguration",
-        {
-            "scenario": "policy",
-            "evidence": [
+        VerdictReached(
+            step="triage",
+            scenario="policy",
+            headline="Likely scenario D · per-tenant policy misconfiguration",
+            evidence=(
                 "escalation ratio 7.31% > SLO 2%",
                 "policy v9 promoted at 09:41 UTC, breach since 09:58 UTC",
                 f"1 other tenant(s) breaching too: {OTHER}",
-            ],
-            "findings": {
-                "identify.logs": {"status": "warn", "summary": f"{POD}: 412 lines from {IP}"},
-                "identify.others": {"status": "warn", "summary": f"{OTHER} breaching too"},
-            },
-        },
+            ),
+            findings=(
+                FindingRef(key="identify.logs", status="warn", summary=f"{POD}: 412 lines from {IP}"),
+                FindingRef(key="identify.others", status="warn", summary=f"{OTHER} breaching too"),
+            ),
+            slis=(
+                SliValue(sli="escalations", value=0.0731, slo=0.02),
+                SliValue(sli="signature_errors", value=0.001, slo=0.01),
+            ),
+            tenant=TENANT,
+        ),
     )
     clock.now = at(10, 3)
-    await store.add_event(incident.id, "U_ALICE", "command", f"/flk diagnose {TENANT} policy")
+    await record("U_ALICE", CommandRun(verb="diagnose", text=f"diagnose {TENANT} policy"))
     clock.now = at(10, 4, 20)
-    await store.add_event(
-        incident.id,
+    await record(
         "U_ALICE",
-        "diagnose.finished",
-        f"policy v9 tightened tol_D from 1.5 to 1.1 for {TENANT}",
-        {
-            "scenario": "policy",
-            "evidence": ["tol_D 1.5 → 1.1 in v9 (author mlopez)", f"{HOST}:8080 serves v9 since 09:41 UTC"],
-            "findings": {"policy.diff": {"status": "breach", "summary": "tol_D 1.5 → 1.1"}},
-        },
+        VerdictReached(
+            step="diagnose",
+            scenario="policy",
+            headline=f"policy v9 tightened tol_D from 1.5 to 1.1 for {TENANT}",
+            evidence=("tol_D 1.5 → 1.1 in v9 (author mlopez)", f"{HOST}:8080 serves v9 since 09:41 UTC"),
+            findings=(FindingRef(key="policy.diff", status="breach", summary="tol_D 1.5 → 1.1"),),
+            tenant=TENANT,
+        ),
     )
     clock.now = at(10, 5)
-    await store.add_event(
-        incident.id,
-        "U_ALICE",
-        "notice.sent",
-        "tenant notice (investigating) posted",
-        {"notice": "investigating", "channel": "C_TBLUE"},
+    await record(
+        "U_ALICE", NoticeSent(notice="investigating", tenant=TENANT, channel="C_TBLUE", text="We are investigating")
     )
     clock.now = at(10, 6)
-    silenced = f"FLKTenantSLOBreach silenced for {TENANT} for 2 h (until 12:06 UTC): rollback under way"
-    await store.add_event(
-        incident.id,
+    await record(
         "U_ALICE",
-        "silence.created",
-        silenced,
-        {"silence_id": "3f1c2a8e-0000-4000-8000-000000000001", "tenant": TENANT},
+        SilenceChanged(
+            kind="silence.created",
+            silence_id="3f1c2a8e-0000-4000-8000-000000000001",
+            tenant=TENANT,
+            reason="rollback under way",
+            ends_at=at(12, 6).isoformat(),
+        ),
     )
     clock.now = at(10, 11)
-    await store.add_event(
-        incident.id,
+    await record(
         "U_ALICE",
-        "mitigation.planned",
-        f'rollback-policy: {OBJECT} · policy_version: "v9" → "v8"; then `kubectl rollout restart` of '
-        "deployment/backend (namespace lba)",
-        {"plan_id": PLAN, "dry_run": False},
+        MitigationPlanned(
+            plan_id=PLAN, action="rollback-policy", tenant=TENANT, changes=(CHANGE,), restart="deployment/backend"
+        ),
     )
     clock.now = at(10, 12, 40)
-    await store.add_event(
-        incident.id,
+    await record(
         "U_BOB",
-        "mitigation.applied",
-        "rollback-policy applied, confirmed by <@U_BOB>",
-        {
-            "plan_id": PLAN,
-            "confirmed_by": "U_BOB",
-            "changes": [{"object": OBJECT, "key": "policy_version", "before": "v9", "after": "v8"}],
-        },
+        MitigationApplied(
+            plan_id=PLAN,
+            action="rollback-policy",
+            tenant=TENANT,
+            changes=(CHANGE,),
+            confirmed_by="U_BOB",
+            restart="deployment/backend",
+        ),
     )
     clock.now = at(10, 17, 40)
-    await store.add_event(
-        incident.id,
+    await record(
         "bot",
-        "check.failed",
-        ":x: SLO check 1/2 after `rollback-policy`: escalation ratio 3.1% > SLO 2%",
-        {"n": 1, "of": 2, "plan_id": PLAN, "data": {}},
+        CheckRan(n=1, of=2, ok=False, plan_id=PLAN, summary="escalations 3.1% > SLO 2%", status="breach"),
     )
     clock.now = at(10, 22, 40)
-    await store.add_event(
-        incident.id,
-        "bot",
-        "check.passed",
-        ":white_check_mark: SLO check 2/2 after `rollback-policy`: escalation ratio 0.8% ≤ SLO 2%",
-        {"n": 2, "of": 2, "plan_id": PLAN, "data": {}},
-    )
+    await record("bot", CheckRan(n=2, of=2, ok=True, plan_id=PLAN, summary="escalations 0.8%, signature errors 0.1%"))
     clock.now = at(10, 23, 5)
     await store.record_alert(
         incident.id,
@@ -154,17 +164,18 @@ async def script_incident(
             annotations={"value": "0.0080", "slo": "0.02"},
         ),
     )
-    await store.add_event(
-        incident.id,
+    await record(
         "alertmanager",
-        "alert.resolved",
-        f"escalations alert resolved for {TENANT}",
-        {"value": "0.0080", "fingerprint": "fp-esc"},
+        AlertNotified(
+            kind="alert.resolved", fingerprint="fp-esc", tenant=TENANT, sli="escalations", value=0.008, slo=0.02
+        ),
     )
     clock.now = at(10, 25)
-    await store.add_event(incident.id, "U_CAROL", "note", "tenant confirms traffic is back <!channel>", {"ts": "2.0"})
+    await record(
+        "U_CAROL", NotePinned(text="tenant confirms traffic is back <!channel>", author="U_CAROL", message_ts="2.0")
+    )
     clock.now = at(10, 40)
-    await store.add_event(incident.id, "pagerduty", "pager.ack", "acknowledged by the on-call engineer")
+    await store.add_event(incident.id, "pagerduty", "pager.ack", "acknowledged by the on-call engineer")  # legacy
     if resolve:
         clock.now = base + (RESOLVED - BREACH)
         await store.set_state(incident.id, "resolved", actor="U_ALICE")

@@ -11,12 +11,15 @@ import pytest
 
 from commands.comms import Templates, annotation, investigating, load_facts, stakeholder_resolved, tenant_resolved
 from commands.config import Comms
+from commands.timeline import append
+from commands.timeline.events import ChangeRef, CheckRan, MitigationApplied, MitigationPlanned
 from integrations.store import AlertIn, Store
 from tests.commands.comms_script import (
     BREACH,
+    CHANGE,
     LABELS,
-    OBJECT,
     OTHER,
+    PLAN,
     RESOLVED,
     TENANT,
     at,
@@ -111,10 +114,10 @@ async def test_edited_fields_are_data(comms_store: tuple[Store, FakeClock]) -> N
         resolution="see <http://evil.example|this> & that",
         next_steps="  ping <@U_CEO>  ",
     )
-    text = draft.render(TEMPLATES)
-    assert "*Root cause:* &lt;!channel&gt; {{ 7 * 7 }}\n" in text
-    assert "*Resolution:* see &lt;http://evil.example|this&gt; &amp; that\n" in text
-    assert "*Next steps:* ping &lt;@U_CEO&gt;\n" in text
+    text = draft.render(TEMPLATES)  # Markdown here; tests/bot/test_comms_mrkdwn.py renders it for Slack
+    assert "*Root cause:* &lt;!channel> {{ 7 * 7 }}\n" in text
+    assert "*Resolution:* see &lt;http://evil.example|this> & that\n" in text
+    assert "*Next steps:* ping <@U_CEO>\n" in text  # neither a tag nor an autolink in Markdown
     with pytest.raises(ValueError, match="has no field eta"):
         draft.with_fields(eta="soon")
 
@@ -127,9 +130,7 @@ async def test_alert_text_cannot_inject(comms_store: tuple[Store, FakeClock]) ->
     facts = await load_facts(store, incident.id, now=at(10, 5))
     draft = investigating(facts, Comms())
     assert draft.fields["degraded"] == "a degraded <!channel> <http://x|y>"
-    assert "We are investigating a degraded &lt;!channel&gt; &lt;http://x|y&gt; for your tenant" in draft.render(
-        TEMPLATES
-    )
+    assert "We are investigating a degraded &lt;!channel> &lt;http://x|y> for your tenant" in draft.render(TEMPLATES)
 
 
 async def test_without_verdict_or_mitigation(comms_store: tuple[Store, FakeClock]) -> None:
@@ -160,23 +161,29 @@ async def test_without_verdict_or_mitigation(comms_store: tuple[Store, FakeClock
 async def test_undone_mitigation_is_not_the_resolution(comms_store: tuple[Store, FakeClock]) -> None:
     store, clock = comms_store
     incident_id = await script_incident(store, clock, resolve=False)
+    back = ChangeRef(object=CHANGE.object, namespace="lba", key="policy_version", before="v8", after="v9")
     clock.now = at(10, 50)
-    await store.add_event(incident_id, "U_BOB", "mitigation.planned", "rollback-policy: v9", {"plan_id": "undo1"})
-    await store.add_event(
+    await append(
+        store,
         incident_id,
         "U_BOB",
-        "mitigation.undone",
-        "rollback-policy applied, confirmed by <@U_BOB>",
-        {
-            "plan_id": "undo1",
-            "confirmed_by": "U_BOB",
-            "changes": [{"object": OBJECT, "key": "policy_version", "before": "v8", "after": "v9"}],
-        },
+        MitigationPlanned(plan_id="undo1", action="rollback-policy", tenant=TENANT, changes=(back,), undoes=PLAN),
+    )
+    await append(
+        store,
+        incident_id,
+        "U_BOB",
+        MitigationApplied(
+            plan_id="undo1",
+            action="rollback-policy",
+            tenant=TENANT,
+            changes=(back,),
+            confirmed_by="U_BOB",
+            undoes=PLAN,
+        ),
     )
     clock.now = at(10, 55)
-    await store.add_event(
-        incident_id, "bot", "check.failed", ":x: SLO check 1/2 after `rollback-policy`: 7%", {"plan_id": "undo1"}
-    )
+    await append(store, incident_id, "bot", CheckRan(n=1, of=2, ok=False, plan_id="undo1", summary="7%"))
     facts = await load_facts(store, incident_id, now=at(11, 0))
     (applied, undone) = facts.mitigations
     assert (applied.undone, undone.kind, undone.action, undone.target) == (
@@ -190,6 +197,18 @@ async def test_undone_mitigation_is_not_the_resolution(comms_store: tuple[Store,
     assert stakeholder_resolved(facts, Comms()).fields["resolution"] == (
         "no mitigation recorded; the alert resolved at 10:23:00 UTC"
     )
+
+
+async def test_an_undo_of_another_plan_leaves_this_one_active(comms_store: tuple[Store, FakeClock]) -> None:
+    store, clock = comms_store
+    incident_id = await script_incident(store, clock, resolve=False)
+    clock.now = at(10, 50)
+    other = MitigationApplied(
+        plan_id="undo2", action="rollback-policy", tenant=TENANT, changes=(), confirmed_by="U_BOB", undoes="elsewhere"
+    )
+    await append(store, incident_id, "U_BOB", other)
+    facts = await load_facts(store, incident_id, now=at(11, 0))
+    assert [m.plan_id for m in facts.active_mitigations] == [PLAN]
 
 
 async def test_isolation_incident_notices_name_one_tenant(comms_store: tuple[Store, FakeClock]) -> None:

@@ -14,6 +14,8 @@ import pytest
 from commands.comms import RCA_POSTED, Templates, draft_rca, load_facts, rca_posted, render_rca
 from commands.comms.templates import RCA_TENANT_SUMMARY
 from commands.config import Comms
+from commands.timeline import append
+from commands.timeline.events import RcaPosted, VerdictReached
 from integrations.store import AlertIn, Store
 from tests.commands.comms_script import (
     BREACH,
@@ -90,38 +92,39 @@ Verdict: scenario D · per-tenant policy misconfiguration: policy v9 tightened t
 ### 2031-05-04 10:12:40 UTC · rollback-policy on `configmap/tenant-t-blue`
 
 - `policy_version`: `v9` → `v8`
+- restart: deployment/backend
 - planned by Alice &lt;admin>, confirmed by Bob
-- check 2031-05-04 10:17:40 UTC: ❌ SLO check 1/2 after `rollback-policy`: escalation ratio 3.1% > SLO 2%
-- check 2031-05-04 10:22:40 UTC: ✅ SLO check 2/2 after `rollback-policy`: escalation ratio 0.8% ≤ SLO 2%
+- check 2031-05-04 10:17:40 UTC: ❌ SLO check 1/2 after rollback-policy failed: escalations 3.1% > SLO 2%
+- check 2031-05-04 10:22:40 UTC: ✅ SLO check 2/2 after rollback-policy passed: escalations 0.8%, signature errors 0.1%
 
 ## Verification
 
-- 2031-05-04 10:17:40 UTC ❌ SLO check 1/2 after `rollback-policy`: escalation ratio 3.1% > SLO 2% (bot)
-- 2031-05-04 10:22:40 UTC ✅ SLO check 2/2 after `rollback-policy`: escalation ratio 0.8% ≤ SLO 2% (bot)
+- 2031-05-04 10:17:40 UTC ❌ SLO check 1/2 after rollback-policy failed: escalations 3.1% > SLO 2% (bot)
+- 2031-05-04 10:22:40 UTC ✅ SLO check 2/2 after rollback-policy passed: escalations 0.8%, signature errors 0.1% (bot)
 
 ## Communications
 
-- 2031-05-04 10:05:00 UTC tenant notice (investigating) posted (Alice &lt;admin>)
-- 2031-05-04 10:06:00 UTC silence: FLKTenantSLOBreach silenced for t-blue for 2 h (until 12:06 UTC): rollback under way (Alice &lt;admin>)
+- 2031-05-04 10:05:00 UTC investigating notice sent to t-blue (Alice &lt;admin>)
+- 2031-05-04 10:06:00 UTC alert of t-blue silenced until 12:06 UTC: rollback under way (Alice &lt;admin>)
 
 ## Timeline (UTC)
 
-- 2031-05-04 10:00:30 UTC · 🚨 incident.opened · alertmanager: FLKTenantSLOBreach · t-blue
-- 2031-05-04 10:00:30 UTC · 🔴 alert.firing · alertmanager: escalations breach for t-blue
-- 2031-05-04 10:00:31 UTC · • slack.thread · bot: incident thread opened
-- 2031-05-04 10:01:10 UTC · 🔎 triage.finished · bot: Likely scenario D · per-tenant policy misconfiguration
-- 2031-05-04 10:03:00 UTC · • command · Alice &lt;admin>: /flk diagnose t-blue policy
-- 2031-05-04 10:04:20 UTC · 🔬 diagnose.finished · Alice &lt;admin>: policy v9 tightened tol_D from 1.5 to 1.1 for t-blue
-- 2031-05-04 10:05:00 UTC · 📣 notice.sent · Alice &lt;admin>: tenant notice (investigating) posted
-- 2031-05-04 10:06:00 UTC · 🔕 silence.created · Alice &lt;admin>: FLKTenantSLOBreach silenced for t-blue for 2 h (until 12:06 UTC): rollback under way
-- 2031-05-04 10:11:00 UTC · 📝 mitigation.planned · Alice &lt;admin>: rollback-policy: configmap/tenant-t-blue (namespace lba) · policy_version: "v9" → "v8"; then `kubectl rollout restart` of deployment/backend (namespace lba)
-- 2031-05-04 10:12:40 UTC · 🛠️ mitigation.applied · Bob: rollback-policy applied, confirmed by @Bob
-- 2031-05-04 10:17:40 UTC · ❌ check.failed · bot: :x: SLO check 1/2 after `rollback-policy`: escalation ratio 3.1% > SLO 2%
-- 2031-05-04 10:22:40 UTC · ✅ check.passed · bot: :white_check_mark: SLO check 2/2 after `rollback-policy`: escalation ratio 0.8% ≤ SLO 2%
-- 2031-05-04 10:23:05 UTC · 🟢 alert.resolved · alertmanager: escalations alert resolved for t-blue
-- 2031-05-04 10:25:00 UTC · 📌 note · U_CAROL: tenant confirms traffic is back @channel
+- 2031-05-04 10:00:30 UTC · 🚨 incident.opened · alertmanager: incident opened by an alert: FLKTenantSLOBreach · t-blue (P2)
+- 2031-05-04 10:00:30 UTC · 🔴 alert.firing · alertmanager: escalation ratio alert firing for t-blue at 7.31%
+- 2031-05-04 10:00:31 UTC · • thread.opened · bot: incident thread opened
+- 2031-05-04 10:01:10 UTC · 🔎 verdict · bot: triage: Likely scenario D · per-tenant policy misconfiguration
+- 2031-05-04 10:03:00 UTC · ⌨️ command · Alice &lt;admin>: `/flk diagnose t-blue policy`
+- 2031-05-04 10:04:20 UTC · 🔬 verdict · Alice &lt;admin>: diagnose: policy v9 tightened tol_D from 1.5 to 1.1 for t-blue
+- 2031-05-04 10:05:00 UTC · 📣 notice.sent · Alice &lt;admin>: investigating notice sent to t-blue
+- 2031-05-04 10:06:00 UTC · 🔕 silence.created · Alice &lt;admin>: alert of t-blue silenced until 12:06 UTC: rollback under way
+- 2031-05-04 10:11:00 UTC · 📝 mitigation.planned · Alice &lt;admin>: rollback-policy planned for t-blue, plan `5d2c9e1f0a7b`: configmap/tenant-t-blue: policy_version v9 → v8; then restart deployment/backend
+- 2031-05-04 10:12:40 UTC · 🛠️ mitigation.applied · Bob: rollback-policy applied (configmap/tenant-t-blue: policy_version v9 → v8), confirmed by Bob
+- 2031-05-04 10:17:40 UTC · ❌ check · bot: SLO check 1/2 failed: escalations 3.1% > SLO 2%
+- 2031-05-04 10:22:40 UTC · ✅ check · bot: SLO check 2/2 passed: escalations 0.8%, signature errors 0.1%
+- 2031-05-04 10:23:05 UTC · 🟢 alert.resolved · alertmanager: escalation ratio alert resolved for t-blue at 0.8%
+- 2031-05-04 10:25:00 UTC · 📌 note · U_CAROL: tenant confirms traffic is back &lt;!channel>
 - 2031-05-04 10:40:00 UTC · • pager.ack · pagerduty: acknowledged by the on-call engineer
-- 2031-05-04 11:21:30 UTC · ➡️ state.changed · Alice &lt;admin>: open → resolved
+- 2031-05-04 11:21:30 UTC · ➡️ incident.state · Alice &lt;admin>: open → resolved
 
 ## Preventive measures
 
@@ -196,7 +199,8 @@ async def test_isolation_incident_summary_per_tenant_names_no_other(comms_store:
             ),
         )
     clock.now = at(10, 2)
-    await store.add_event(incident.id, "bot", "isolation.finished", f"{len(tenants)} tenants: {', '.join(tenants)}")
+    headline = f"Isolation breach across {len(tenants)} tenants"
+    await append(store, incident.id, "bot", VerdictReached(step="isolation", scenario=None, headline=headline))
     draft = render_rca(await load_facts(store, incident.id, now=at(10, 30)), Templates(), Comms())
     assert draft.filename == f"rca-isolation-incident-{incident.id}-20310504.md"
     assert set(draft.tenant_summaries) == set(tenants)
@@ -244,5 +248,5 @@ async def test_rca_posted_is_read_from_the_timeline(comms_store: tuple[Store, Fa
     store, clock = comms_store
     incident_id = await script_incident(store, clock)
     assert not rca_posted(await load_facts(store, incident_id, now=RESOLVED))
-    await store.add_event(incident_id, "U_ALICE", RCA_POSTED, "RCA draft uploaded")
+    await append(store, incident_id, "U_ALICE", RcaPosted(kind=RCA_POSTED, filename="rca.md"))
     assert rca_posted(await load_facts(store, incident_id, now=RESOLVED))

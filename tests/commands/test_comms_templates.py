@@ -1,15 +1,18 @@
-"""Message templates: values are data escaped for Slack, never template code; a broken template
-names its file, line and missing field; an installation's and a tenant's own versions win."""
+"""Message templates: values are data escaped for their medium (Markdown here; Slack's in
+tests/bot/test_comms_mrkdwn.py), never template code; a broken template names its file, line and
+missing field; an installation's and a tenant's own versions win."""
 
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from commands.comms.markdown import markdown_escape
 from commands.comms.templates import (
     DEFAULT_FOLDER,
     RCA,
@@ -18,7 +21,6 @@ from commands.comms.templates import (
     TemplateError,
     Templates,
     duration,
-    escape,
 )
 
 INJECTIONS = ["<!channel>", "<!here|here>", "<@U_ADMIN>", "<http://evil.example|click here>", "a & b > c"]
@@ -30,44 +32,27 @@ def write(folder: Path, name: str, text: str) -> None:
 
 
 def test_every_interpolated_value_is_escaped_and_template_text_is_not(tmp_path: Path) -> None:
-    write(tmp_path, "t.md.j2", "<!here> {{ a }} | {{ b }} | {{ c | upper }} | {{ d ~ '!' }}\n")
-    text = Templates(tmp_path).render("t.md.j2", {"a": "<!channel>", "b": "<http://x|y>", "c": "<@u1>", "d": "&"})
-    assert text == "<!here> &lt;!channel&gt; | &lt;http://x|y&gt; | &lt;@U1&gt; | &amp;!\n"
+    write(tmp_path, "t.md.j2", "<b>{{ a }}</b> | {{ b }} | {{ c | upper }} | {{ d ~ ';' }}\n")
+    text = Templates(tmp_path).render("t.md.j2", {"a": "<!channel>", "b": "[x](http://y)", "c": "<i>", "d": "&amp"})
+    assert text == "<b>&lt;!channel></b> | [x]\\(http://y) | &lt;I> | &amp;amp;\n"
 
 
 @pytest.mark.parametrize("value", [*INJECTIONS, "{{ 7 * 7 }}", "{% for x in range(9) %}x{% endfor %}", "{# c #}"])
 def test_user_text_is_data_never_template_code(tmp_path: Path, value: str) -> None:
     write(tmp_path, "t.md.j2", "[{{ note }}]")
     text = Templates(tmp_path).render("t.md.j2", {"note": value})
-    assert text == f"[{escape(value)}]\n"
-    assert "<" not in text and ">" not in text
+    assert text == f"[{markdown_escape(value)}]\n"
+    assert not re.search(r"<[A-Za-z/!?]|&#?[A-Za-z0-9]+;|\]\(", text.replace("&lt;", "").replace("&amp;", ""))
 
 
-def test_escape_filter_escapes_once_for_slack(tmp_path: Path) -> None:
+def test_escape_filter_escapes_once(tmp_path: Path) -> None:
     write(tmp_path, "t.md.j2", "{{ a | e }} {{ a | escape | e }} {{ q | e }}")
-    assert Templates(tmp_path).render("t.md.j2", {"a": "<!channel>", "q": 'it\'s "x"'}) == (
-        '&lt;!channel&gt; &lt;!channel&gt; it\'s "x"\n'
-    )
+    assert Templates(tmp_path).render("t.md.j2", {"a": "<b>", "q": 'it\'s "x"'}) == '&lt;b> &lt;b> it\'s "x"\n'
 
 
 def test_a_missing_templates_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(TemplateError, match=r"the templates folder does not exist$"):
         Templates(tmp_path / "nowhere")
-
-
-def test_link_and_mention_filters_only_emit_markup_for_checked_values(tmp_path: Path) -> None:
-    write(tmp_path, "t.md.j2", "{{ u | link(label) }} {{ bad | link(label) }} {{ who | mention }} {{ bot | mention }}")
-    text = Templates(tmp_path).render(
-        "t.md.j2",
-        {
-            "u": "https://grafana.example/d/x?a=1",
-            "bad": "javascript:alert(1)|<!channel>",
-            "label": "dash <b>",
-            "who": "U_ALICE",
-            "bot": "<!channel>",
-        },
-    )
-    assert text == "<https://grafana.example/d/x?a=1|dash &lt;b&gt;> dash &lt;b&gt; <@U_ALICE> &lt;!channel&gt;\n"
 
 
 def test_missing_field_names_template_line_and_field(tmp_path: Path) -> None:
@@ -179,30 +164,39 @@ def test_utc_filter_converts_other_zones(tmp_path: Path) -> None:
         ("<img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert(1)>"),
         ("[click](javascript:alert(1))", "[click]\\(javascript:alert(1))"),
         ("&#x3C;b&#x3E; &copy;", "&amp;#x3C;b&amp;#x3E; &amp;copy;"),
-        ("<http://evil.example|click here>", "click here (http://evil.example)"),
-        ("<!channel> <!here|here>", "@channel @here"),
-        ("confirmed by <@U_BOB>, then <@U_NOBODY>", "confirmed by @Bob, then @U_NOBODY"),
-        ("typed in Slack: a &lt;b&gt; &amp; c", "typed in Slack: a &lt;b> & c"),
+        ("<http://evil.example|click here>", "&lt;http://evil.example|click here>"),
+        ("<!channel> <!here|here>", "&lt;!channel> &lt;!here|here>"),
+        ("<mailto:a@b.example>", "&lt;mailto:a@b.example>"),
+        # Data from the typed timeline is as typed: nothing is un-escaped, an entity shows as written.
+        ("a &lt;b&gt; &amp; c", "a &amp;lt;b&amp;gt; &amp;amp; c"),
     ],
 )
-def test_documents_escape_for_markdown_not_for_slack(tmp_path: Path, value: str, shown: str) -> None:
-    # The RCA is a Markdown file: Slack shows it as it is, a viewer renders HTML and links.
+def test_documents_escape_for_markdown(tmp_path: Path, value: str, shown: str) -> None:
+    # The RCA is a Markdown file: a viewer renders HTML and links, so only those are disarmed.
     write(tmp_path, RCA, "{{ note }} | {{ note | e }}")
-    text = Templates(tmp_path).render(RCA, {"note": value, "people": {"U_BOB": "Bob"}})
+    text = Templates(tmp_path).render(RCA, {"note": value})
     assert text == f"{shown} | {shown}\n"
 
 
 def test_document_filters_write_markdown(tmp_path: Path) -> None:
-    write(tmp_path, RCA, "{{ u | link(label) }} {{ bad | link(label) }} {{ c | code }} {{ who | mention }}")
+    write(
+        tmp_path,
+        RCA,
+        "{{ u | link(label) }} {{ p | link('p') }} {{ bad | link(label) }} {{ c | code }} {{ who | mention }}",
+    )
     text = Templates(tmp_path).render(
         RCA,
         {
-            "u": "https://grafana.example/d/x",
+            "u": "https://grafana.example/d/x?a=1&b=2",
+            "p": "https://wiki.example/Runbook_(SLO)",
             "bad": "javascript:alert(1)",
             "label": "dash <b>",
             "c": "a<b>&c",
-            "who": "<@U_BOB>",
-            "people": {"U_BOB": "Bob"},
+            "who": "U_BOB",
+            "people": {"U_BOB": "Bob <b>"},
         },
     )
-    assert text == "[dash &lt;b>](https://grafana.example/d/x) dash &lt;b> `a<b>&c` @Bob\n"
+    assert text == (
+        "[dash &lt;b>](https://grafana.example/d/x?a=1&b=2) [p](https://wiki.example/Runbook_%28SLO%29) "
+        "dash &lt;b> `a<b>&c` Bob &lt;b>\n"
+    )

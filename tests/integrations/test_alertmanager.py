@@ -17,6 +17,8 @@ import pytest
 from commands.comms import expire_silences, open_silences, silence_matchers, silence_tenant
 from commands.config import RunbookConfig
 from commands.registry import UsageError
+from commands.timeline import read_timeline
+from commands.timeline.events import SilenceChanged
 from integrations.alertmanager import Alertmanager
 from integrations.errors import BackendError
 from integrations.store import Store
@@ -155,15 +157,19 @@ async def test_incident_silence_recorded_and_expired_on_resolve(
     assert (await raw(sandbox, "GET", f"/silence/{created.id}"))["comment"] == (
         f"waiting for the 5m rate (flk incident #{incident.id})"
     )
-    event = (await store.timeline(incident.id))[-1]
-    assert (event.kind, event.actor, event.details["silence_id"], event.details["tenant"]) == (
-        "silence.created",
+    entry = (await read_timeline(store, incident.id))[-1]
+    assert (entry.actor, entry.event) == (
         "U_ALICE",
-        created.id,
-        mine,
+        SilenceChanged(
+            kind="silence.created",
+            silence_id=created.id,
+            tenant=mine,
+            reason="waiting for the 5m rate",
+            ends_at=created.ends_at.isoformat(),
+        ),
     )
-    assert event.text.startswith(f"FLKTenantSLOBreach silenced for {mine} for 30 min (until ")
-    assert open_silences(await store.timeline(incident.id)) == [created.id]
+    assert created.text.startswith(f"FLKTenantSLOBreach silenced for {mine} for 30 min (until ")
+    assert open_silences(await read_timeline(store, incident.id)) == [created.id]
 
     # Alertmanager down at resolve: reported, nothing recorded, so a retry picks it up.
     down = Alertmanager(f"http://127.0.0.1:{free_port()}", timeout_s=1)
@@ -178,7 +184,9 @@ async def test_incident_silence_recorded_and_expired_on_resolve(
     done = await expire_silences(store, am, incident.id, "U_ALICE")
     assert (done.expired, done.unknown, done.failed) == ([created.id], [], {})
     assert (await raw(sandbox, "GET", f"/silence/{created.id}"))["status"]["state"] == "expired"
-    assert open_silences(await store.timeline(incident.id)) == []
+    assert open_silences(await read_timeline(store, incident.id)) == []
+    expired = (await read_timeline(store, incident.id))[-1].event
+    assert expired == SilenceChanged(kind="silence.expired", silence_id=created.id)
     again = await expire_silences(store, am, incident.id, "U_ALICE")
     assert (again.expired, again.unknown, again.failed) == ([], [], {})
 

@@ -65,15 +65,15 @@ async def test_concurrent_storm_over_many_tenants(store: Store, replica: Store) 
 async def test_resolved_incident_is_not_reused(store: Store, clock: FakeClock) -> None:
     first, _ = await store.open_or_get_incident("t-b", title="breach")
     clock.advance(minutes=30)
-    resolved = await store.set_state(first.id, "resolved", actor="U123", text="fixed by rollback")
+    resolved = await store.set_state(first.id, "resolved", actor="U123", reason="fixed by rollback")
     assert resolved.state == "resolved" and resolved.resolved_at == clock.now
     second, created = await store.open_or_get_incident("t-b", title="breach again")
     assert created and second.id != first.id
     with pytest.raises(IncidentConflict):
         await store.set_state(first.id, "open", actor="U123")
     events = await store.timeline(first.id)
-    assert events[-1].kind == "state.changed" and events[-1].details == {"from": "open", "to": "resolved"}
-    assert events[-1].text == "fixed by rollback" and events[-1].actor == "U123"
+    assert events[-1].kind == "incident.state" and events[-1].actor == "U123"
+    assert events[-1].data == {"state": "resolved", "previous": "open", "reason": "fixed by rollback"}
 
 
 async def test_state_changes_and_bad_state(store: Store) -> None:
@@ -81,7 +81,7 @@ async def test_state_changes_and_bad_state(store: Store) -> None:
     for state in ("mitigating", "verifying"):
         assert (await store.set_state(incident.id, state, actor="bot")).state == state
     assert (await store.set_state(incident.id, "verifying", actor="bot")).state == "verifying"
-    kinds = [e.details.get("to") for e in await store.timeline(incident.id) if e.kind == "state.changed"]
+    kinds = [e.data["state"] for e in await store.timeline(incident.id) if e.kind == "incident.state"]
     assert kinds == ["mitigating", "verifying"]  # setting the same state twice records nothing
     with pytest.raises(ValueError, match="unknown incident state"):
         await store.set_state(incident.id, "closed", actor="bot")  # type: ignore[arg-type]
@@ -148,7 +148,7 @@ async def test_isolation_incident_is_one_and_covers_its_tenants(store: Store, re
         t
         for e in await store.timeline(incident.id)
         if e.kind in ("incident.opened", "incident.tenants_added")
-        for t in e.details["tenants"]
+        for t in e.data["tenants"]
     ]
     assert sorted(listed) == sorted(incident.tenants)  # each tenant recorded once, when it joined
     with pytest.raises(ValueError):

@@ -57,7 +57,7 @@ async def test_server_restart_under_open_connections(own_postgres: Postgres) -> 
     async with await Store.connect(await own_postgres.create_database("restart")) as store:
         incident, _ = await store.open_or_get_incident("t1", title="breach")
         await own_postgres.restart()
-        await store.add_event(incident.id, "bot", "note", "after restart")
+        await store.append_event(incident.id, "bot", "note", {"text": "after restart", "author": "bot"})
         assert [e.kind for e in await store.timeline(incident.id)] == ["incident.opened", "note"]
 
 
@@ -83,12 +83,12 @@ async def test_sqlite_locked_beyond_the_busy_timeout(tmp_path: Path) -> None:
         try:
             other.execute("BEGIN EXCLUSIVE")
             with pytest.raises(StoreUnavailable):
-                await store.add_event(incident.id, "bot", "note", "blocked")
+                await store.append_event(incident.id, "bot", "note", {"text": "blocked", "author": "bot"})
             other.execute("ROLLBACK")
         finally:
             other.close()
-        await store.add_event(incident.id, "bot", "note", "free again")
-        assert [e.text for e in await store.timeline(incident.id)][-1] == "free again"
+        await store.append_event(incident.id, "bot", "note", {"text": "free again", "author": "bot"})
+        assert (await store.timeline(incident.id))[-1].data["text"] == "free again"
 
 
 async def test_sqlite_file_that_cannot_be_opened(tmp_path: Path) -> None:
