@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint debs venv bench clean
+.PHONY: demo test lint debs venv bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,12 +16,15 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages the sandbox runs for real; installed only when missing.
+# Debian packages the sandbox runs for real (and the browser, with emoji, that the workspace page is
+# tested in); installed only when missing.
 debs:
 	@missing=""; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
 	test -x /usr/lib/postgresql/15/bin/initdb || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	test -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf || missing="$$missing fonts-noto-color-emoji"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
@@ -35,11 +38,16 @@ lint: venv
 test: venv debs lint
 	$(BIN)/python -m pytest -q
 
+# `make demo DEMO_ARGS=--keep`: the world, the bot and the workspace page keep running until Ctrl-C.
 demo: venv debs
-	$(BIN)/python -m sandbox.demo
+	$(BIN)/python -m sandbox.demo $(DEMO_ARGS)
 
 bench: venv debs
 	$(BIN)/python -m bench.run_all
+
+# PNGs of the workspace page (a triage thread, a plan with Confirm, the resolve modal) for the README.
+screenshots: venv debs
+	$(BIN)/python -m sandbox.screenshots --out docs/screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,6 +1,7 @@
 """``flk sandbox up``: run the whole sandbox until SIGINT/SIGTERM.
 
-Prints one line once every part answers (and writes the bot's settings to ``--env-file``);
+Prints one line once every part answers, with the workspace page's address (and writes the
+bot's settings to ``--env-file``);
 a bad world spec is one ``file: path: expected`` line and exit 2; a server that cannot
 start is one line and exit 1, after a clean shutdown.
 """
@@ -32,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--env-file", type=Path, help="write the bot's settings here as KEY=VALUE lines")
     up.add_argument("--rules", type=Path, action="append", default=[], help="a Prometheus rule file (repeatable)")
     up.add_argument("--alert-webhook", help="URL Alertmanager sends notifications to (the bot's alert endpoint)")
+    up.add_argument(
+        "--bot-url",
+        help="the bot's /slack/events URL, where the workspace page sends what a person does "
+        "(default: Socket Mode, for a bot started with `flk serve --socket-mode`)",
+    )
+    up.add_argument("--page-port", type=int, default=0, help="port of the workspace page (default: a free one)")
     hit = commands.add_parser("breach", help="make a tenant breach as a runbook scenario would (or recover)")
     hit.add_argument("tenant")
     hit.add_argument("scenario", choices=SCENARIOS)
@@ -87,6 +94,7 @@ def _ready_line(sb: Sandbox, env_file: Path | None) -> str:
         f"alertmanager {sb.alertmanager_url}",
         f"kube {sb.kube.url}",
         f"admin {sb.backend.url}",
+        f"page {sb.page.url}",
     ]
     if env_file is not None:
         parts.append(f"env {env_file}")
@@ -106,7 +114,13 @@ async def _up(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    sandbox = Sandbox(args.world, rule_files=args.rules, alert_webhook=args.alert_webhook)
+    sandbox = Sandbox(
+        args.world,
+        rule_files=args.rules,
+        alert_webhook=args.alert_webhook,
+        bot_url=args.bot_url,
+        page_port=args.page_port,
+    )
     starting = asyncio.create_task(sandbox.start())
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)

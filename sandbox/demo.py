@@ -4,8 +4,10 @@ The sandbox starts with the default world (or --world), the real Prometheus eval
 deployed FLKTenantSLOBreach rule (without its `for:` delay, so the demo need not wait two
 minutes), the real Alertmanager calls the bot, and the bot opens one thread per breaching
 tenant and triages it. The demo then asks for a triage of a healthy tenant by slash command,
-as a person would, and prints every thread as it unfolds. The bot runs as its own process
-(`flk serve`), exactly as deployed; this module never imports it.
+as a person would, and prints every thread as it unfolds; the workspace page shows the same
+threads as Slack would, live, and ends the demo's output (`--keep`: the world, the bot and the
+page keep running until Ctrl-C). The bot runs as its own process (`flk serve`), exactly as
+deployed; this module never imports it.
 """
 
 from __future__ import annotations
@@ -13,27 +15,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import socket
-import sys
+import signal
 import tempfile
 import time
 from pathlib import Path
 
 from rich.console import Console
 
+from sandbox.bot_process import bot_process
 from sandbox.slack import SlackDriver
 from sandbox.slack.models import Message, block_texts
 from sandbox.testing import compressed_rules
 from sandbox.up import Sandbox
 
 console = Console(highlight=False)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _headline(message: Message) -> str:
@@ -67,26 +62,15 @@ class Transcript:
         console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {prefix}[cyan]{verb}[/] {text[:150]}", markup=True)
 
 
-async def _wait_ready(process: asyncio.subprocess.Process) -> str:
-    assert process.stdout is not None
-    while True:
-        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-        if not line:
-            raise RuntimeError("the bot exited before it was ready")
-        if line.startswith("flk ready"):
-            return line.strip()
-
-
-async def demo(world: Path | None) -> int:
+async def demo(world: Path | None, keep: bool = False) -> int:
     work = Path(tempfile.mkdtemp(prefix="flk-demo-"))
     rules = compressed_rules(work, window="5m")
-    config = work / "runbook.yaml"
     console.rule("flk-chatops demo")
     console.print("starting the sandbox: Slack emulator, Kubernetes fake, FLK backend, Prometheus, Alertmanager…")
     async with Sandbox(world, rule_files=[rules]) as sb:
-        console.print(f"sandbox ready in {sb.startup_seconds:.1f} s")
+        console.print(f"sandbox ready in {sb.startup_seconds:.1f} s; watch the workspace live at {sb.page.url}")
         # The default world has four unrelated breaches at once; show them as four incidents.
-        config.write_text(
+        runbook = (
             "incidents: {isolation_threshold: 10}\n"
             # Time compressed for the demo: SLIs over 20 s, checks 10 s and 20 s after a mitigation.
             "slo: {window: 20s}\n"
@@ -94,34 +78,31 @@ async def demo(world: Path | None) -> int:
             # The mitigated tenant's Slack Connect channel is #general here; stakeholders read #sre.
             f"comms: {{tenant_channels: {{{_remedied(sb)}: C_GENERAL}}, stakeholder_channel: C_SRE}}\n"
         )
-        port = _free_port()
-        env = {
-            **os.environ,
-            **sb.env,
-            "FLK_LISTEN": f"127.0.0.1:{port}",
-            "FLK_DATABASE_URL": f"sqlite:///{work / 'incidents.sqlite'}",
-            "FLK_CONFIG": str(config),
-            "FLK_AUDIT_LOG": str(work / "audit.jsonl"),
-            "FLK_PROGRESS_INTERVAL_S": "0.5",
-            # The transcript is the show; the bot's own log lines, if any, as plain text.
-            "FLK_LOG_FORMAT": "text",
-        }
-        bot = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "serve", env=env, stdout=asyncio.subprocess.PIPE
-        )
-        try:
-            console.print(await _wait_ready(bot))
-            await sb.set_alert_webhook(f"http://127.0.0.1:{port}/alerts/alertmanager")
+        # The transcript is the show; the bot's own log lines, if any, as plain text.
+        env = {"FLK_PROGRESS_INTERVAL_S": "0.5", "FLK_LOG_FORMAT": "text"}
+        async with bot_process(sb, work, runbook, **env) as ready:
+            console.print(ready)
             console.print("Alertmanager now notifies the bot; FLKTenantSLOBreach fires for every breaching tenant\n")
-            transcript = Transcript(sb)
-            return await _follow(sb, transcript, f"http://127.0.0.1:{port}/slack/events")
-        finally:
-            bot.terminate()
-            try:
-                await asyncio.wait_for(bot.wait(), 15)
-            except TimeoutError:
-                bot.kill()
-                await bot.wait()
+            assert sb.bot_url is not None
+            code = await _follow(sb, Transcript(sb), sb.bot_url)
+            console.rule("the workspace")
+            console.print(f"every thread above, as Slack shows it, and yours to use: [bold]{sb.page.url}[/]")
+            if keep:
+                console.print("the world and the bot keep running; Ctrl-C stops them")
+                await _until_interrupted()
+            return code
+
+
+async def _until_interrupted() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 async def _follow(sb: Sandbox, transcript: Transcript, bot_url: str) -> int:
@@ -265,8 +246,9 @@ def _summary(sb: Sandbox, verdicts: dict[str, str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.demo")
     parser.add_argument("--world", type=Path, help="world spec (default: the built-in default world)")
+    parser.add_argument("--keep", action="store_true", help="keep the world, the bot and the page running until Ctrl-C")
     args = parser.parse_args(argv)
-    return asyncio.run(demo(args.world))
+    return asyncio.run(demo(args.world, args.keep))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from sandbox.prom.launcher import ALERTMANAGER, PROMETHEUS, READY_TIMEOUT, Alert
 from sandbox.prom.process import free_port, require_executable
 from sandbox.slack import RateLimit, SlackConfig, SlackEmulator
 from sandbox.tenant_repo import create_tenant_repo
+from sandbox.web import WorkspacePage
 from sandbox.world.live import LiveWorld
 from sandbox.world.load import load_world
 from sandbox.world.remedies import install_remedies
@@ -46,6 +47,8 @@ class Sandbox:
         *,
         rule_files: Sequence[str | Path] = (),
         alert_webhook: str | None = None,
+        bot_url: str | None = None,
+        page_port: int = 0,
         alert_webhook_token: str | None = None,
         alert_repeat_interval: str = "1h",
         slack_config: SlackConfig | None = None,
@@ -63,6 +66,8 @@ class Sandbox:
         self.world_path = world_path
         self.rule_files = tuple(rule_files)
         self.alert_webhook = alert_webhook
+        self.bot_url = bot_url
+        self.page_port = page_port
         self.alert_webhook_token = alert_webhook_token or secrets.token_urlsafe(24)
         self.alert_repeat_interval = alert_repeat_interval
         config = slack_config or SlackConfig()
@@ -91,6 +96,7 @@ class Sandbox:
         self.prometheus: Prometheus
         self.alertmanager: Alertmanager
         self.grafana: GrafanaStandIn
+        self.page: WorkspacePage
         self.startup_seconds = 0.0
         # Seconds from the start until each part answered (what the benchmark reports).
         self.timings: dict[str, float] = {}
@@ -179,6 +185,10 @@ class Sandbox:
                 group.create_task(self._start_backend_and_kube(backend_up))
                 group.create_task(self._start_alertmanager())
                 group.create_task(self._start_prometheus(backend_up, history_done))
+            # Last: its world panel reads every other part.
+            self.page = WorkspacePage(self.slack, self, bot_url=self.bot_url)
+            self._push_stop(self.page.stop)
+            await self.page.start(port=self.page_port)
         except BaseException as exc:
             await self.stop()
             raise _first_error(exc) from None
@@ -196,6 +206,12 @@ class Sandbox:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    def set_bot_url(self, url: str | None) -> None:
+        """Where the workspace page sends what a person does: the bot's ``/slack/events`` URL,
+        or None for Socket Mode (the bot connected with ``flk serve --socket-mode``)."""
+        self.bot_url = url
+        self.page.bot_url = url
 
     async def set_alert_webhook(self, url: str) -> None:
         """Point Alertmanager at the bot once the bot listens (it starts after the sandbox)."""

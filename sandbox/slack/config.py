@@ -51,6 +51,7 @@ _METHOD_TIERS = {
     "conversations.replies": 3,
     "views.open": 4,
     "views.update": 4,
+    "views.push": 4,
     "files.getUploadURLExternal": 4,
     "files.completeUploadExternal": 4,
     "usergroups.users.list": 2,

@@ -117,7 +117,7 @@ class SlackDriver:
     ) -> Delivery:
         """A user clicks (or picks ``value`` in) the element ``action_id``: in view ``view_id``,
         in message ``ts``, or else in the newest message or ephemeral (of ``user``) that has it."""
-        trigger_id = self.ws.issue_trigger(user, channel)
+        trigger_id = self.ws.issue_trigger(user, channel, view_id)
         if view_id is not None:
             view = self.ws.opened_views[view_id]
             block, element = self._element(view.blocks, action_id)
@@ -171,7 +171,7 @@ class SlackDriver:
         view = self._open_view(view_id)
         user = user or view.user
         submitted = {**view.view, "state": {"values": payloads.state_values(view.blocks, values or {})}}
-        trigger_id = self.ws.issue_trigger(user, None)
+        trigger_id = self.ws.issue_trigger(user, None, view.id)
         body = payloads.interaction(self.ws, "view_submission", user, trigger_id, view=submitted, response_urls=[])
         delivery = await self._interactive(body, True, signature, trigger_id, None)
         if delivery.acked:
@@ -330,7 +330,13 @@ class SlackDriver:
             view.view = {**view.view, **reply["view"], "blocks": with_block_ids(reply["view"].get("blocks", []))}
         elif action == "push" and isinstance(reply, dict):
             pushed_id = new_id("V")
-            pushed = {**reply["view"], "id": pushed_id, "blocks": with_block_ids(reply["view"].get("blocks", []))}
+            pushed = {
+                **reply["view"],
+                "id": pushed_id,
+                "blocks": with_block_ids(reply["view"].get("blocks", [])),
+                "root_view_id": view.view.get("root_view_id") or view.id,
+                "previous_view_id": view.id,
+            }
             self.ws.opened_views[pushed_id] = View(pushed_id, view.user, pushed)
         elif action != "errors":
             view.closed = True

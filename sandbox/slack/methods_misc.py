@@ -152,6 +152,37 @@ def views_open(ws: Workspace, args: Args) -> dict[str, Any]:
     return {"view": opened.view}
 
 
+# A modal and at most two views pushed onto it (views.push: push_limit_reached).
+MAX_VIEW_STACK = 3
+
+
+@method("views.push")
+def views_push(ws: Workspace, args: Args) -> dict[str, Any]:
+    """Push a view onto the stack of the modal the trigger's interaction happened in."""
+    trigger_id = args.string("trigger_id", required=True)
+    trigger = ws.triggers.get(trigger_id)
+    if trigger is None:
+        raise invalid_arguments("invalid `trigger_id`")
+    view = _view_arg(args)
+    if trigger.used:
+        raise SlackError("exchanged_trigger_id")
+    if ws.trigger_expired(trigger):
+        raise SlackError("expired_trigger_id")
+    below = ws.opened_views.get(trigger.view_id or "")
+    if below is None or below.closed:
+        raise SlackError("not_found")
+    root = below.view.get("root_view_id") or below.id
+    stack = [v for v in ws.opened_views.values() if not v.closed and v.view.get("root_view_id") == root]
+    if len(stack) >= MAX_VIEW_STACK:
+        raise SlackError("push_limit_reached")
+    trigger.used = True
+    view_id = new_id("V")
+    pushed = View(view_id, trigger.user, {**_view_json(ws, view_id, view, root), "previous_view_id": below.id})
+    ws.opened_views[view_id] = pushed
+    ws.changed()
+    return {"view": pushed.view}
+
+
 @method("views.update")
 def views_update(ws: Workspace, args: Args) -> dict[str, Any]:
     view_id, external_id = args.string("view_id"), args.string("external_id")

@@ -143,6 +143,8 @@ class Trigger:
     channel: str | None
     issued: float = field(default_factory=time.monotonic)
     used: bool = False
+    # The modal the interaction happened in (only such a trigger may views.push).
+    view_id: str | None = None
 
 
 @dataclass

@@ -56,6 +56,7 @@ class Workspace:
         self.socket_tickets: set[str] = set()
         self._last_us = 0
         self.limiter.reset()
+        self.changed_count = getattr(self, "changed_count", 0) + 1
         # Wake whoever waits on the state being forgotten.
         previous: asyncio.Event | None = getattr(self, "_changed", None)
         self._changed = asyncio.Event()
@@ -69,9 +70,9 @@ class Workspace:
         self._last_us = max(time.time_ns() // 1000, self._last_us + 1)
         return f"{self._last_us // 1_000_000}.{self._last_us % 1_000_000:06d}"
 
-    def issue_trigger(self, user: str, channel: str | None) -> str:
+    def issue_trigger(self, user: str, channel: str | None, view_id: str | None = None) -> str:
         trigger_id = f"{int(time.time())}.{secrets.randbelow(10**9)}.{secrets.token_hex(16)}"
-        self.triggers[trigger_id] = Trigger(user, channel)
+        self.triggers[trigger_id] = Trigger(user, channel, view_id=view_id)
         return trigger_id
 
     def trigger_expired(self, trigger: Trigger) -> bool:
@@ -94,6 +95,8 @@ class Workspace:
     # --- change notification ------------------------------------------------------------------
 
     def changed(self) -> None:
+        # Counts every change, so that a watcher (the web page) can tell whether it missed one.
+        self.changed_count += 1
         event, self._changed = self._changed, asyncio.Event()
         event.set()
 

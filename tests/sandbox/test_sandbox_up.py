@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -138,9 +139,16 @@ async def test_cli_up_writes_env_prints_one_ready_line_and_cleans_up_on_sigterm(
             query = f"{env['FLK_PROMETHEUS_URL']}/api/v1/query?query=flk_ingest_total_by_tenant"
             async with http.get(query) as response:
                 result = (await response.json())["data"]["result"]
+            # The workspace page, in the ready line, with the world's tenants in its state.
+            page = re.search(r"; page (http://127\.0\.0\.1:\d+/);", ready)
+            assert page, ready
+            async with http.get(f"{page[1]}api/state") as response:
+                state = await response.json()
         assert {series["metric"]["tenant_id"] for series in result} == {"cli-a", "cli-b"}
+        assert [t["id"] for t in state["status"]["tenants"]] == ["cli-a", "cli-b"]
+        assert state["status"]["bot"] == "no bot connected"
         servers = child_processes(proc.pid)
-        ports = [urlsplit(env[key]).port for key in env if key.endswith("_URL")]
+        ports = [urlsplit(env[key]).port for key in env if key.endswith("_URL")] + [urlsplit(page[1]).port]
         workdir = Path(env["FLK_WORM_ROOT"]).parent
         assert len(servers) >= 2 and workdir.is_dir()
     finally:
