@@ -15,9 +15,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from bot.service.app import Bot
 from playwright.async_api import Page, expect
 
+from bot.service.app import Bot
 from sandbox.testing import compressed_rules, sandbox_for, small_world_yaml
 from sandbox.up import Sandbox
 from tests.bot.harness import eventually, runbook_files, start_bot
