@@ -100,7 +100,7 @@ class Bot:
         flow = MitigationFlow(rt.ctx, rt.store, authoriser, recorder, thread, jobs, opener, verification)
         self.mitigations = Mitigations(flow, verification)
         messages = ThreadMessages(rt.store, rt.io, threads.thread)
-        self.comms = Communications(rt, threads, authoriser, self.checks)
+        self.comms = Communications(rt, threads, authoriser, recorder, self.checks)
         self.comms_ops = CommsOps(rt, threads)
         self.outbox = OutboxWorker(
             rt.store,

@@ -34,9 +34,11 @@ from commands.comms import (
 )
 from commands.comms.lifecycle import RCA_REMINDER, already_resolved, incident_for
 from commands.comms.rca import RCA_POSTED
+from commands.flows.actors import Actor, AuthorityUnavailable
+from commands.flows.record import Recorder
 from commands.registry import UsageError
 from commands.timeline import append
-from commands.timeline.events import NoticeSent, RcaPosted, Refused, ResolvePosted
+from commands.timeline.events import NoticeSent, RcaPosted, ResolvePosted
 from integrations.errors import BackendError
 from integrations.store import Incident
 
@@ -48,6 +50,7 @@ class Communications:
     rt: Runtime
     threads: IncidentThreads
     authz: Authoriser
+    recorder: Recorder
     checks: CheckScheduler | None = None
     _names: dict[str, str] = field(default_factory=dict)
 
@@ -63,14 +66,27 @@ class Communications:
         return self.rt.store
 
     async def _refused(self, user: str, action: str, what: str, incident: Incident | None, respond: Respond) -> bool:
-        """True (and recorded as ``Refused``) when ``user`` is not in an authorised group."""
-        if await self.authz.allowed(user):
+        """True (and audited as refused) when ``user`` is not in an authorised group."""
+        if await self.may(user, action, what, incident, fresh=False):
             return False
-        note_outcome("refused")
         await respond(text=f":no_entry: Only members of the authorised groups may {what}.", replace_original=False)
-        if incident is not None:
-            await append(self.store, incident.id, user, Refused(action=action, reason=f"may not {what}"))
         return True
+
+    async def may(self, user: str, action: str, what: str, incident: Incident | None, *, fresh: bool) -> bool:
+        """Whether ``user`` may ``what`` now; a no is counted, audited and on the timeline.
+        ``fresh``: asked of Slack, not the cache (every submission that speaks outside the thread)."""
+        try:
+            allowed = await self.authz.allowed(user, fresh=fresh)
+        except AuthorityUnavailable:
+            allowed = False
+        if allowed:
+            return True
+        note_outcome("refused")
+        tenant = incident.tenant if incident is not None else None
+        await self.recorder.refused(
+            Actor(user), action, f"may not {what}", tenant, incident.id if incident is not None else None
+        )
+        return False
 
     async def people(self, actors: set[str]) -> dict[str, str]:
         """Slack user id -> display name, for the RCA (actors that are not users stay as they are)."""
@@ -108,13 +124,18 @@ class Communications:
         view = notify_view(Target(incident.id, draft.tenant), draft, where)
         await self.rt.io.client.views_open(trigger_id=trigger_id, view=view)
 
-    async def submit_notify(self, view: dict[str, Any], user: str) -> None:
+    async def submit_notify(self, view: dict[str, Any], user: str) -> bool:
+        """False when ``user`` may no longer send (removed from the group since the modal opened)."""
         target = Target.of(view)
         assert target is not None and target.tenant is not None
+        incident = await self.store.get(target.incident_id)
+        if not await self.may(user, "notify.send", "send tenant notices", incident, fresh=True):
+            return False
         facts = await load_facts(self.store, target.incident_id, now=datetime.now(UTC))
         draft = investigating(facts, self.comms, tenant=target.tenant)
         draft = draft.with_fields(**submitted(view, list(draft.fields)))
         await self.send_notice(facts.incident, target.tenant, "investigating", draft, user, key=f"notice:{view['id']}")
+        return True
 
     async def send_notice(
         self, incident: Incident, tenant: str, notice: str, draft: Draft, user: str, key: str
@@ -176,14 +197,20 @@ class Communications:
             return "This form is not from flk; open it again with /flk resolve."
         return already_resolved(await self.store.get(target.incident_id))
 
-    async def submit_resolve(self, view: dict[str, Any], user: str) -> None:
+    async def submit_resolve(self, view: dict[str, Any], user: str) -> bool:
+        """False when ``user`` may no longer resolve (removed from the group since the modal opened)."""
         target = Target.of(view)
         assert target is not None
-        key = f"resolve:{view['id']}"
         before = await self.store.get(target.incident_id)
         if already_resolved(before):
-            return  # a second submission raced the first one past the check
+            return True  # a second submission raced the first one past the check
+        if not await self.may(user, "resolve.submit", "resolve incidents", before, fresh=True):
+            return False
         incident = await self.store.set_state(before.id, "resolved", actor=user)
+        # Concurrent submissions (two people, two replicas) both get here: one posts RESOLVED.
+        key = f"resolve:{incident.id}:{incident.resolved_at.isoformat() if incident.resolved_at else ''}"
+        if not await self.store.keys.claim(key):
+            return True
         facts = await load_facts(self.store, incident.id, now=datetime.now(UTC))
         people = await self.people(facts.actors)
         draft = stakeholder_resolved(facts, self.comms, people)
@@ -221,6 +248,7 @@ class Communications:
             due = (incident.resolved_at or datetime.now(UTC)) + timedelta(seconds=self.comms.rca_reminder_s)
             await self.checks.schedule(incident.id, RCA_REMINDER, due, {"tenant": incident.tenant})
         self.rt.kick_outbox()
+        return True
 
     # -- /flk rca ----------------------------------------------------------------------------
 

@@ -30,9 +30,12 @@ def register(app: AsyncApp, rt: Runtime, comms: Communications, ops: CommsOps, o
         """A view submission has no response URL: a word to the person in the incident channel."""
         await rt.io.client.chat_postEphemeral(channel=rt.settings.incident_channel, user=user, text=text)
 
-    async def after_submit(user: str, what: str, work: Callable[[], Awaitable[None]]) -> None:
+    async def after_submit(user: str, what: str, work: Callable[[], Awaitable[bool]]) -> None:
         try:
-            await work()
+            if not await work():
+                await tell(
+                    user, f":no_entry: Only members of the authorised groups may send this {what}; nothing was sent."
+                )
         except (UsageError, ValueError) as exc:
             note_outcome("usage")
             await tell(user, usage_text(str(exc)))

@@ -7,8 +7,10 @@ and every bad input."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -336,3 +338,34 @@ async def test_alertmanager_down_the_resolve_completes_and_the_silence_expires_l
     monkeypatch.undo()  # Alertmanager is back: the retry expires the silence
     await dead.close()
     await eventually(lambda: _expired(ch, silence_id), wait_s=15)
+
+
+async def test_removed_from_the_group_with_a_modal_open_sends_and_resolves_nothing(ch: Harness) -> None:
+    incident_id, _ = await scripted(ch)
+    groups = ch.sandbox.slack.workspace.config.usergroups
+    sent_before = channel_texts(ch, TENANT_CHANNEL), channel_texts(ch, STAKEHOLDERS)
+    await ch.driver.slash(f"notify {TENANT}", user="U_BOB")
+    notify = await ch.sandbox.slack.wait_for(lambda: open_view(ch, "flk_notify", "U_BOB"))
+    await ch.driver.slash(f"resolve {TENANT}", user="U_BOB")
+    resolve = await ch.sandbox.slack.wait_for(lambda: open_view(ch, "flk_resolve", "U_BOB"))
+    groups["S_ONCALL"].remove("U_BOB")
+    try:
+        told = len(ch.sandbox.slack.ephemerals(user="U_BOB"))
+        assert (await ch.driver.submit_view(notify.id)).status == 200
+        assert (await ch.driver.submit_view(resolve.id)).status == 200
+        await ch.sandbox.slack.wait_for(lambda: len(ch.sandbox.slack.ephemerals(user="U_BOB")) >= told + 2)
+        # An outsider submitting an on-call's open form (a forged submission) is refused the same way.
+        await ch.driver.slash(f"resolve {TENANT}", user="U_ALICE")
+        alices = await ch.sandbox.slack.wait_for(lambda: open_view(ch, "flk_resolve", "U_ALICE"))
+        carol = len(ch.sandbox.slack.ephemerals(user="U_CAROL"))
+        assert (await ch.driver.submit_view(alices.id, user="U_CAROL")).status == 200
+        await ch.sandbox.slack.wait_for(lambda: len(ch.sandbox.slack.ephemerals(user="U_CAROL")) > carol)
+    finally:
+        groups["S_ONCALL"].append("U_BOB")
+    assert all("nothing was sent" in e.all_text() for e in ch.sandbox.slack.ephemerals(user="U_BOB")[told:])
+    assert (channel_texts(ch, TENANT_CHANNEL), channel_texts(ch, STAKEHOLDERS)) == sent_before
+    assert (await ch.bot.rt.store.get(incident_id)).state != "resolved"  # type: ignore[union-attr]
+    lines = (await asyncio.to_thread(Path(ch.bot.settings.audit_log).read_text)).splitlines()
+    refused = [json.loads(line) for line in lines if '"action":"refused"' in line]
+    actions = {(r["actor"], r["details"]["action"]) for r in refused}
+    assert {("U_BOB", "notify.send"), ("U_BOB", "resolve.submit"), ("U_CAROL", "resolve.submit")} <= actions
