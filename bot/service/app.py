@@ -29,9 +29,12 @@ from bot.slack.comms import Communications
 from bot.slack.comms_ops import CommsOps
 from bot.slack.incidents import IncidentThreads
 from bot.slack.mitigations import Mitigations
+from bot.slack.mrkdwn import SLACK
 from bot.slack.thread import ThreadMessages, tell_given_up
+from commands.comms import Templates
 from commands.comms.lifecycle import RCA_REMINDER
 from commands.config import RunbookConfig
+from commands.flows.comms import CommsFlow
 from commands.flows.incidents import IncidentOpener
 from commands.flows.jobs import JobQueue
 from commands.flows.mitigation import MitigationFlow
@@ -100,7 +103,16 @@ class Bot:
         flow = MitigationFlow(rt.ctx, rt.store, authoriser, recorder, thread, jobs, opener, verification)
         self.mitigations = Mitigations(flow, verification)
         messages = ThreadMessages(rt.store, rt.io, threads.thread)
-        self.comms = Communications(rt, threads, authoriser, recorder, self.checks)
+        comms_flow = CommsFlow(
+            rt.ctx,
+            rt.store,
+            authoriser,
+            recorder,
+            jobs,
+            self.checks,
+            Templates(self.config.comms.templates_dir, messages=SLACK),
+        )
+        self.comms = Communications(rt, threads, comms_flow)
         self.comms_ops = CommsOps(rt, threads)
         self.outbox = OutboxWorker(
             rt.store,

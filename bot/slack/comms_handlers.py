@@ -16,6 +16,7 @@ from bot.slack.comms_ops import CommsOps
 from bot.slack.comms_views import Target
 from bot.slack.render import usage_text
 from commands.comms import TemplateError
+from commands.flows.actors import Refused
 from commands.registry import UsageError
 from integrations.errors import BackendError
 from integrations.store import StoreUnavailable
@@ -30,12 +31,12 @@ def register(app: AsyncApp, rt: Runtime, comms: Communications, ops: CommsOps, o
         """A view submission has no response URL: a word to the person in the incident channel."""
         await rt.io.client.chat_postEphemeral(channel=rt.settings.incident_channel, user=user, text=text)
 
-    async def after_submit(user: str, what: str, work: Callable[[], Awaitable[bool]]) -> None:
+    async def after_submit(user: str, what: str, work: Callable[[], Awaitable[None]]) -> None:
         try:
-            if not await work():
-                await tell(
-                    user, f":no_entry: Only members of the authorised groups may send this {what}; nothing was sent."
-                )
+            await work()
+        except Refused as exc:
+            note_outcome("refused")
+            await tell(user, f":no_entry: {exc} Nothing was sent.")
         except (UsageError, ValueError) as exc:
             note_outcome("usage")
             await tell(user, usage_text(str(exc)))

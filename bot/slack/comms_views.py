@@ -125,6 +125,13 @@ def submitted(view: dict[str, Any], names: list[str]) -> dict[str, str]:
     return typed
 
 
+def typed_fields(view: dict[str, Any]) -> dict[str, str]:
+    """Every text input of a submitted modal, by its name (the draft's field names)."""
+    values = view.get("state", {}).get("values", {})
+    names = [name for name, inputs in values.items() if name != TENANT_UPDATE and name in inputs]
+    return submitted(view, names)
+
+
 def tenant_update_chosen(view: dict[str, Any]) -> bool:
     state = view.get("state", {}).get("values", {}).get(TENANT_UPDATE, {}).get(TENANT_UPDATE, {})
     return any(o.get("value") == "send" for o in state.get("selected_options") or [])

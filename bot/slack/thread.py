@@ -113,6 +113,11 @@ class ThreadMessages:
         notice = p.pop("notice")
         if notice == "check":
             text = check_text(CheckReported(**p))
+        elif notice == "no_channel":
+            text = (
+                f":warning: No notification channel is configured for `{escape(p['tenant'])}` (`comms.tenant_channels`"
+                f" in the runbook config), so the {p['kind']} notice was not sent. Here it is to copy:\n\n{p['text']}"
+            )
         elif notice == "given_up":
             text = (
                 f":warning: The bot gave up on a `{p['op']}` job of this incident after {p['attempts']} attempts"
