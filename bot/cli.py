@@ -61,7 +61,12 @@ async def _verb(args: argparse.Namespace) -> int:
     from commands.registry import UsageError, parse
 
     console = Console(stderr=False)
-    options = Options(json=args.json, out=getattr(args, "out", None), yes=getattr(args, "yes", False))
+    options = Options(
+        json=args.json,
+        out=getattr(args, "out", None),
+        yes=getattr(args, "yes", False),
+        send=getattr(args, "send", False),
+    )
     text = " ".join([args.cmd, *args.words])
     if args.cmd == "mitigate" and args.confirm:
         invocation = None
@@ -111,8 +116,12 @@ def parser() -> argparse.ArgumentParser:
         one.add_argument("--json", action="store_true", help="print the outcome as JSON")
         if verb.name == "export":
             one.add_argument("--out", metavar="FILE.csv", help="where to write the CSV (default: its own name)")
-        if verb.name in ("mitigate", "undo"):
-            one.add_argument("--yes", action="store_true", help="apply without asking for the tenant name")
+        if verb.name == "rca":
+            one.add_argument("--out", metavar="DIR", help="the folder for the RCA files (default: here)")
+        if verb.name == "notify":
+            one.add_argument("--send", action="store_true", help="send the notice as drafted")
+        if verb.name in ("mitigate", "undo", "resolve"):
+            one.add_argument("--yes", action="store_true", help="go ahead without asking for the tenant name")
         if verb.name == "mitigate":
             one.add_argument("--confirm", metavar="PLAN_ID", help="confirm and apply a plan made earlier")
     sub.add_parser("sandbox", help="fractal-lba in a box: `flk sandbox up --help`")
@@ -126,7 +135,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _split_flags(argv: list[str]) -> list[str]:
     """REMAINDER swallows flags after the first word: move the known ones before it."""
-    flags = {"--json", "--yes"}
+    flags = {"--json", "--yes", "--send"}
     valued = {"--out", "--confirm"}
     head, words, i = argv[:1], [], 1
     while i < len(argv):

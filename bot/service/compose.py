@@ -7,16 +7,20 @@ from __future__ import annotations
 from bot.service.context import build_context
 from bot.service.settings import TerminalSettings
 from bot.slack.authz import Authoriser
+from bot.slack.mrkdwn import SLACK
 from bot.slack.sender import make_client
 from bot.terminal.authority import TerminalAuthority
 from bot.terminal.deps import Deps
+from commands.comms import Templates
 from commands.config import RunbookConfig
 from commands.flows.actors import Actor
+from commands.flows.comms import CommsFlow
 from commands.flows.incidents import IncidentOpener
 from commands.flows.jobs import JobQueue
 from commands.flows.mitigation import MitigationFlow
 from commands.flows.queued_thread import QueuedThread
 from commands.flows.record import Recorder
+from commands.flows.steps import StepRecords
 from commands.flows.verification import StoreScheduler, Verification
 from integrations.audit import AuditLog
 from integrations.store import Store
@@ -48,4 +52,7 @@ async def terminal_deps(settings: TerminalSettings, config: RunbookConfig) -> De
             await client.session.close()
 
     operator = Actor(settings.operator, via="terminal") if settings.operator else None
-    return Deps(ctx, store, mitigation, verification, operator, close)
+    templates = Templates(config.comms.templates_dir, messages=SLACK)
+    comms = CommsFlow(ctx, store, authority, recorder, jobs, StoreScheduler(store), templates)
+    steps = StepRecords(store, jobs, opener)
+    return Deps(ctx, store, mitigation, verification, comms, steps, operator, close)

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from commands.context import Context
 from commands.flows.actors import Actor
+from commands.flows.comms import CommsFlow
 from commands.flows.mitigation import MitigationFlow
+from commands.flows.steps import StepRecords
 from commands.flows.verification import Verification
 from integrations.store import Store
 
@@ -18,6 +20,8 @@ class Deps:
     store: Store
     mitigation: MitigationFlow
     verification: Verification
+    comms: CommsFlow
+    steps: StepRecords
     # The terminal operator (FLK_OPERATOR), None when unset: read-only verbs only.
     operator: Actor | None
     close: Callable[[], Awaitable[None]]

@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.prompt import Prompt
+from rich.text import Text
 
 from bot.terminal import render
 from bot.terminal.deps import Deps
 from bot.terminal.live import live_checklist
 from bot.text_report import print_report
 from commands import diagnose, triage
+from commands.comms import Templates
 from commands.export import run_export
-from commands.flows.actors import FlowError, Unknown
+from commands.flows.actors import Actor, FlowError, Unknown
 from commands.incidents import open_incidents, status_of
 from commands.models import Status
 from commands.registry import UsageError
@@ -34,6 +37,7 @@ class Options:
     out: str | None = None
     confirm: str | None = None
     yes: bool = False
+    send: bool = False
 
 
 class Verbs:
@@ -41,6 +45,8 @@ class Verbs:
         self.deps = deps
         self.console = console
         self.options = options
+        # Drafts shown in a terminal read as Markdown; what is sent is rendered for Slack by the flow.
+        self.markdown = Templates(deps.ctx.config.comms.templates_dir)
 
     async def run(self, verb: str, args: dict[str, Any], text: str) -> int:
         handler = getattr(self, f"do_{verb}", None)
@@ -80,6 +86,7 @@ class Verbs:
         await self._known(tenant)
         async with live_checklist(self.console, triage.probes(), quiet=self.options.json) as on_finding:
             report = await triage.run_triage(self.deps.ctx, tenant, on_finding)
+        await self._record(report)
         self._report(report)
         return FAILED if report.status is Status.BREACH else OK
 
@@ -89,8 +96,16 @@ class Verbs:
         scenario = args.get("scenario")
         async with live_checklist(self.console, diagnose.probes(scenario), quiet=self.options.json) as on_finding:
             report = await diagnose.run_diagnose(self.deps.ctx, tenant, scenario, on_finding)
+        await self._record(report)
         self._report(report)
         return FAILED if report.status is Status.BREACH else OK
+
+    async def _record(self, report: Any) -> None:
+        """On the tenant's incident, as in Slack (opened for a breach, read-only steps need no operator)."""
+        actor = self.deps.operator or Actor("terminal", via="terminal")
+        incident = await self.deps.steps.record(actor, report)
+        if incident is not None and not self.options.json:
+            self.console.print(f"on incident #{incident.id}", style="dim")
 
     def _report(self, report: Any) -> None:
         if self.options.json:
@@ -141,6 +156,85 @@ class Verbs:
         else:
             render.status(status, self.console)
         return OK
+
+    # -- communications -----------------------------------------------------------------------
+
+    async def do_notify(self, args: dict[str, Any], _: str) -> int:
+        """Print the drafted tenant notice; ``--send`` sends it as drafted (queued for Slack)."""
+        actor = self._operator()
+        notice = await self.deps.comms.notice(actor, args.get("tenant"))
+        where = f"to {notice.channel}" if notice.channel else "into the incident thread (no tenant channel set)"
+        if not self.options.send:
+            self._show(notice.draft, f"notice for {notice.tenant}, not sent; --send sends it {where}")
+            return OK
+        sent = await self.deps.comms.send_notice(
+            actor,
+            notice.incident.id,
+            notice.tenant,
+            None,
+            key=f"notice:terminal:{notice.incident.id}:{time.time():.0f}",
+        )
+        self._show(sent.draft, f"notice for {notice.tenant} queued {where}")
+        return OK
+
+    async def do_resolve(self, args: dict[str, Any], _: str) -> int:
+        """Print the RESOLVED update; with ``--yes`` (or the tenant typed) resolve the incident."""
+        actor = self._operator()
+        ready = await self.deps.comms.resolve_draft(actor, args.get("tenant"))
+        self._show(ready.draft, f"RESOLVED update for incident #{ready.incident.id}")
+        if not self.options.yes:
+            if not sys.stdin.isatty():
+                self.console.print("to resolve it: add --yes", markup=False)
+                return OK
+            name = ready.incident.tenant or str(ready.incident.id)
+            typed = Prompt.ask(
+                f"Type {name} to resolve the incident, anything else leaves it open", console=self.console
+            )
+            if typed.strip() != name:
+                self.console.print("not resolved")
+                return FAILED
+        done = await self.deps.comms.resolve(actor, ready.incident.id, None, tenant_update=ready.tenant_update)
+        said = "RESOLVED posted (queued for the thread" + (
+            " and the stakeholders)" if ready.stakeholder_channel else ")"
+        )
+        self.console.print(said if done.posted else "already resolved by someone else at the same time", markup=False)
+        return OK
+
+    async def do_rca(self, args: dict[str, Any], _: str) -> int:
+        """Write the RCA draft and the tenant summaries to ``--out DIR`` (default: here)."""
+        actor = self.deps.operator or Actor("terminal", via="terminal")
+        incident, rca = await self.deps.comms.rca(actor, args.get("tenant"))
+        folder = Path(self.options.out or ".")
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        files = {rca.filename: rca.document} | {
+            f"rca-summary-{who}-incident-{incident.id}.md": summary for who, summary in rca.tenant_summaries.items()
+        }
+        for name, text in files.items():
+            await asyncio.to_thread((folder / name).write_text, text)
+        await self.deps.comms.rca_posted(actor, incident, rca.filename)
+        if self.options.json:
+            self._emit({"incident": incident.id, "files": [str(folder / n) for n in files]})
+        else:
+            for name in files:
+                self.console.print(f"written {folder / name}", markup=False)
+        return OK
+
+    async def do_silence(self, args: dict[str, Any], _: str) -> int:
+        actor = self._operator()
+        incident, created = await self.deps.comms.silence(actor, args["tenant"], args["duration_s"], args["reason"])
+        if self.options.json:
+            self._emit({"incident": incident.id, "silence_id": created.id, "ends_at": created.ends_at})
+        else:
+            self.console.print(f"{created.text} (silence {created.id}, incident #{incident.id})", markup=False)
+        return OK
+
+    def _show(self, draft: Any, title: str) -> None:
+        text = draft.render(self.markdown)
+        if self.options.json:
+            self._emit({"title": title, "fields": draft.fields, "text": text})
+            return
+        self.console.rule(Text(title))
+        self.console.print(Text(text))
 
     # -- mitigations --------------------------------------------------------------------------
 

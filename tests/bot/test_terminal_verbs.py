@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from commands.models import SCENARIO_TITLE
@@ -139,3 +140,37 @@ async def test_a_mitigation_refused_applied_checked_and_undone_from_the_terminal
     assert term.data(name) == original
     code, out = await term.flk("status", tenant, "--json")
     assert code == 0 and json.loads(out)["incident"]["tenant"] == tenant
+
+
+async def test_notice_silence_resolve_and_rca_from_the_terminal(term: Terminal, tmp_path: Path) -> None:
+    tenant = term.tenant("signatures")
+    code, out = await term.flk("triage", tenant)
+    assert code == 1, out
+    code, out = await term.flk("notify", tenant, "--json", FLK_OPERATOR="ann")
+    assert code == 0, out
+    draft = json.loads(out)
+    assert "not sent" in draft["title"] and "%" in draft["text"], draft  # the measured SLI, not "a degradation"
+    code, out = await term.flk("notify", tenant, "--send", FLK_OPERATOR="mallory")
+    assert code == 1 and "refused" in out, out
+    code, out = await term.flk("notify", tenant, "--send", FLK_OPERATOR="ann")
+    assert code == 0 and "queued" in out, out
+    code, out = await term.flk("silence", tenant, "30m", "noisy while we fix it", "--json", FLK_OPERATOR="ann")
+    assert code == 0, out
+    silence_id = json.loads(out)["silence_id"]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{term.sandbox.alertmanager_url}/api/v2/silences") as response,
+    ):
+        listed = await response.json(content_type=None)
+    assert silence_id in {s["id"] for s in listed if s["status"]["state"] == "active"}
+    code, out = await term.flk("resolve", tenant, "--yes", FLK_OPERATOR="ann")
+    assert code == 0 and "RESOLVED" in out, out
+    code, out = await term.flk("rca", tenant, "--out", str(tmp_path))
+    assert code == 0, out
+    written = await asyncio.to_thread(lambda: list(tmp_path.glob("*.md")))
+    (document,) = [p for p in written if not p.name.startswith("rca-summary")]
+    text = await asyncio.to_thread(document.read_text)
+    assert "What was degraded" in text and "%" in text
+    actions = [(r["actor"], r["action"]) for r in term.audit()]
+    assert ("ann", "notice.send") in actions and ("ann", "incident.resolved") in actions
+    assert ("ann", "silence.created") in actions
