@@ -1,5 +1,7 @@
-"""`flk audit verify [PATH]`: check the bot's audit log chain; exit 0 when intact, 1 when broken
-(naming the first broken record), 2 on bad usage. PATH defaults to $FLK_AUDIT_LOG."""
+"""`flk audit verify [PATH] [--key-env VAR]`: check the bot's audit log chain; exit 0 when intact,
+1 when broken (naming the first broken record), 2 on bad usage, a key that is missing or too
+short among them. PATH defaults to $FLK_AUDIT_LOG; the key is read from the variable VAR names
+(default FLK_AUDIT_KEY, when set), never from the command line, and never printed."""
 
 from __future__ import annotations
 
@@ -8,9 +10,42 @@ import os
 import sys
 from collections.abc import Sequence
 
-from integrations.audit import verify
+from integrations.audit import VerifyResult, audit_key, verify
 
 EXIT_OK, EXIT_BROKEN, EXIT_USAGE = 0, 1, 2
+KEY_SETTING = "FLK_AUDIT_KEY"
+UNKEYED = "SHA-256, unkeyed: anyone who can write the file can rewrite it consistently"
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count:,} {one if count == 1 else many}"
+
+
+def _algorithm(result: VerifyResult) -> str:
+    if result.keyed_from is None:
+        return UNKEYED
+    if result.keyed_from == 1:
+        return "HMAC-SHA256, keyed"
+    before = _plural(result.keyed_from - 1, "record", "records")
+    return f"HMAC-SHA256, keyed from record {result.keyed_from:,}; the {before} before it are covered through the chain"
+
+
+def _recoveries(result: VerifyResult) -> str:
+    recoveries = result.recoveries
+    if len(recoveries) == 1:
+        return f"recovered once at {recoveries[0].at}: {_plural(recoveries[0].bytes_dropped, 'byte', 'bytes')} dropped"
+    drops = [f"{_plural(r.bytes_dropped, 'byte', 'bytes')} dropped at {r.at}" for r in recoveries]
+    return f"recovered {len(recoveries)} times: " + "; ".join(drops)
+
+
+def _key(name: str | None) -> bytes | None:
+    """The key in the variable ``name`` (default: FLK_AUDIT_KEY, if set); ValueError when unset or too short."""
+    if name is None:
+        return audit_key(os.environ.get(KEY_SETTING))
+    value = os.environ.get(name)
+    if not value or not value.strip():
+        raise ValueError(f"${name} is not set")
+    return audit_key(value)
 
 
 def audit_main(argv: Sequence[str]) -> int:
@@ -18,6 +53,9 @@ def audit_main(argv: Sequence[str]) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("verify", help="check the hash chain and name the first broken record")
     check.add_argument("path", nargs="?", default=os.environ.get("FLK_AUDIT_LOG"), help="default: $FLK_AUDIT_LOG")
+    check.add_argument(
+        "--key-env", metavar="VAR", help=f"the environment variable holding the key (default: ${KEY_SETTING} if set)"
+    )
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as exc:
@@ -25,10 +63,25 @@ def audit_main(argv: Sequence[str]) -> int:
     if not args.path:
         print("flk audit verify: name the log (PATH) or set FLK_AUDIT_LOG", file=sys.stderr)
         return EXIT_USAGE
-    result = verify(args.path)
+    try:
+        key = _key(args.key_env)
+    except ValueError as exc:
+        print(f"flk audit verify: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    result = verify(args.path, key=key)
+    if result.key_needed:
+        print(f"{args.path}: {result.reason}; pass --key-env VAR, VAR holding the key", file=sys.stderr)
+        return EXIT_USAGE
     if result.ok:
-        print(f"{args.path}: OK · {result.reason}")
+        line = f"{args.path}: chain intact ({_algorithm(result)}) · {_plural(result.records, 'record', 'records')}"
+        if result.recoveries:
+            line += f" · {_plural(len(result.recoveries), 'recovery', 'recoveries')}\n{_recoveries(result)}"
+        print(line)
         return EXIT_OK
-    where = f" (first broken record: {result.first_broken})" if result.first_broken is not None else ""
-    print(f"{args.path}: BROKEN · {result.reason}{where}; {result.records} records before it are intact")
+    checked = f"HMAC-SHA256 with the key in ${args.key_env or KEY_SETTING}" if key is not None else "no key"
+    if result.first_broken is not None:
+        where = f" (first broken record: {result.first_broken}); {result.records:,} records before it are intact"
+    else:
+        where = f"; {_plural(result.records, 'record', 'records')} read"
+    print(f"{args.path}: BROKEN ({checked}) · {result.reason}{where}")
     return EXIT_BROKEN

@@ -1,64 +1,146 @@
 """The bot's own audit trail: an append-only JSONL file that cannot be edited silently.
 
-Each record is ``{seq, at, actor, action, incident_id, tenant, details, prev_hash, hash}``;
-``hash`` is the SHA-256 of the record's canonical JSON without ``hash``, and ``prev_hash`` the
-previous record's hash, so editing, deleting or reordering a record breaks the chain at that
-record. A head file beside the log (``<log>.head``) holds the last seq and hash, so records cut
-from the end are noticed too. Secret-looking values are redacted before they are written.
+Records are chained (``integrations.audit_records``): editing, deleting or reordering one breaks
+the chain at that record, and the head file names the last one, so records cut from the end are
+noticed too. With a key (``FLK_AUDIT_KEY``, kept off the volume) each hash is an HMAC-SHA256, so
+whoever can write the file still cannot rewrite it consistently. Secret-looking values, and the
+key itself, are redacted before anything is written.
 
-    log = AuditLog("/var/lib/flk/audit.jsonl")
-    log.append("U123", "mitigation.applied", incident_id="inc-1", tenant="acme", details={...})
-    verify("/var/lib/flk/audit.jsonl")  # VerifyResult(ok, records, first_broken, reason)
+An append returns once its record and the head are on disk (fsync); appends that arrive while
+one is being written share the next write and fsync (group commit), and processes take turns
+with ``flock``. When a record cannot be made durable (disk full, read-only, no permission, a
+log damaged beyond a torn write, the wrong key) the append raises ``AuditUnavailable`` and
+leaves nothing of the record behind: whatever needed auditing must not go ahead. A torn write
+left by a crash (``integrations.audit_tail``) is dropped by the next append or ``recover()``,
+and an ``audit.recovered`` record names how many bytes went and their SHA-256, never the bytes.
+
+    log = AuditLog("/var/lib/flk/audit.jsonl", key=audit_key(os.environ.get("FLK_AUDIT_KEY")))
+    log.recover()  # at start: drops a torn tail; raises AuditUnavailable when it cannot write
+    await log.append_async("U123", "mitigation.applied", incident_id="inc-1", tenant="acme", details={...})
+    verify("/var/lib/flk/audit.jsonl", key=...)  # VerifyResult(ok, records, first_broken, reason, ...)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import fcntl
-import hashlib
 import json
 import os
 import threading
-from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from integrations.store.scrub import scrub, scrub_text
+from integrations.audit_records import (
+    GENESIS,
+    HMAC_SHA256,
+    MAC_FIELD,
+    RECOVERED,
+    SYSTEM_ACTOR,
+    audit_key,
+    canonical,
+    check_key,
+    is_keyed,
+    record_hash,
+)
+from integrations.audit_tail import Tail, TailUnreadable, digest_of, head_line, head_path, read_head, read_tail
+from integrations.audit_verify import Recovery, VerifyResult, verify
+from integrations.store.scrub import REDACTED, scrub, scrub_text
 
-GENESIS = "0" * 64
-FIELDS = ("seq", "at", "actor", "action", "incident_id", "tenant", "details", "prev_hash", "hash")
-# How much of the end is read first to find the last record (most records are far smaller).
-_TAIL_CHUNK = 64 * 1024
+__all__ = [
+    "GENESIS",
+    "AuditLog",
+    "AuditUnavailable",
+    "Recovery",
+    "VerifyResult",
+    "audit_key",
+    "head_path",
+    "record_hash",
+    "verify",
+]
 
 
-class AuditError(Exception):
-    """The log cannot be appended to (unreadable, or its last record is cut short)."""
+class AuditUnavailable(Exception):
+    """A record could not be written and made durable; nothing of it was kept."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"audit log {path} unavailable: {why}")
+        self.path, self.why = path, why
 
 
-def canonical(record: Mapping[str, Any]) -> bytes:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+@dataclass
+class _Pending:
+    """One append waiting for its turn; whoever writes it fills in ``record`` or ``failure``."""
+
+    body: dict[str, Any]
+    record: dict[str, Any] | None = None
+    failure: AuditUnavailable | None = None
 
 
-def record_hash(record: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical({k: v for k, v in record.items() if k != "hash"})).hexdigest()
+def _now() -> str:
+    return _stamp(datetime.now(UTC))
 
 
-def head_path(path: Path) -> Path:
-    return path.with_name(path.name + ".head")
+def _stamp(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _without(value: Any, secret: str) -> Any:
+    """``value`` with ``secret`` redacted from every string in it."""
+    if isinstance(value, str):
+        return value.replace(secret, REDACTED)
+    if isinstance(value, dict):
+        return {_without(k, secret): _without(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without(v, secret) for v in value]
+    return value
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Makes a file created in ``folder`` survive a crash."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class AuditLog:
-    """Appends are serialised by a lock within the process and ``flock`` across processes."""
+    """Appends are serialised by a lock within the process and ``flock`` across processes.
 
-    def __init__(self, path: str | Path, *, fsync: bool = True) -> None:
+    ``key``: the HMAC key (at least 16 bytes), or None for plain SHA-256. ``fsync=False`` is for
+    tests and benchmarks only: a crash may then lose acknowledged records.
+    """
+
+    def __init__(self, path: str | Path, *, key: bytes | None = None, fsync: bool = True) -> None:
         self.path = Path(path)
         self.fsync = fsync
-        self._lock = threading.Lock()
-        # (file size, seq, hash) after this process's last append: skips re-reading the tail.
-        self._last: tuple[int, int, str] | None = None
+        self._key = check_key(key)
+        self._secret = None if key is None else key.decode("utf-8", "replace")
+        self._queue_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        # The tail after this process's last write: skips re-reading it while no one else writes.
+        self._tail: Tail | None = None
+        # Torn tails already cut off whose record could not be written yet (written with the next).
+        self._unrecorded: list[dict[str, Any]] = []
+
+    @property
+    def keyed(self) -> bool:
+        return self._key is not None
+
+    def __repr__(self) -> str:
+        return f"AuditLog({str(self.path)!r}, {'HMAC-SHA256' if self.keyed else 'SHA-256'})"
 
     def append(
         self,
@@ -70,9 +152,12 @@ class AuditLog:
         details: Mapping[str, Any] | None = None,
         at: datetime | None = None,
     ) -> dict[str, Any]:
-        """Write one record and return it (as written, secrets redacted)."""
+        """Write one record and return it (as written, secrets redacted); ``AuditUnavailable``
+        when it cannot be made durable."""
+        if action == RECOVERED:
+            raise ValueError(f"{RECOVERED} records are the audit log's own")
         body = {
-            "at": (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "at": _stamp(at) if at else _now(),
             "actor": scrub_text(str(actor)),
             "action": scrub_text(str(action)),
             "incident_id": None if incident_id is None else scrub_text(str(incident_id)),
@@ -80,123 +165,179 @@ class AuditLog:
             # Through JSON once, so that what is hashed is what a reader will parse back.
             "details": scrub(json.loads(json.dumps(dict(details or {}), default=str))),
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock, open(self.path, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                size = os.fstat(handle.fileno()).st_size
-                seq, prev = self._tail(handle, size)
-                record = {**body, "seq": seq + 1, "prev_hash": prev}
-                record["hash"] = record_hash(record)
-                line = canonical(record) + b"\n"
-                handle.write(line)
-                handle.flush()
-                if self.fsync:
-                    os.fsync(handle.fileno())
-                self._last = (size + len(line), record["seq"], record["hash"])
-                self._write_head(record["seq"], record["hash"])
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-        return record
+        entry = _Pending(body if self._secret is None else _without(body, self._secret))
+        with self._queue_lock:
+            self._queue.append(entry)
+        with self._write_lock:
+            # A writer before us may have taken our record into its batch.
+            if entry.record is None and entry.failure is None:
+                with contextlib.suppress(AuditUnavailable):  # every entry of the batch holds it
+                    self._run(self._take())
+        if entry.failure is not None:
+            raise AuditUnavailable(self.path, entry.failure.why) from entry.failure.__cause__
+        assert entry.record is not None
+        return entry.record
 
     async def append_async(self, actor: str, action: str, **fields: Any) -> dict[str, Any]:
         """``append`` on a worker thread: the event loop does not wait for the disk."""
         return await asyncio.to_thread(self.append, actor, action, **fields)
 
-    def _tail(self, handle: Any, size: int) -> tuple[int, str]:
-        """(seq, hash) of the last record, or (0, GENESIS) for an empty log."""
-        if self._last is not None and self._last[0] == size:
-            return self._last[1], self._last[2]
-        if size == 0:
-            return 0, GENESIS
-        span = _TAIL_CHUNK
-        while True:
-            # Back from the end until the line before the last one ends (or the file starts).
-            handle.seek(max(0, size - span))
-            chunk = handle.read()
-            if not chunk.endswith(b"\n"):
-                raise AuditError(f"{self.path}: the last record is cut short; run `flk audit verify` before appending")
-            if b"\n" in chunk[:-1] or span >= size:
-                break
-            span *= 4
-        last = chunk[:-1].rsplit(b"\n", 1)[-1]
+    def recover(self) -> dict[str, Any] | None:
+        """Drop a torn tail now, as the first append would (call it at start); the
+        ``audit.recovered`` record, or None when the log ended cleanly. Opening the log for
+        writing, it raises ``AuditUnavailable`` when appends would fail."""
+        with self._write_lock:
+            return self._run(self._take())
+
+    def _take(self) -> list[_Pending]:
+        with self._queue_lock:
+            batch, self._queue = self._queue, []
+        return batch
+
+    def _run(self, batch: list[_Pending]) -> dict[str, Any] | None:
+        """Write ``batch`` in one go; the recovered record, if a torn tail was dropped."""
         try:
-            record = json.loads(last)
-            return int(record["seq"]), str(record["hash"])
-        except (ValueError, KeyError, TypeError):
-            raise AuditError(f"{self.path}: the last record is unreadable; run `flk audit verify`") from None
+            records = self._commit([entry.body for entry in batch])
+        except AuditUnavailable as failure:
+            for entry in batch:
+                entry.failure = failure
+            raise
+        recovered = records[: len(records) - len(batch)]
+        for entry, record in zip(batch, records[len(recovered) :], strict=True):
+            entry.record = record
+        return recovered[-1] if recovered else None
 
-    def _write_head(self, seq: int, digest: str) -> None:
+    def _commit(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The records written: those of torn tails dropped first, then one per body."""
+        fd: int | None = None
+        try:
+            created = not self.path.exists()
+            fd = self._open()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if created and self.fsync:
+                _fsync_dir(self.path.parent)
+            return self._write(fd, self._current_tail(fd), bodies)
+        except OSError as exc:
+            self._tail = None
+            where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(self.path) else ""
+            raise AuditUnavailable(self.path, f"{exc.strerror or exc}{where}") from exc
+        finally:
+            if fd is not None:
+                os.close(fd)  # also releases the flock
+
+    def _open(self) -> int:
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT
+        try:
+            return os.open(self.path, flags, 0o666)
+        except FileNotFoundError:  # its folder is not there yet
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, flags, 0o666)
+
+    def _current_tail(self, fd: int) -> Tail:
+        size = os.fstat(fd).st_size
+        if self._tail is not None and self._tail.end == size:
+            return self._tail
+        try:
+            tail = read_tail(fd, size)
+        except TailUnreadable as exc:
+            raise AuditUnavailable(self.path, f"{exc}, which is not a torn write; run `flk audit verify`") from None
+        self._check_continues(tail)
+        return tail
+
+    def _check_continues(self, tail: Tail) -> None:
+        """Refuse to write after a tail this log cannot honestly continue."""
+        last = tail.last
+        if last is not None and is_keyed(last):
+            if self._key is None:
+                raise AuditUnavailable(self.path, "its records are keyed (HMAC-SHA256) but no key was given")
+            if record_hash(last, self._key) != last["hash"]:
+                raise AuditUnavailable(
+                    self.path,
+                    "its last record's HMAC does not match this key: another key wrote it, or it was altered",
+                )
+        try:
+            head_seq, _ = read_head(self.path)
+        except (OSError, ValueError):  # no head yet, or a garbled one: nothing to compare
+            return
+        if head_seq > tail.seq:
+            raise AuditUnavailable(
+                self.path,
+                f"the head names record {head_seq} but the last whole record is {tail.seq}: acknowledged "
+                "records are damaged or cut, not a torn write; run `flk audit verify`",
+            )
+
+    def _write(self, fd: int, tail: Tail, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        dropped = list(self._unrecorded)
+        if tail.torn:
+            digest = digest_of(fd, tail.end, tail.size)
+            dropped.append({"bytes_dropped": tail.torn, "sha256": digest, "after_seq": tail.seq})
+        bodies = [self._recovered_body(details) for details in dropped] + bodies
+        if not bodies:
+            return []
+        records = self._chain(tail, bodies)
+        lines = b"".join(canonical(record) + b"\n" for record in records)
+        truncated = head_touched = False
+        try:
+            if tail.torn:
+                os.ftruncate(fd, tail.end)
+                truncated = True
+            _write_all(fd, lines)
+            if self.fsync:
+                os.fsync(fd)
+            head_touched = True
+            self._write_head(records[-1])
+        except OSError:
+            # Nothing of a failed batch may stay: its callers are told it was not recorded.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, tail.end)
+                if self.fsync:
+                    os.fsync(fd)
+            if head_touched:
+                with contextlib.suppress(OSError):
+                    self._write_head(tail.last)
+            if truncated:
+                self._unrecorded = dropped
+            raise
+        self._unrecorded = []
+        self._tail = Tail(tail.end + len(lines), tail.end + len(lines), records[-1])
+        return records
+
+    def _recovered_body(self, details: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "at": _now(),
+            "actor": SYSTEM_ACTOR,
+            "action": RECOVERED,
+            "incident_id": None,
+            "tenant": None,
+            "details": details,
+        }
+
+    def _chain(self, tail: Tail, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        seq, prev = tail.seq, tail.hash
+        records = []
+        for body in bodies:
+            seq += 1
+            record = {**body, "seq": seq, "prev_hash": prev}
+            if self._key is not None:
+                record[MAC_FIELD] = HMAC_SHA256
+            record["hash"] = prev = record_hash(record, self._key)
+            records.append(record)
+        return records
+
+    def _write_head(self, last: Mapping[str, Any] | None) -> None:
         head = head_path(self.path)
-        temp = head.with_name(head.name + ".tmp")
-        temp.write_text(json.dumps({"seq": seq, "hash": digest}) + "\n", encoding="utf-8")
-        os.replace(temp, head)
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    ok: bool
-    # Records that chain correctly, from the first up to the first broken one.
-    records: int
-    # 1-based number of the first record that is broken or missing; None when ok or unreadable.
-    first_broken: int | None
-    reason: str
-
-
-def _lines(path: Path) -> Iterator[bytes]:
-    with open(path, "rb") as handle:
-        yield from handle
-
-
-def _check(number: int, raw: bytes, prev: str) -> tuple[str | None, str]:
-    """(the problem with record ``number``, or None; its hash)."""
-    if not raw.endswith(b"\n"):
-        return "is cut short (no line end)", ""
-    try:
-        record = json.loads(raw)
-    except ValueError:
-        return "is not valid JSON", ""
-    if not isinstance(record, dict) or set(record) != set(FIELDS):
-        return "does not have the audit record fields", ""
-    if record["hash"] != record_hash(record):
-        return "was altered (its hash does not match its content)", ""
-    if record["seq"] != number:
-        return f"has seq {record['seq']} where {number} belongs (a record was deleted or moved)", ""
-    if record["prev_hash"] != prev:
-        return "does not follow the record before it (a record was deleted, moved or altered)", ""
-    return None, record["hash"]
-
-
-def verify(path: str | Path) -> VerifyResult:
-    """Check the whole chain and the head; name the first broken record."""
-    path = Path(path)
-    prev, count = GENESIS, 0
-    # The last two records' hashes: the head names one of them.
-    recent: deque[str] = deque(maxlen=2)
-    try:
-        for number, raw in enumerate(_lines(path), start=1):
-            problem, prev = _check(number, raw, prev)
-            if problem:
-                return VerifyResult(False, number - 1, number, f"record {number} {problem}")
-            count = number
-            recent.append(prev)
-    except OSError as exc:
-        return VerifyResult(False, 0, None, f"cannot read {path}: {exc.strerror or exc}")
-    head = head_path(path)
-    try:
-        data = json.loads(head.read_text(encoding="utf-8"))
-        head_seq, head_hash = int(data["seq"]), str(data["hash"])
-    except FileNotFoundError:
-        if count == 0:
-            return VerifyResult(True, 0, None, "empty audit log")
-        return VerifyResult(False, count, None, f"{head.name} is missing: records cut from the end would go unseen")
-    except (OSError, ValueError, KeyError, TypeError):
-        return VerifyResult(False, count, None, f"{head.name} is unreadable")
-    if head_seq > count:
-        missing = f"record {head_seq}" if head_seq == count + 1 else f"records {count + 1}–{head_seq}"
-        return VerifyResult(False, count, count + 1, f"{missing} cut from the end (the head names record {head_seq})")
-    # A crash between writing a record and the head leaves the head one record behind.
-    expected = {count: recent[-1] if recent else None, count - 1: recent[0] if len(recent) == 2 else None}
-    if expected.get(head_seq) != head_hash:
-        return VerifyResult(False, count, None, f"{head.name} does not match the log's last records")
-    return VerifyResult(True, count, None, f"{count} records, chain intact")
+        if last is None:
+            head.unlink(missing_ok=True)
+            return
+        created = not head.exists()
+        fd = os.open(head, os.O_WRONLY | os.O_CREAT, 0o666)
+        try:
+            line = head_line(int(last["seq"]), str(last["hash"]))
+            if os.pwrite(fd, line, 0) != len(line):
+                raise OSError(errno.EIO, "short write to the head file")
+            if self.fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created and self.fsync:
+            _fsync_dir(head.parent)

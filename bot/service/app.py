@@ -17,6 +17,7 @@ import commands.incidents
 import commands.triage
 from bot.service.alerts import AlertWebhook
 from bot.service.checks import CheckScheduler
+from bot.service.context import open_audit_log
 from bot.service.leader import Leadership
 from bot.service.outbox import OutboxWorker
 from bot.service.readiness import Readiness
@@ -41,7 +42,6 @@ from commands.flows.mitigation import MitigationFlow
 from commands.flows.queued_thread import QueuedThread
 from commands.flows.record import Recorder
 from commands.flows.verification import Verification
-from integrations.audit import AuditLog
 from integrations.store import ScheduledCheck
 from integrations.store.leader import LeaderLock
 
@@ -96,7 +96,7 @@ class Bot:
         self.leader = Leadership(LeaderLock(rt.store.engine))
         self.checks = CheckScheduler(rt.store, self._run_check, leader=self.leader)
         jobs = JobQueue(rt.store, kick=rt.kick_outbox)
-        recorder = Recorder(rt.store, AuditLog(self.settings.audit_log))
+        recorder = Recorder(rt.store, open_audit_log(self.settings))
         thread = QueuedThread(jobs)
         opener = IncidentOpener(rt.store, jobs, self.settings.incident_channel)
         verification = Verification(rt.ctx, rt.store, self.checks, recorder, thread, opener, authoriser)

@@ -4,7 +4,7 @@ what the terminal does is queued for the thread, which a running bot posts."""
 
 from __future__ import annotations
 
-from bot.service.context import build_context
+from bot.service.context import build_context, open_audit_log
 from bot.service.settings import TerminalSettings
 from bot.slack.authz import Authoriser
 from bot.slack.mrkdwn import SLACK
@@ -22,7 +22,6 @@ from commands.flows.queued_thread import QueuedThread
 from commands.flows.record import Recorder
 from commands.flows.steps import StepRecords
 from commands.flows.verification import StoreScheduler, Verification
-from integrations.audit import AuditLog
 from integrations.store import Store
 
 
@@ -39,7 +38,7 @@ async def terminal_deps(settings: TerminalSettings, config: RunbookConfig) -> De
     groups = Authoriser(client, config.mitigations.authorised_groups) if client is not None else None
     authority = TerminalAuthority(config.mitigations.terminal_operators, groups)
     jobs = JobQueue(store)
-    recorder = Recorder(store, AuditLog(settings.audit_log))
+    recorder = Recorder(store, open_audit_log(settings))
     thread = QueuedThread(jobs)
     opener = IncidentOpener(store, jobs, settings.incident_channel)
     verification = Verification(ctx, store, StoreScheduler(store), recorder, thread, opener, authority)

@@ -3,17 +3,22 @@ terminal builds the same context on the day Slack is down)."""
 
 from __future__ import annotations
 
+import logging
+
 from bot.service.settings import Settings
 from commands.config import RunbookConfig
 from commands.context import Context
 from commands.tenants import TenantDirectory
 from integrations.admin import AdminApi
 from integrations.alertmanager import Alertmanager
+from integrations.audit import AuditLog, AuditUnavailable
 from integrations.grafana import Grafana
 from integrations.kube import Kube
 from integrations.prometheus import Prometheus
 from integrations.tenant_repo import TenantRepo
 from integrations.worm import WormScanner
+
+log = logging.getLogger(__name__)
 
 
 async def build_context(settings: Settings, config: RunbookConfig) -> Context:
@@ -47,3 +52,22 @@ async def build_context(settings: Settings, config: RunbookConfig) -> Context:
         alertmanager=alertmanager,
         grafana=grafana,
     )
+
+
+def open_audit_log(settings: Settings) -> AuditLog:
+    """The audit log, its torn tail (a crash mid-write) cut off and recorded before anything is
+    appended. A log that cannot be written is said at start; every change then refuses itself."""
+    key = settings.audit_key.get_secret_value().encode() if settings.audit_key else None
+    audit = AuditLog(settings.audit_log, key=key)
+    try:
+        recovered = audit.recover()
+    except AuditUnavailable as exc:
+        log.error("audit log unavailable at start: %s; nothing that must be audited will be done", exc.why)
+        return audit
+    if recovered is not None:
+        log.warning(
+            "audit log %s ended in a torn record: %s bytes dropped and recorded",
+            settings.audit_log,
+            recovered["details"].get("bytes_dropped"),
+        )
+    return audit

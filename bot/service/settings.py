@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         default="flk-audit.jsonl",
         description="The hash-chained audit log of every command, plan, confirmation, refusal, application and undo.",
     )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the audit log's HMAC-SHA256 chain, kept off the log's volume; unset: plain SHA-256 "
+        "(anyone who can write the file can rewrite it consistently).",
+    )
     # "native" is Slack's chat.startStream, where the workspace has it.
     slack_streaming: Literal["update", "native"] = Field(
         default="update",

@@ -9,6 +9,7 @@ from commands.flows.actors import Actor, AuditUnavailable
 from commands.timeline import append
 from commands.timeline.events import Event, Refused, event_data
 from integrations.audit import AuditLog
+from integrations.audit import AuditUnavailable as LogUnavailable
 from integrations.store import Incident, Store
 
 
@@ -34,10 +35,9 @@ class Recorder:
                 tenant=tenant,
                 details={"via": actor.via, **(details or {})},
             )
-        except OSError as exc:
-            raise AuditUnavailable(
-                f"The audit log cannot be written ({exc.strerror or type(exc).__name__}): nothing was changed."
-            ) from None
+        except (LogUnavailable, OSError) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            raise AuditUnavailable(f"The audit log cannot be written ({reason}): nothing was changed.") from None
 
     async def timeline(self, incident_id: int, actor: Actor, event: Event) -> None:
         await append(self.store, incident_id, actor.id, event)

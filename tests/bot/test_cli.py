@@ -64,3 +64,19 @@ async def test_a_bad_runbook_config_names_the_setting(sandbox: Sandbox, tmp_path
     code, _, err = await flk("serve", env={**os.environ, **sandbox.env, "FLK_CONFIG": str(config)})
     assert code == 2
     assert err.startswith(f"flk: FLK_CONFIG {config}: slo.escalation_ratio:"), err
+
+
+async def test_a_torn_audit_log_is_recovered_when_the_bot_starts(sandbox: Sandbox, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from integrations.audit import AuditLog
+    from tests.bot.harness import start_bot
+
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    log.append("U_ALICE", "mitigation.planned", tenant="acme", details={"plan_id": "abc123"})
+    with path.open("ab") as handle:  # a crash in the middle of the next record
+        handle.write(b'{"seq": 2, "at": "2026-12-02T10:00:00Z", "actor": "U_AL')
+    bot = await start_bot(sandbox, FLK_AUDIT_LOG=str(path))
+    await bot.stop()
+    code, out, err = await flk("audit", "verify", str(path), env={**os.environ})
+    assert code == 0, (out, err)
+    assert "recovered once" in out and "bytes dropped" in out, out

@@ -1,5 +1,7 @@
 """The hash-chained audit log: appends chain, concurrent appenders (threads and processes) keep
-one chain, and every kind of tampering (edit, delete, reorder, cut) is named at its record."""
+one chain, and every kind of tampering (edit, delete, reorder, cut) is named at its record.
+Torn tails are in test_audit_recovery, failing appends in test_audit_failures, keys in
+test_audit_keyed."""
 
 from __future__ import annotations
 
@@ -7,22 +9,17 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from commands.audit import audit_main
-from integrations.audit import GENESIS, AuditError, AuditLog, head_path, record_hash, verify
+from integrations.audit import GENESIS, AuditLog, head_path, record_hash, verify
+from tests.integrations.audit_support import write_log
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _log(path: Path, count: int) -> list[dict]:
-    log = AuditLog(path, fsync=False)
-    return [
-        log.append(f"U{i}", "mitigation.applied", incident_id="inc-7", tenant="t-1", details={"n": i, "ok": True})
-        for i in range(1, count + 1)
-    ]
 
 
 def _lines(path: Path) -> list[str]:
@@ -31,7 +28,7 @@ def _lines(path: Path) -> list[str]:
 
 def test_records_chain_from_genesis(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
-    records = _log(path, 3)
+    records = write_log(path, 3)
     assert [r["seq"] for r in records] == [1, 2, 3]
     assert records[0]["prev_hash"] == GENESIS
     assert records[1]["prev_hash"] == records[0]["hash"] and records[2]["prev_hash"] == records[1]["hash"]
@@ -46,7 +43,7 @@ def test_records_chain_from_genesis(tmp_path: Path) -> None:
 
 def test_a_new_appender_continues_the_chain(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
-    _log(path, 2)
+    write_log(path, 2)
     record = AuditLog(path).append("U9", "undo.applied", details={"plan": "p-1"})
     assert record["seq"] == 3
     assert verify(path).ok and verify(path).records == 3
@@ -64,7 +61,7 @@ def test_records_larger_than_the_tail_read_still_chain(tmp_path: Path) -> None:
 @pytest.mark.parametrize("number", [1, 3, 5])
 def test_an_edited_record_is_named(tmp_path: Path, number: int) -> None:
     path = tmp_path / "audit.jsonl"
-    _log(path, 5)
+    write_log(path, 5)
     lines = _lines(path)
     lines[number - 1] = lines[number - 1].replace('"actor":"U', '"actor":"X')
     path.write_text("".join(lines), encoding="utf-8")
@@ -75,7 +72,7 @@ def test_an_edited_record_is_named(tmp_path: Path, number: int) -> None:
 
 def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
-    _log(path, 4)
+    write_log(path, 4)
     lines = _lines(path)
     record = json.loads(lines[1])
     record["details"] = {"n": 999}
@@ -89,7 +86,7 @@ def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(tmp_path: Path) -> 
 
 def test_a_deleted_record_is_named(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
-    _log(path, 5)
+    write_log(path, 5)
     lines = _lines(path)
     del lines[2]
     path.write_text("".join(lines), encoding="utf-8")
@@ -100,7 +97,7 @@ def test_a_deleted_record_is_named(tmp_path: Path) -> None:
 
 def test_reordered_records_are_named(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
-    _log(path, 5)
+    write_log(path, 5)
     lines = _lines(path)
     lines[1], lines[3] = lines[3], lines[1]
     path.write_text("".join(lines), encoding="utf-8")
@@ -110,18 +107,17 @@ def test_reordered_records_are_named(tmp_path: Path) -> None:
 
 def test_a_record_cut_short_is_named(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
-    _log(path, 3)
+    write_log(path, 3)
     text = path.read_text(encoding="utf-8")
     path.write_text(text[: len(text) - 20], encoding="utf-8")
     result = verify(path)
-    assert not result.ok and result.first_broken == 3 and result.reason == "record 3 is cut short (no line end)"
-    with pytest.raises(AuditError, match="cut short"):
-        AuditLog(path).append("U1", "command")
+    assert not result.ok and result.first_broken == 3 and result.records == 2
+    assert result.reason.startswith("record 3 is cut short (no line end): a torn write")
 
 
 def test_records_cut_from_the_end_are_noticed(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
-    _log(path, 5)
+    write_log(path, 5)
     lines = _lines(path)
     path.write_text("".join(lines[:3]), encoding="utf-8")
     result = verify(path)
@@ -133,7 +129,7 @@ def test_records_cut_from_the_end_are_noticed(tmp_path: Path) -> None:
 
 def test_the_head_must_be_there_and_match(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
-    _log(path, 3)
+    write_log(path, 3)
     head = head_path(path)
     good = head.read_text(encoding="utf-8")
     head.write_text(json.dumps({"seq": 3, "hash": "f" * 64}), encoding="utf-8")
@@ -197,6 +193,39 @@ def test_concurrent_threads_keep_one_chain(tmp_path: Path) -> None:
     assert result.ok and result.records == 400
 
 
+def test_appends_waiting_for_a_write_share_the_next_one(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    real_commit = log._commit
+    batches: list[list[str]] = []
+
+    def commit(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        batches.append([b["actor"] for b in bodies])
+        # Hold the first write (and its fsyncs) until the seven other appends are waiting.
+        deadline = time.monotonic() + 10
+        while len(batches) == 1 and len(log._queue) < 7 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return real_commit(bodies)
+
+    log._commit = commit  # type: ignore[method-assign]
+    got: dict[str, dict[str, Any]] = {}
+    threads = [
+        threading.Thread(target=lambda n=n: got.update({f"T{n}": log.append(f"T{n}", "command")})) for n in range(8)
+    ]
+    threads[0].start()
+    while not batches:
+        time.sleep(0.001)
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert batches[0] == ["T0"] and len(batches) == 2 and sorted(batches[1]) == [f"T{n}" for n in range(1, 8)]
+    assert sorted(r["seq"] for r in got.values()) == list(range(1, 9))
+    assert all(record["actor"] == actor for actor, record in got.items())
+    assert [json.loads(line)["actor"] for line in _lines(path)] == ["T0", *batches[1]]
+    assert verify(path).ok and verify(path).records == 8
+
+
 def test_concurrent_processes_keep_one_chain(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     script = (
@@ -221,9 +250,10 @@ async def test_async_append(tmp_path: Path) -> None:
 
 def test_cli_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "audit.jsonl"
-    _log(path, 4)
+    write_log(path, 4)
     assert audit_main(["verify", str(path)]) == 0
-    assert "OK · 4 records, chain intact" in capsys.readouterr().out
+    unkeyed = "SHA-256, unkeyed: anyone who can write the file can rewrite it consistently"
+    assert capsys.readouterr().out == f"{path}: chain intact ({unkeyed}) · 4 records\n"
     monkeypatch.setenv("FLK_AUDIT_LOG", str(path))
     assert audit_main(["verify"]) == 0
     capsys.readouterr()
@@ -232,7 +262,8 @@ def test_cli_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypa
     path.write_text("".join(lines), encoding="utf-8")
     assert audit_main(["verify", str(path)]) == 1
     out = capsys.readouterr().out
-    assert "BROKEN · record 2 has seq 3 where 2 belongs" in out and "(first broken record: 2)" in out
+    assert "BROKEN (no key) · record 2 has seq 3 where 2 belongs" in out
+    assert "(first broken record: 2); 1 records before it are intact" in out
     monkeypatch.delenv("FLK_AUDIT_LOG")
     assert audit_main(["verify"]) == 2
     assert audit_main(["frobnicate"]) == 2
