@@ -36,6 +36,7 @@ from commands.comms import Templates
 from commands.comms.lifecycle import RCA_REMINDER
 from commands.config import RunbookConfig
 from commands.flows.comms import CommsFlow
+from commands.flows.gate import Gate
 from commands.flows.incidents import IncidentOpener
 from commands.flows.jobs import JobQueue
 from commands.flows.mitigation import MitigationFlow
@@ -99,14 +100,15 @@ class Bot:
         recorder = Recorder(rt.store, open_audit_log(self.settings))
         thread = QueuedThread(jobs)
         opener = IncidentOpener(rt.store, jobs, self.settings.incident_channel)
-        verification = Verification(rt.ctx, rt.store, self.checks, recorder, thread, opener, authoriser)
-        flow = MitigationFlow(rt.ctx, rt.store, authoriser, recorder, thread, jobs, opener, verification)
+        gate = Gate(authoriser, recorder)
+        verification = Verification(rt.ctx, rt.store, self.checks, recorder, thread, opener, gate)
+        flow = MitigationFlow(rt.ctx, rt.store, gate, recorder, thread, jobs, opener, verification)
         self.mitigations = Mitigations(flow, verification)
         messages = ThreadMessages(rt.store, rt.io, threads.thread)
         comms_flow = CommsFlow(
             rt.ctx,
             rt.store,
-            authoriser,
+            gate,
             recorder,
             jobs,
             self.checks,

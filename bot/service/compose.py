@@ -15,6 +15,7 @@ from commands.comms import Templates
 from commands.config import RunbookConfig
 from commands.flows.actors import Actor
 from commands.flows.comms import CommsFlow
+from commands.flows.gate import Gate
 from commands.flows.incidents import IncidentOpener
 from commands.flows.jobs import JobQueue
 from commands.flows.mitigation import MitigationFlow
@@ -41,8 +42,9 @@ async def terminal_deps(settings: TerminalSettings, config: RunbookConfig) -> De
     recorder = Recorder(store, open_audit_log(settings))
     thread = QueuedThread(jobs)
     opener = IncidentOpener(store, jobs, settings.incident_channel)
-    verification = Verification(ctx, store, StoreScheduler(store), recorder, thread, opener, authority)
-    mitigation = MitigationFlow(ctx, store, authority, recorder, thread, jobs, opener, verification)
+    gate = Gate(authority, recorder)
+    verification = Verification(ctx, store, StoreScheduler(store), recorder, thread, opener, gate)
+    mitigation = MitigationFlow(ctx, store, gate, recorder, thread, jobs, opener, verification)
 
     async def close() -> None:
         await ctx.close()
@@ -52,6 +54,6 @@ async def terminal_deps(settings: TerminalSettings, config: RunbookConfig) -> De
 
     operator = Actor(settings.operator, via="terminal") if settings.operator else None
     templates = Templates(config.comms.templates_dir, messages=SLACK)
-    comms = CommsFlow(ctx, store, authority, recorder, jobs, StoreScheduler(store), templates)
+    comms = CommsFlow(ctx, store, gate, recorder, jobs, StoreScheduler(store), templates)
     steps = StepRecords(store, jobs, opener)
     return Deps(ctx, store, mitigation, verification, comms, steps, operator, close)

@@ -27,7 +27,8 @@ from commands.comms import (
 from commands.comms.lifecycle import RCA_REMINDER, already_resolved, incident_for
 from commands.comms.rca import RCA_POSTED
 from commands.context import Context
-from commands.flows.actors import Actor, Authority, AuthorityUnavailable, Refused
+from commands.flows.actors import Actor, Refused
+from commands.flows.gate import Gate
 from commands.flows.jobs import Job, JobQueue
 from commands.flows.record import Recorder
 from commands.flows.verification import Scheduler
@@ -74,7 +75,7 @@ class CommsFlow:
         self,
         ctx: Context,
         store: Store,
-        authority: Authority,
+        gate: Gate,
         recorder: Recorder,
         jobs: JobQueue,
         scheduler: Scheduler,
@@ -82,7 +83,7 @@ class CommsFlow:
     ) -> None:
         self.ctx = ctx
         self.store = store
-        self.authority = authority
+        self.gate = gate
         self.record = recorder
         self.jobs = jobs
         self.scheduler = scheduler
@@ -93,17 +94,8 @@ class CommsFlow:
         return self.ctx.config.comms
 
     async def authorise(self, actor: Actor, action: str, what: str, incident: Incident | None, *, fresh: bool) -> None:
-        """Raise ``Refused`` (audited) unless ``actor`` may ``what`` now."""
-        try:
-            allowed = await self.authority.may_change(actor, fresh=fresh)
-        except AuthorityUnavailable:
-            allowed = False
-        if allowed:
-            return
         tenant = incident.tenant if incident is not None else None
-        incident_id = incident.id if incident is not None else None
-        await self.record.refused(actor, action, f"may not {what}", tenant, incident_id)
-        raise Refused(f"Only members of the authorised groups may {what}.")
+        await self.gate.check(actor, action, what, tenant, incident.id if incident is not None else None, fresh=fresh)
 
     def destination(self, tenant: str) -> str | None:
         return self.comms.tenant_channels.get(tenant)

@@ -15,7 +15,8 @@ from typing import Any
 
 from commands import mitigate
 from commands.context import Context
-from commands.flows.actors import Actor, AuditUnavailable, Authority, FlowError, Refused, Unknown
+from commands.flows.actors import Actor, AuditUnavailable, FlowError, Refused, Unknown
+from commands.flows.gate import Gate
 from commands.flows.incidents import IncidentOpener
 from commands.flows.jobs import Job, JobQueue
 from commands.flows.notices import (
@@ -81,7 +82,7 @@ class MitigationFlow:
         self,
         ctx: Context,
         store: Store,
-        authority: Authority,
+        gate: Gate,
         recorder: Recorder,
         thread: Thread,
         jobs: JobQueue,
@@ -90,7 +91,7 @@ class MitigationFlow:
     ) -> None:
         self.ctx = ctx
         self.store = store
-        self.authority = authority
+        self.gate = gate
         self.record = recorder
         self.thread = thread
         self.jobs = jobs
@@ -98,11 +99,7 @@ class MitigationFlow:
         self.verification = verification
 
     async def _authorise(self, actor: Actor, what: str, tenant: str, incident_id: int | None, **details: Any) -> None:
-        """Raise ``Refused`` (audited) unless ``actor`` may change the cluster right now."""
-        if await self.authority.may_change(actor, fresh=True):
-            return
-        await self.record.refused(actor, what, "not in an authorised group", tenant, incident_id, **details)
-        raise Refused("Only members of the authorised groups may change the cluster.")
+        await self.gate.check(actor, what, "change the cluster", tenant, incident_id, **details)
 
     async def _load(self, plan_id: str) -> tuple[PlanRecord, mitigate.Plan]:
         record = await self.store.plans.find(plan_id)

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from commands.context import Context
-from commands.flows.actors import Actor, Authority, Refused, Unknown
+from commands.flows.actors import Actor, Unknown
+from commands.flows.gate import Gate
 from commands.flows.incidents import IncidentOpener
 from commands.flows.notices import CheckReported, Thread
 from commands.flows.record import Recorder
@@ -48,9 +49,9 @@ class Verification:
         recorder: Recorder,
         thread: Thread,
         incidents: IncidentOpener,
-        authority: Authority,
+        gate: Gate,
     ) -> None:
-        self.authority = authority
+        self.gate = gate
         self.ctx = ctx
         self.store = store
         self.scheduler = scheduler
@@ -81,9 +82,7 @@ class Verification:
 
     async def request(self, actor: Actor, tenant: str, delay_s: int) -> Incident:
         """`verify <tenant> [in <duration>]`: one check, now or later, on the tenant's incident."""
-        if not await self.authority.may_change(actor):
-            await self.record.refused(actor, "verify.schedule", "not in an authorised group", tenant, None)
-            raise Refused("Only members of the authorised groups may schedule SLO checks.")
+        await self.gate.check(actor, "verify.schedule", "schedule SLO checks", tenant, None, fresh=False)
         refusal = await self.ctx.tenants.refuse(tenant)
         if refusal:
             raise Unknown(refusal)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from commands.config import RunbookConfig
 from commands.flows.actors import Actor
+from commands.flows.gate import Gate
 from commands.flows.incidents import IncidentOpener
 from commands.flows.jobs import JobQueue
 from commands.flows.mitigation import MitigationFlow
@@ -84,8 +85,9 @@ async def flow_world(world: World, config: RunbookConfig | None = None) -> Async
             recorder = Recorder(store, AuditLog(folder / "audit.jsonl"))
             jobs = JobQueue(store)
             opener = IncidentOpener(store, jobs, "C_INC")
-            verification = Verification(kw.ctx, store, StoreScheduler(store), recorder, thread, opener, members)
-            flow = MitigationFlow(kw.ctx, store, members, recorder, thread, jobs, opener, verification)
+            gate = Gate(members, recorder)
+            verification = Verification(kw.ctx, store, StoreScheduler(store), recorder, thread, opener, gate)
+            flow = MitigationFlow(kw.ctx, store, gate, recorder, thread, jobs, opener, verification)
             yield FlowWorld(kw, store, flow, members, thread, folder / "audit.jsonl")
         finally:
             await store.close()

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from commands.config import RunbookConfig
-from commands.flows.actors import Actor, AuditUnavailable, Refused
+from commands.flows.actors import Actor, AuditUnavailable, AuthorityUnavailable, Refused
 from commands.mitigate import parse_args
 from sandbox.testing import second_world_yaml
 from sandbox.world.spec import World
@@ -152,3 +152,19 @@ async def test_with_the_audit_log_unwritable_nothing_is_applied(fw: FlowWorld) -
     assert (await fw.store.plans.get(plan_id)).state == "planned"
     assert not [item for item in await fw.store.outbox.pending() if item.op == "apply_plan"]
     assert fw.kw.snapshot() == before
+
+
+async def test_a_membership_that_cannot_be_checked_changes_nothing_and_is_audited(fw: FlowWorld) -> None:
+    tenant = tenant_of(fw.kw.live.world, "escalations")
+    plan_id = await planned(fw, f"{tenant} degraded-mode")
+    before = fw.kw.snapshot()
+
+    async def unreachable(actor: Actor, *, fresh: bool = False) -> bool:
+        raise AuthorityUnavailable("Could not check your group membership with Slack, so nothing was changed.")
+
+    fw.members.may_change = unreachable  # type: ignore[method-assign]
+    with pytest.raises(AuthorityUnavailable, match="nothing was changed"):
+        await fw.flow.confirm(ALICE, plan_id)
+    assert (await fw.store.plans.get(plan_id)).state == "planned"
+    assert fw.kw.snapshot() == before
+    assert fw.audit_actions()[-1] == "refused"
