@@ -11,10 +11,10 @@ from bot.slack.render_incident import parent_message
 from commands.flows.actors import Actor
 from commands.flows.incidents import IncidentOpener
 from commands.flows.jobs import JobQueue
+from commands.flows.steps import StepRecords
 from commands.models import Report
 from commands.timeline import append
 from commands.timeline.events import ThreadOpened
-from commands.timeline.steps import verdict_reached
 from integrations.store import Incident, OutboxItem, Store
 
 if TYPE_CHECKING:
@@ -28,6 +28,9 @@ class IncidentThreads:
         self.rt = rt
         self.store = store
         self._thread_ready: dict[int, asyncio.Event] = {}
+        jobs = JobQueue(store, rt.kick_outbox)
+        self.opener = IncidentOpener(store, jobs, rt.settings.incident_channel)
+        self.steps = StepRecords(store, jobs, self.opener)
 
     @property
     def channel(self) -> str:
@@ -41,8 +44,7 @@ class IncidentThreads:
     ) -> tuple[Incident, bool]:
         """The tenant's open incident, or a new one opened by ``actor`` (``source``: an ``alert`` or
         a person's ``command``) with its parent message queued."""
-        opener = IncidentOpener(self.store, JobQueue(self.store), self.channel)
-        return await opener.open_for_tenant(tenant, Actor(actor), title, source=source)
+        return await self.opener.open_for_tenant(tenant, Actor(actor), title, source=source)
 
     async def queue(self, incident: Incident, op: str, payload: dict, dedupe_key: str | None = None) -> None:
         await self.store.outbox.enqueue(op, payload, incident_id=incident.id, dedupe_key=dedupe_key)
@@ -88,10 +90,4 @@ class IncidentThreads:
         await self.rt.io.post(channel, item.payload.get("text", ""), item.payload.get("blocks"), thread_ts=ts)
 
     async def record_report(self, incident: Incident, report: Report, actor: str) -> None:
-        verdict = verdict_reached(report)
-        scenario = verdict.scenario
-        await append(self.store, incident.id, actor, verdict)
-        if scenario and incident.kind == "tenant":
-            await self.store.update_incident(incident.id, scenario=scenario)
-            await self.store.outbox.enqueue("update_parent", {}, incident_id=incident.id)
-            self.rt.kick_outbox()
+        await self.steps.record_on(incident, Actor(actor), report)

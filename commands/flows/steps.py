@@ -26,9 +26,13 @@ class StepRecords:
             incident, _ = await self.incidents.open_for_tenant(report.tenant, actor, title)
         if incident is None:
             return None
+        await self.record_on(incident, actor, report)
+        return incident
+
+    async def record_on(self, incident: Incident, actor: Actor, report: Report) -> None:
+        """The report's verdict on ``incident``'s timeline; the scenario it names onto the incident."""
         verdict = verdict_reached(report)
         await append(self.store, incident.id, actor.id, verdict)
         if verdict.scenario and incident.kind == "tenant":
             await self.store.update_incident(incident.id, scenario=verdict.scenario)
             await self.jobs.enqueue(Job.UPDATE_PARENT, {}, incident_id=incident.id)
-        return incident
