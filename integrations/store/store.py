@@ -6,15 +6,16 @@ database (unique indexes + ``ON CONFLICT``), never by a check-then-act in Python
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Row, case, exc, func, literal, select, update
+from sqlalchemy import Row, case, exc, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from integrations.store import events
+from integrations.store.alert_rows import AlertRows
 from integrations.store.engine import Clock, Db, create_engine, upgrade, utcnow
 from integrations.store.errors import IncidentConflict, NotFound
 from integrations.store.keys import Keys
@@ -22,16 +23,12 @@ from integrations.store.plans import Plans
 from integrations.store.queues import Checks, Outbox
 from integrations.store.records import (
     INCIDENT_STATES,
-    Alert,
-    AlertIn,
-    AlertUpdate,
-    BreachStart,
     Incident,
     IncidentState,
-    TimelineEvent,
 )
-from integrations.store.schema import UTCDateTime, alerts, incidents, timeline
-from integrations.store.scrub import scrub, scrub_text
+from integrations.store.schema import incidents
+from integrations.store.scrub import scrub
+from integrations.store.timeline_rows import TimelineRows
 
 # Re-reads after losing an insert race; more means incidents are resolved as fast as they open.
 _RACE_RETRIES = 5
@@ -60,27 +57,10 @@ def _incident(row: Row[Any]) -> Incident:
     )
 
 
-def _alert(row: Row[Any]) -> Alert:
-    m = row._mapping
-    return Alert(
-        incident_id=m["incident_id"],
-        fingerprint=m["fingerprint"],
-        tenant=m["tenant"],
-        status=m["status"],
-        starts_at=m["starts_at"],
-        ends_at=m["ends_at"],
-        first_seen_at=m["first_seen_at"],
-        last_seen_at=m["last_seen_at"],
-        generator_url=m["generator_url"],
-        labels=m["labels"],
-        annotations=m["annotations"],
-    )
-
-
 _unresolved = incidents.c.state != "resolved"
 
 
-class Store:
+class Store(TimelineRows, AlertRows):
     """Async access to the incident database. Build it with ``await Store.connect(url)``."""
 
     def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow, outbox_max_attempts: int = 20) -> None:
@@ -375,134 +355,6 @@ class Store:
         if row is None:
             raise NotFound(f"no incident {incident_id}")
         return _incident(row)
-
-    # -- timeline -------------------------------------------------------------------
-
-    async def append_event(
-        self, incident_id: int, actor: str, kind: str, data: dict[str, Any], *, at: datetime | None = None
-    ) -> TimelineEvent:
-        """Append an event to the incident's timeline: its ``kind`` and its fields (``data``, JSON), as
-        ``commands.timeline.events`` defines them (``actor``: a Slack user id, ``bot`` or ``alertmanager``)."""
-        now = at or self._db.clock()
-        try:
-            async with self._db.write() as conn:
-                return await events.append(conn, incident_id, now, actor, kind, data)
-        except exc.IntegrityError:
-            raise NotFound(f"no incident {incident_id}") from None
-
-    async def add_event(
-        self,
-        incident_id: int,
-        actor: str,
-        kind: str,
-        text: str,
-        details: dict[str, Any] | None = None,
-        *,
-        at: datetime | None = None,
-    ) -> TimelineEvent:
-        """Legacy: append an event in the old shape (a kind, prose, loose ``details``), for the callers
-        not typed yet (the mitigation flow). It is stored as the typed event ``legacy.typed`` makes
-        of it (the migration's mapping), or as ``legacy`` with its text; use ``append_event``."""
-        now = at or self._db.clock()
-        try:
-            async with self._db.write() as conn:
-                return await events.append_legacy(conn, incident_id, now, actor, kind, text, details or {})
-        except exc.IntegrityError:
-            raise NotFound(f"no incident {incident_id}") from None
-
-    async def timeline(self, incident_id: int, *, limit: int | None = None) -> list[TimelineEvent]:
-        """Events in the order they happened (ties: the order they were recorded)."""
-        query = (
-            select(timeline)
-            .where(timeline.c.incident_id == incident_id)
-            .order_by(timeline.c.at, timeline.c.id)
-            .limit(limit)
-        )
-        async with self._db.read() as conn:
-            return [events.from_row(r) for r in await conn.execute(query)]
-
-    async def last_events(self, incident_ids: Sequence[int]) -> dict[int, TimelineEvent]:
-        """The latest event of each incident (for ``/flk incidents``)."""
-        if not incident_ids:
-            return {}
-        rank = (
-            func.row_number()
-            .over(partition_by=timeline.c.incident_id, order_by=(timeline.c.at.desc(), timeline.c.id.desc()))
-            .label("rank")
-        )
-        ranked = select(timeline, rank).where(timeline.c.incident_id.in_(incident_ids)).subquery()
-        async with self._db.read() as conn:
-            rows = await conn.execute(select(ranked).where(ranked.c.rank == 1))
-            return {r.incident_id: events.from_row(r) for r in rows}
-
-    # -- alerts ---------------------------------------------------------------------
-
-    async def record_alert(self, incident_id: int, alert: AlertIn) -> AlertUpdate:
-        """Store an alert notification; ``new`` tells whether the fingerprint is new for the incident."""
-        now = self._db.clock()
-        fields = {
-            "tenant": alert.tenant,
-            "status": alert.status,
-            "starts_at": alert.starts_at,
-            "ends_at": alert.ends_at,
-            "last_seen_at": now,
-            "generator_url": scrub_text(alert.generator_url) if alert.generator_url else None,
-            "labels": scrub(dict(alert.labels)),
-            "annotations": scrub(dict(alert.annotations)),
-        }
-        key = (alerts.c.incident_id == incident_id, alerts.c.fingerprint == alert.fingerprint)
-        try:
-            async with self._db.write() as conn:
-                row = (
-                    await conn.execute(
-                        self._db.insert(alerts)
-                        .values(incident_id=incident_id, fingerprint=alert.fingerprint, first_seen_at=now, **fields)
-                        .on_conflict_do_nothing(index_elements=["incident_id", "fingerprint"])
-                        .returning(*alerts.c)
-                    )
-                ).first()
-                previous = None
-                if row is None:
-                    previous = (await conn.execute(select(alerts.c.status).where(*key).with_for_update())).scalar_one()
-                    row = (await conn.execute(update(alerts).where(*key).values(fields).returning(*alerts.c))).one()
-                first, started = incidents.c.first_alert_at, literal(alert.starts_at, UTCDateTime())
-                await conn.execute(
-                    update(incidents)
-                    .where(incidents.c.id == incident_id)
-                    .values(
-                        first_alert_at=case((first.is_(None) | (first > started), started), else_=first),
-                        last_alert_at=now,
-                        updated_at=now,
-                    )
-                )
-        except exc.IntegrityError:
-            raise NotFound(f"no incident {incident_id}") from None
-        return AlertUpdate(alert=_alert(row), new=previous is None, previous_status=previous)
-
-    async def alerts(self, incident_id: int) -> list[Alert]:
-        async with self._db.read() as conn:
-            rows = await conn.execute(
-                select(alerts).where(alerts.c.incident_id == incident_id).order_by(alerts.c.starts_at, alerts.c.id)
-            )
-            return [_alert(r) for r in rows]
-
-    async def recent_breach_starts(self, window: timedelta, *, now: datetime | None = None) -> list[BreachStart]:
-        """Tenants whose alerts started within ``window`` before ``now``, earliest first
-        (for isolation-breach correlation across webhook calls and replicas)."""
-        since = (now or self._db.clock()) - window
-        query = (
-            select(
-                alerts.c.tenant,
-                func.min(alerts.c.starts_at).label("started_at"),
-                func.min(alerts.c.incident_id).label("incident_id"),
-            )
-            .where(alerts.c.starts_at >= since)
-            .group_by(alerts.c.tenant)
-            .order_by(func.min(alerts.c.starts_at), alerts.c.tenant)
-        )
-        async with self._db.read() as conn:
-            rows = await conn.execute(query)
-            return [BreachStart(tenant=r.tenant, started_at=r.started_at, incident_id=r.incident_id) for r in rows]
 
     # -- helpers --------------------------------------------------------------------
 
