@@ -73,7 +73,7 @@ APP_DESCRIPTIONS = {
 }
 MODES = ("paced", "back-to-back")
 WORKLOADS = ("isolated", "triage")
-# The lazy app acks with the text ours acks with (bot/slack/handlers.py).
+# The lazy app acks with the text ours acks with (bot/slack/listeners_commands.py).
 ACK_TEXT = ":hourglass_flowing_sand: `/flk triage` started…"
 ACK_MARK = "started"
 

@@ -24,10 +24,11 @@ from bot.service.readiness import Readiness
 from bot.service.runtime import Runtime
 from bot.service.settings import Settings
 from bot.service.telemetry import REQUEST_SECONDS
-from bot.slack import handlers, steps
+from bot.slack import listeners_actions, listeners_commands, listeners_events, listeners_views, steps
 from bot.slack.authz import Authoriser
 from bot.slack.comms import Communications
 from bot.slack.comms_ops import CommsOps
+from bot.slack.dispatch import Dispatcher
 from bot.slack.incidents import IncidentThreads
 from bot.slack.mitigations import Mitigations
 from bot.slack.mrkdwn import SLACK
@@ -65,7 +66,11 @@ def create_bolt_app(
     async def on_error(error: Exception) -> None:
         log.error("unhandled error in a Slack listener", exc_info=error)
 
-    handlers.register(app, rt, threads, mitigations, comms, ops)
+    dispatcher = Dispatcher(rt, threads, mitigations, comms)
+    listeners_commands.register(app, dispatcher)
+    listeners_actions.register(app, dispatcher)
+    listeners_views.register(app, dispatcher)
+    listeners_events.register(app, rt, ops)
     return app
 
 

@@ -1,5 +1,5 @@
-"""Bolt listeners of communications: the notify and resolve modals submitted, and the reaction
-that pins a thread message into the timeline. Each acks at once; the work runs after."""
+"""Bolt listeners of modal submissions: the tenant notice and the resolve form. A submission that
+must change nothing says why on the modal; the work runs after the ack."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.service.runtime import Runtime
 from bot.service.telemetry import note_outcome
-from bot.slack.comms import Communications
-from bot.slack.comms_ops import CommsOps
 from bot.slack.comms_views import Target
+from bot.slack.dispatch import Dispatcher
 from bot.slack.render import usage_text
 from commands.comms import TemplateError
 from commands.flows.actors import Refused
@@ -23,10 +21,10 @@ from integrations.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-Once = Callable[..., Awaitable[None]]
 
+def register(app: AsyncApp, d: Dispatcher) -> None:
+    rt, comms, once = d.rt, d.comms, d.once
 
-def register(app: AsyncApp, rt: Runtime, comms: Communications, ops: CommsOps, once: Once) -> None:
     async def tell(user: str, text: str) -> None:
         """A view submission has no response URL: a word to the person in the incident channel."""
         await rt.io.client.chat_postEphemeral(channel=rt.settings.incident_channel, user=user, text=text)
@@ -80,7 +78,3 @@ def register(app: AsyncApp, rt: Runtime, comms: Communications, ops: CommsOps, o
         user = body.get("user", {}).get("id", "")
         work = after_submit(user, "resolve", lambda: comms.submit_resolve(view, user))
         rt.spawn(once(f"view:{view['id']}", work, verb="resolve.submit"), name="resolve submitted")
-
-    @app.event("reaction_added")
-    async def on_reaction(event: dict[str, Any]) -> None:
-        rt.spawn(ops.on_reaction(event), name="timeline note")
