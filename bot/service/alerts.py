@@ -7,29 +7,19 @@ import hashlib
 import hmac
 import json
 import logging
-import math
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from bot.service.logs import bind
 from bot.service.telemetry import ALERTS
 from bot.slack.incidents import IncidentThreads
+from commands.flows.alerts import AlertIntake, Batch
+from commands.flows.jobs import JobQueue
 from commands.tenants import well_formed
-from commands.timeline import append
-from commands.timeline.events import AlertNotified
-from integrations.store import AlertIn, Incident, StoreUnavailable
+from integrations.store import AlertIn, StoreUnavailable
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Batch:
-    firing: list[AlertIn] = field(default_factory=list)
-    resolved: list[AlertIn] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
 
 
 def _time(value: object) -> datetime | None:
@@ -40,17 +30,6 @@ def _time(value: object) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _number(value: str | None) -> float | None:
-    """An annotation's number (Alertmanager sends text); None when it is not a finite one."""
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 def parse_batch(body: Any, alert_name: str) -> Batch:
@@ -95,12 +74,13 @@ def parse_batch(body: Any, alert_name: str) -> Batch:
 
 
 class AlertWebhook:
+    """The HTTP side only: the bearer token, the body parsed into a ``Batch``; the intake decides."""
+
     def __init__(self, threads: IncidentThreads, token: str | None, *, threshold: int, window_s: float) -> None:
         self.threads = threads
-        self.store = threads.store
         self._token = f"Bearer {token}".encode() if token else None
-        self.threshold = threshold
-        self.window = timedelta(seconds=window_s)
+        jobs = JobQueue(threads.store, threads.rt.kick_outbox)
+        self.intake = AlertIntake(threads.store, jobs, threads.opener, threshold=threshold, window_s=window_s)
 
     async def handle(self, request: web.Request) -> web.Response:
         given = request.headers.get("Authorization", "").encode()
@@ -130,72 +110,4 @@ class AlertWebhook:
         )
 
     async def process(self, batch: Batch) -> None:
-        isolation = await self._isolation_incident(batch.firing)
-        for alert in batch.firing:
-            if isolation is not None and alert.tenant in isolation.tenants:
-                await self._record(isolation, alert)
-                continue
-            title = f"FLKTenantSLOBreach · {alert.tenant}"
-            incident, created = await self.threads.open_for_tenant(alert.tenant, "alertmanager", title, source="alert")
-            await self._record(incident, alert)
-            if created:
-                await self.threads.queue(
-                    incident, "triage", {"tenant": alert.tenant, "actor": "bot"}, dedupe_key=f"triage:{incident.id}"
-                )
-        for alert in batch.resolved:
-            incident = await self.store.find_open(alert.tenant)
-            if incident is not None:
-                await self._record(incident, alert)
-
-    async def _record(self, incident: Incident, alert: AlertIn) -> None:
-        # The request's task: the lines logged from here on name this alert's incident and tenant.
-        bind(incident_id=incident.id, tenant_id=alert.tenant, user="alertmanager")
-        update = await self.store.record_alert(incident.id, alert)
-        if (update.new and alert.status == "firing") or update.status_changed:
-            event = AlertNotified(
-                kind=f"alert.{alert.status}",
-                fingerprint=alert.fingerprint,
-                tenant=alert.tenant,
-                sli=alert.labels.get("sli", ""),
-                value=_number(alert.annotations.get("value")),
-                slo=_number(alert.annotations.get("slo")),
-            )
-            await append(self.store, incident.id, "alertmanager", event)
-        # New, changed or repeated: the parent message shows it (a repeat only refreshes "last notification").
-        if incident.thread_ts is not None:
-            await self.store.outbox.enqueue("update_parent", {}, incident_id=incident.id)
-
-    async def _isolation_incident(self, firing: list[AlertIn]) -> Incident | None:
-        """The isolation incident these alerts belong to, opened when too many tenants start at once."""
-        if not firing:
-            return None
-        fresh = []
-        for alert in firing:
-            if await self.store.find_open(alert.tenant) is None:
-                fresh.append(alert.tenant)
-        # Only the isolation incident: reading every open incident per webhook grew with the storm.
-        current = next(iter(await self.store.open_incidents(kind="isolation")), None)
-        if current is not None and not fresh:
-            return current
-        if not fresh:
-            return None
-        recent = {b.tenant for b in await self.store.recent_breach_starts(self.window)}
-        starting = sorted(recent | set(fresh))
-        if current is None and len(starting) <= self.threshold:
-            return None
-        tenants = starting if current is None else fresh
-        title = f"Isolation breach: {len(starting)} tenants"
-        incident, created = await self.store.open_isolation_incident(
-            tenants, title=title, channel=self.threads.channel, actor="alertmanager"
-        )
-        if incident.thread_ts is None:
-            await self.store.outbox.enqueue(
-                "post_parent", {}, incident_id=incident.id, dedupe_key=f"parent:{incident.id}"
-            )
-        if created:
-            await self.store.outbox.enqueue(
-                "isolation_triage", {}, incident_id=incident.id, dedupe_key=f"triage:{incident.id}"
-            )
-        else:
-            await self.store.outbox.enqueue("update_parent", {}, incident_id=incident.id)
-        return incident
+        await self.intake.process(batch)
