@@ -8,13 +8,15 @@ skewed (a few big tenants, a long tail) and one incident tenant escalates heavil
 the last hours of the day. A small share of escalation reasons name another tenant.
 
 The day is written once and reused while its parameters are unchanged (a manifest
-next to it records them).
+next to it records them). ``earlier_days`` adds the days before it, each a copy of it
+with its dates moved back: a week of the same traffic, for multi-day queries.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -124,6 +126,11 @@ def _hour_lines(
     return per_shard, counts, esc_counts
 
 
+def _close(path: Path, at: datetime) -> None:
+    """Date the file as the writer leaves it: last written when its hour ended."""
+    os.utime(path, (at.timestamp(), at.timestamp()))
+
+
 def _load_cached(root: Path, spec: DaySpec) -> DayInfo | None:
     path = root / MANIFEST
     try:
@@ -161,7 +168,9 @@ def generate_day(root: Path = DEFAULT_ROOT, spec: DaySpec | None = None, *, forc
         esc += e
         for shard, lines in enumerate(per_shard):
             data = "".join(lines).encode()
-            (folder / f"backend-{shard}-{hour:02d}.jsonl").write_bytes(data)
+            path = folder / f"backend-{shard}-{hour:02d}.jsonl"
+            path.write_bytes(data)
+            _close(path, start + timedelta(hours=hour + 1))
             total_bytes += len(data)
             files += 1
     per_tenant = {f"t{i}": (int(counts[i]), int(esc[i])) for i in range(spec.tenants)}
@@ -176,6 +185,25 @@ def generate_day(root: Path = DEFAULT_ROOT, spec: DaySpec | None = None, *, forc
     }
     (root / MANIFEST).write_text(json.dumps(manifest))
     return info
+
+
+def earlier_days(info: DayInfo, count: int) -> list[Path]:
+    """The ``count`` day folders before ``info``'s, written (or reused) as copies of it whose
+    records are dated that day; oldest first."""
+    day = date.fromisoformat(info.spec.day)
+    folders = []
+    for k in range(count, 0, -1):
+        earlier = day - timedelta(days=k)
+        folder = info.folder.parents[2] / f"{earlier:%Y}" / f"{earlier:%m}" / f"{earlier:%d}"
+        sources = sorted(info.folder.glob("*.jsonl"))
+        if sum(p.stat().st_size for p in folder.glob("*.jsonl")) != info.bytes:
+            folder.mkdir(parents=True, exist_ok=True)
+            old, new = f'"ts":"{day}T'.encode(), f'"ts":"{earlier}T'.encode()
+            for source in sources:
+                (folder / source.name).write_bytes(source.read_bytes().replace(old, new))
+                _close(folder / source.name, datetime.fromtimestamp(source.stat().st_mtime, UTC) - timedelta(days=k))
+        folders.append(folder)
+    return folders
 
 
 def main() -> None:

@@ -126,6 +126,9 @@ def parser() -> argparse.ArgumentParser:
             one.add_argument("--confirm", metavar="PLAN_ID", help="confirm and apply a plan made earlier")
     sub.add_parser("sandbox", help="fractal-lba in a box: `flk sandbox up --help`")
     sub.add_parser("audit", help="`flk audit verify [PATH]`: check the audit log's hash chain")
+    sub.add_parser(
+        "worm", help="`flk worm index ROOT [--cache DIR] [--jobs N]`: index the WORM audit log's closed files"
+    )
     doctor = sub.add_parser("doctor", help="check every configured connection, a line each; exit 1 if any fails")
     doctor.add_argument(
         "--slack-manifest", help="Slack app manifest to compare scopes with (default: deploy/slack-app-manifest.yaml)"
@@ -162,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
             print("flk: the sandbox runs from a source checkout (it ships in no wheel or image)", file=sys.stderr)
             return EXIT_USAGE
         return sandbox_main(argv[1:])
+    if argv[:1] == ["worm"]:
+        from integrations.worm.__main__ import main as worm_main
+
+        return worm_main(argv[1:])
     if argv[:1] == ["audit"]:
         from commands.audit import audit_main
 

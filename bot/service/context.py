@@ -37,7 +37,7 @@ async def build_context(settings: Settings, config: RunbookConfig) -> Context:
     directory = TenantDirectory(
         prometheus, config.metrics.ingest, config.metrics.tenant_label, config.timeouts.tenant_cache_s
     )
-    worm = WormScanner(settings.worm_root) if settings.worm_root else None
+    worm = WormScanner(settings.worm_root, index_cache=settings.worm_index_cache) if settings.worm_root else None
     alertmanager = Alertmanager(settings.alertmanager_url, timeout) if settings.alertmanager_url else None
     grafana_token = settings.grafana_token.get_secret_value() if settings.grafana_token else None
     grafana = Grafana(settings.grafana_url, grafana_token, timeout) if settings.grafana_url else None

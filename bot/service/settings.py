@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     worm_root: str | None = Field(
         default=None, description="WORM audit log root (`YYYY/MM/DD/*.jsonl`); unset: no escalation samples or export."
     )
+    worm_index_cache: str | None = Field(
+        default=None,
+        description="Where WORM indexes go when the WORM root is not writable; unset: `~/.cache/flk/worm-index`.",
+    )
     tenant_repo: str | None = Field(
         default=None, description="Checkout of the tenant config repository; unset: no config commits in triage."
     )

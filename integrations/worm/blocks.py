@@ -5,8 +5,8 @@ whole: memory stays within one block plus one line of at most ``max_line`` bytes
 block's complete lines form a *region* that is searched in place with ``bytes.find``
 for the tenant's id, so only the tenant's lines are ever sliced out and decoded.
 
-Every region also gets a cheap structural check: one ``"tenant_id"`` key per line,
-spelt the same way on every line. The spelling (``"tenant_id":"`` or
+Every region also gets a cheap structural check: as many ``"tenant_id"`` keys as lines,
+all spelt the same way. The spelling (``"tenant_id":"`` or
 ``"tenant_id": "``...) is learnt from the data, and the needle is that spelling
 followed by the id (then a closing quote): a long needle that ``bytes.find`` skips
 through fast. When the spelling varies the short ``"X"`` needle is used instead (the
@@ -49,14 +49,14 @@ class Prefilter:
     def hit(self, line: bytes) -> bool:
         return self.quoted in line and (self.outcome is None or self.outcome in line)
 
-    def learn(self, buf: bytes, start: int, end: int, lines: int) -> bool:
-        """Take the region's first key spelling if every line has it; False if none fits."""
+    def learn(self, buf: bytes, start: int, end: int, keys: int) -> bool:
+        """Take the region's first key spelling if all its ``keys`` have it; False if none fits."""
         i = buf.find(KEY, start, end)
         j = buf.find(b'"', i + len(KEY), min(end, i + len(KEY) + 16)) if i >= 0 else -1
         if j < 0:
             return False
         form = buf[i : j + 1]
-        if form[len(KEY) : -1].strip(b" \t") != b":" or buf.count(form, start, end) != lines:
+        if form[len(KEY) : -1].strip(b" \t") != b":" or buf.count(form, start, end) != keys:
             return False
         self.key_form = form
         return True
@@ -108,7 +108,10 @@ def split(chunk: Chunk, pf: Prefilter, stats: ScanStats) -> tuple[list[bytes], l
         return [], [buf] if _odd(buf) else []
     lines = buf.count(NL, start, end)
     stats.lines += lines
-    if buf.count(pf.key_form, start, end) == lines or pf.learn(buf, start, end, lines):
+    keys = buf.count(KEY, start, end)
+    # Every key spelt as learnt (a key in another spelling on one line, two on another, would
+    # also give one per line on average): then a record's key and id are the needle.
+    if keys == lines and (buf.count(pf.key_form, start, end) == keys or pf.learn(buf, start, end, keys)):
         if pf.longer_ids:
             found, _ = _lines_with(buf, start, end, pf.key_form + pf.quoted[1:], quote_after=False)
         else:
@@ -116,7 +119,7 @@ def split(chunk: Chunk, pf: Prefilter, stats: ScanStats) -> tuple[list[bytes], l
             # in a rarer byte than '"'), unless ids extending this one are common.
             found, rejected = _lines_with(buf, start, end, pf.key_form + pf.tenant, quote_after=True)
             pf.longer_ids = rejected > len(found) + 16
-    elif buf.count(KEY, start, end) == lines:
+    elif keys == lines:
         found, _ = _lines_with(buf, start, end, pf.quoted, quote_after=False)
     else:
         return _split_lines(buf, start, end, pf.hit)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import msgspec
 
 # Kinds of skipped input, as counted in ScanStats.malformed_by.
 NOT_JSON = "not JSON"
@@ -16,8 +17,7 @@ BAD_TS = "bad ts"
 TOO_LONG = "too long"
 
 
-@dataclass(frozen=True, slots=True)
-class WormRecord:
+class WormRecord(msgspec.Struct, frozen=True, gc=False):
     """One audit record. ``D_hat`` / ``coh_star`` are None when missing or not a number
     (which is itself evidence of upstream corruption)."""
 
@@ -44,6 +44,9 @@ class ScanStats:
     missing_days: int = 0
     missing_root: bool = False
     unreadable_files: int = 0  # unreadable or corrupt compressed files, skipped
+    indexed: int = 0  # files read through their index (only the candidate lines)
+    indexes_built: int = 0  # of those, indexes built by this scan
+    indexes_rejected: int = 0  # index files found stale, corrupt or foreign (the file was scanned or re-indexed)
     seconds: float = 0.0
 
     def skip(self, kind: str) -> None:
@@ -53,7 +56,8 @@ class ScanStats:
     def summary(self) -> str:
         """One line for a finding, e.g. "96 files, 5,478,264 lines in 1.20 s; 3 malformed lines
         skipped (2 not JSON, 1 truncated)"."""
-        parts = [f"{self.files} files, {self.lines:,} lines in {self.seconds:.2f} s"]
+        through = f" ({self.indexed} through the index)" if self.indexed else ""
+        parts = [f"{self.files} files{through}, {self.lines:,} lines in {self.seconds:.2f} s"]
         if self.missing_root:
             parts.append("WORM root missing")
         elif self.missing_days:
@@ -85,6 +89,52 @@ class OutcomeCounts:
         return sum(self.counts.values())
 
 
+class _Typed(msgspec.Struct, gc=False):
+    """A well-formed record's fields, typed; other fields are skipped unread."""
+
+    ts: str
+    tenant_id: str
+    pcs_id: str = ""
+    D_hat: float | None = None
+    coh_star: float | None = None
+    verify_outcome: str = ""
+    reason: str = ""
+    policy_version: str = ""
+
+
+class _Fields(msgspec.Struct, gc=False):
+    """The fields of any record, of any JSON type (checked by ``decode``)."""
+
+    ts: Any = None
+    tenant_id: Any = None
+    pcs_id: Any = None
+    D_hat: Any = None
+    coh_star: Any = None
+    verify_outcome: Any = None
+    reason: Any = None
+    policy_version: Any = None
+
+
+class _Ts(msgspec.Struct, gc=False):
+    ts: Any = None
+
+
+_TYPED = msgspec.json.Decoder(_Typed)
+_FIELDS = msgspec.json.Decoder(_Fields)
+_TS = msgspec.json.Decoder(_Ts)
+
+
+def fields(line: bytes) -> _Fields | str:
+    """The record fields of a JSON object line, else the kind of malformed line it is: the
+    one JSON reading of a line, shared by the scanner and the index builder."""
+    try:
+        return _FIELDS.decode(line)
+    except msgspec.ValidationError:  # JSON, but not an object
+        return NOT_JSON
+    except msgspec.DecodeError:  # bad JSON or bad UTF-8; cut short when it has no newline
+        return NOT_JSON if line.endswith(b"\n") else TRUNCATED
+
+
 def parse_ts(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
@@ -98,10 +148,9 @@ def parse_ts(value: Any) -> datetime | None:
 def line_ts(line: bytes) -> datetime | None:
     """The ``ts`` of a line, or None; used to find a file's time bounds."""
     try:
-        obj = json.loads(line)
-    except ValueError:
+        return parse_ts(_TS.decode(line).ts)
+    except msgspec.DecodeError:
         return None
-    return parse_ts(obj.get("ts")) if isinstance(obj, dict) else None
 
 
 def _number(value: Any) -> float | None:
@@ -120,28 +169,41 @@ def decode(line: bytes, stats: ScanStats) -> WormRecord | None:
         return None
     stats.parsed += 1
     try:
-        obj = json.loads(line)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError both
-        stats.skip(NOT_JSON if line.endswith(b"\n") else TRUNCATED)
+        typed = _TYPED.decode(line)
+    except msgspec.DecodeError:  # not JSON, or some field of another type: read leniently below
+        pass
+    else:
+        ts = parse_ts(typed.ts)
+        if typed.tenant_id and ts is not None:
+            return WormRecord(
+                ts,
+                typed.tenant_id,
+                typed.pcs_id,
+                typed.D_hat,
+                typed.coh_star,
+                typed.verify_outcome,
+                typed.reason,
+                typed.policy_version,
+            )
+    obj = fields(line)
+    if isinstance(obj, str):
+        stats.skip(obj)
         return None
-    if not isinstance(obj, dict):
-        stats.skip(NOT_JSON)
-        return None
-    tenant = obj.get("tenant_id")
+    tenant = obj.tenant_id
     if not isinstance(tenant, str) or not tenant:
         stats.skip(NO_TENANT)
         return None
-    ts = parse_ts(obj.get("ts"))
+    ts = parse_ts(obj.ts)
     if ts is None:
         stats.skip(BAD_TS)
         return None
     return WormRecord(
         ts=ts,
         tenant_id=tenant,
-        pcs_id=_text(obj.get("pcs_id")),
-        D_hat=_number(obj.get("D_hat")),
-        coh_star=_number(obj.get("coh_star")),
-        verify_outcome=_text(obj.get("verify_outcome")),
-        reason=_text(obj.get("reason")),
-        policy_version=_text(obj.get("policy_version")),
+        pcs_id=_text(obj.pcs_id),
+        D_hat=_number(obj.D_hat),
+        coh_star=_number(obj.coh_star),
+        verify_outcome=_text(obj.verify_outcome),
+        reason=_text(obj.reason),
+        policy_version=_text(obj.policy_version),
     )

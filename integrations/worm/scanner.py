@@ -1,55 +1,40 @@
 """Scan the WORM audit log ``<root>/YYYY/MM/DD/*.jsonl[.gz]`` for one tenant's records.
 
 File names need not sort in exact time order (shards write side by side): each file's
-time bounds are read from its first and last line (a ``.gz`` file's newest record is
-bounded by its modification time, which gzip keeps from the original file), files are
-read newest-bound first, and the scan stops once no unread file can hold a record newer
-than the n-th newest found. Plain files are read backwards; ``.gz`` files forwards,
-keeping only the newest n. All file IO runs in a worker thread.
+time bounds come from its index, or from its first and last line (a ``.gz`` file's newest
+record is bounded by its modification time, which gzip keeps from the original file),
+files are read newest-bound first, and the scan stops once no unread file can hold a
+record newer than the n-th newest found. Plain files are read backwards; ``.gz`` files
+forwards, keeping only the newest n. A closed file is indexed the first time it is read
+(see ``index_store``), and from then on only its candidate lines are read; files that are
+still being written are scanned directly. All file IO runs in a worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gzip
 import heapq
-import os
 import time
-import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import closing
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import BinaryIO
 
-from integrations.worm.blocks import Prefilter, read_backward, read_forward, split
-from integrations.worm.records import OutcomeCounts, ScanResult, ScanStats, WormRecord, decode, line_ts
+from integrations.worm.index_store import QUIET, IndexStore
+from integrations.worm.records import OutcomeCounts, ScanResult, ScanStats, WormRecord
+from integrations.worm.sources import Indexing, Sources
 
 MAX_DAYS = 366
-_PROBE = 16 << 10  # bytes read at each end of a file to find its time bounds
-_UNREADABLE = (OSError, EOFError, zlib.error)  # gzip.BadGzipFile is an OSError
-
-
-@dataclass(frozen=True, slots=True)
-class _File:
-    path: Path
-    gz: bool
-    lower: datetime | None  # first record's ts; None when unknown
-    upper: datetime | None  # newest record's ts or a bound on it; None when unknown
 
 
 def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _first_ts(lines: list[bytes]) -> datetime | None:
-    for line in lines:
-        if ts := line_ts(line):
-            return ts
-    return None
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 class WormScanner:
@@ -60,11 +45,26 @@ class WormScanner:
         block_size: int = 1 << 20,
         max_line: int = 1 << 20,
         gz_mtime_slack: timedelta = timedelta(minutes=5),
+        index: Indexing = "build",
+        index_cache: Path | str | None = None,
+        index_quiet: timedelta = QUIET,
+        clock: Callable[[], datetime] = _now,
     ) -> None:
+        """``index``: "build" indexes closed files when first read and uses the indexes,
+        "use" only uses those that exist, "off" scans every file directly. Indexes go
+        beside the files, else (read-only WORM volume) under ``index_cache``."""
         self.root = Path(root)
-        self.block_size = block_size
-        self.max_line = max_line
-        self.gz_mtime_slack = gz_mtime_slack
+        self.store = IndexStore(self.root, Path(index_cache) if index_cache is not None else None)
+        self._sources = Sources(
+            self.root,
+            block_size=block_size,
+            max_line=max_line,
+            gz_mtime_slack=gz_mtime_slack,
+            indexing=index,
+            store=self.store,
+            quiet=index_quiet,
+            clock=clock,
+        )
 
     # -- public, async ------------------------------------------------------------
 
@@ -129,9 +129,9 @@ class WormScanner:
         if n < 1:
             raise ValueError("n must be at least 1")
         start, end = self._check_window(start, end)
-        pf = Prefilter(tenant, outcome)
         stats = ScanStats()
-        files = self._files(start, end, stats)
+        q = self._sources.query(tenant, outcome, stats)
+        files = self._sources.files(q, start, end)
         # Newest bound first; unknown bounds first of all since they may hold anything.
         files.sort(key=lambda f: (f.upper is None, f.upper or start, f.path.name), reverse=True)
         heap: list[tuple[tuple[datetime, str, int], WormRecord]] = []
@@ -142,8 +142,8 @@ class WormScanner:
                 complete = False
                 break
             stats.files += 1
-            backward, name, seq = not f.gz, str(f.path), 0
-            with closing(self._file_records(f, pf, tenant, outcome, stats, backward)) as records:
+            backward, name, seq = not f.data.gz, str(f.path), 0
+            with closing(self._sources.records(f, q, backward)) as records:
                 for rec in records:
                     if rec.ts > end or rec.ts < start:
                         # Lines are in time order: past the window's far side, the file is done.
@@ -171,12 +171,12 @@ class WormScanner:
         """The tenant's records in the window, file by file, each file read forwards."""
         began = time.perf_counter()
         start, end = self._check_window(start, end)
-        pf = Prefilter(tenant, outcome)
-        files = self._files(start, end, stats)
+        q = self._sources.query(tenant, outcome, stats)
+        files = self._sources.files(q, start, end)
         files.sort(key=lambda f: (f.lower is not None, f.lower or start, f.path.name))
         for f in files:
             stats.files += 1
-            with closing(self._file_records(f, pf, tenant, outcome, stats, backward=False)) as records:
+            with closing(self._sources.records(f, q, backward=False)) as records:
                 for rec in records:
                     if rec.ts > end:
                         break
@@ -185,7 +185,7 @@ class WormScanner:
                         yield rec
             stats.seconds = time.perf_counter() - began
 
-    # -- files --------------------------------------------------------------------
+    # -- helpers ------------------------------------------------------------------
 
     @staticmethod
     def _check_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
@@ -195,76 +195,3 @@ class WormScanner:
         if (end.date() - start.date()).days >= MAX_DAYS:
             raise ValueError(f"the window spans more than {MAX_DAYS} days")
         return start, end
-
-    def _files(self, start: datetime, end: datetime, stats: ScanStats) -> list[_File]:
-        """The files of the window's day folders whose time bounds meet the window."""
-        days = (end.date() - start.date()).days + 1
-        if not self.root.is_dir():
-            stats.missing_root, stats.missing_days = True, days
-            return []
-        found: list[_File] = []
-        for k in range(days):
-            day = start.date() + timedelta(days=k)
-            folder = self.root / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}"
-            try:
-                entries = sorted(os.scandir(folder), key=lambda e: e.name)
-            except OSError:
-                stats.missing_days += 1
-                continue
-            for entry in entries:
-                gz = entry.name.endswith(".jsonl.gz")
-                if not (gz or entry.name.endswith(".jsonl")) or not entry.is_file():
-                    continue
-                f = self._probe(Path(entry.path), gz, stats)
-                if f is None:
-                    continue
-                if (f.upper is not None and f.upper < start) or (f.lower is not None and f.lower > end):
-                    stats.files_skipped += 1
-                else:
-                    found.append(f)
-        return found
-
-    def _probe(self, path: Path, gz: bool, stats: ScanStats) -> _File | None:
-        """A file's time bounds, from a few KiB at each end (start only, for .gz)."""
-        try:
-            if gz:
-                with gzip.open(path, "rb") as fh:
-                    head = fh.read(_PROBE)
-                mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC) + self.gz_mtime_slack
-                stats.bytes += len(head)
-                lower = _first_ts(head.split(b"\n")[:-1])
-                # A modification time older than the first record is no bound at all.
-                return _File(path, True, lower, mtime if lower is None or mtime >= lower else None)
-            with open(path, "rb") as fh:
-                size = fh.seek(0, 2)
-                fh.seek(0)
-                head = fh.read(_PROBE)
-                fh.seek(max(0, size - _PROBE))
-                tail = fh.read(_PROBE)
-        except _UNREADABLE:
-            stats.unreadable_files += 1
-            return None
-        stats.bytes += len(head) + len(tail)
-        tail_lines = tail.split(b"\n")
-        if size > _PROBE:
-            tail_lines = tail_lines[1:]  # the first piece may be the end of a cut line
-        return _File(path, False, _first_ts(head.split(b"\n")[:-1]), _first_ts(tail_lines[::-1]))
-
-    def _file_records(
-        self, f: _File, pf: Prefilter, tenant: str, outcome: str | None, stats: ScanStats, backward: bool
-    ) -> Iterator[WormRecord]:
-        """The file's records of the tenant (and outcome), in file order or reversed."""
-        try:
-            with open(f.path, "rb", buffering=0) as raw:
-                fh: BinaryIO = gzip.GzipFile(fileobj=raw) if f.gz else raw
-                reader = read_backward if backward else read_forward
-                for chunk in reader(fh, self.block_size, self.max_line, stats):
-                    hits, suspects = split(chunk, pf, stats)
-                    for line in suspects:
-                        decode(line, stats)
-                    for line in reversed(hits) if backward else hits:
-                        rec = decode(line, stats)
-                        if rec and rec.tenant_id == tenant and (outcome is None or rec.verify_outcome == outcome):
-                            yield rec
-        except _UNREADABLE:
-            stats.unreadable_files += 1

@@ -2,85 +2,41 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import random
 import re
 import tracemalloc
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from integrations.worm import WormRecord, WormScanner
+from integrations.worm import WormScanner
+from tests.integrations.worm_support import COMPACT, day_dir, line_count, oracle, pcs, rec, write
 
 T0 = datetime(2031, 3, 9, 23, 0, tzinfo=UTC)  # an hour before midnight UTC
-COMPACT = (",", ":")
+LATER = T0 + timedelta(days=30)  # when every file written here is closed
 
 
-def iso(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+@pytest.fixture(params=["direct", "indexed"])
+def make_scanner(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., WormScanner]:
+    """Scanners that read every file directly, or that index each (closed) file when first
+    read and then read only its candidate lines: the answers must not differ."""
+
+    def make(root: Path, **options: Any) -> WormScanner:
+        if request.param == "direct":
+            return WormScanner(root, index="off", **options)
+        return WormScanner(root, index_cache=tmp_path / "index-cache", clock=lambda: LATER, **options)
+
+    return make
 
 
-def rec(ts: datetime, tenant: str, outcome: str = "accepted", **extra: Any) -> dict[str, Any]:
-    body = {
-        "ts": iso(ts),
-        "tenant_id": tenant,
-        "pcs_id": f"pcs-{tenant}-{int(ts.timestamp() * 1000)}",
-        "D_hat": 1.5,
-        "coh_star": 0.8,
-        "verify_outcome": outcome,
-        "reason": "D_hat above tol_D" if outcome == "escalated" else "within tolerance",
-        "policy_version": "v7",
-    }
-    return body | extra
-
-
-def day_dir(root: Path, ts: datetime) -> Path:
-    folder = root / f"{ts:%Y}" / f"{ts:%m}" / f"{ts:%d}"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def write(path: Path, records: list[dict[str, Any]], *, seps: tuple[str, str] = COMPACT, tail: str = "") -> None:
-    text = "".join(json.dumps(r, separators=seps) + "\n" for r in records) + tail
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.name.endswith(".gz"):
-        path.write_bytes(gzip.compress(text.encode()))
-    else:
-        path.write_text(text)
-
-
-def oracle(root: Path, tenant: str, outcome: str | None, start: datetime, end: datetime) -> list[str]:
-    """pcs ids of the matching records, newest first, by decoding every line of every file."""
-    found: list[tuple[str, str]] = []
-    for path in root.rglob("*.jsonl*"):
-        data = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
-        for line in data.splitlines():
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(obj, dict) or obj.get("tenant_id") != tenant or "ts" not in obj:
-                continue
-            if outcome and obj.get("verify_outcome") != outcome:
-                continue
-            if iso(start) <= obj["ts"] <= iso(end):
-                found.append((obj["ts"], obj["pcs_id"]))
-    return [pcs for _, pcs in sorted(found, reverse=True)]
-
-
-def line_count(root: Path) -> int:
-    return sum(len(p.read_bytes().splitlines()) for p in root.rglob("*.jsonl"))
-
-
-def pcs(records: list[WormRecord]) -> list[str]:
-    return [r.pcs_id for r in records]
-
-
-async def test_tenant_id_is_compared_exactly_where_grep_is_not(tmp_path: Path) -> None:
+async def test_tenant_id_is_compared_exactly_where_grep_is_not(
+    tmp_path: Path, make_scanner: Callable[..., WormScanner]
+) -> None:
     folder = day_dir(tmp_path, T0)
     records = [
         rec(T0 + timedelta(seconds=1), "acme", "escalated"),
@@ -110,14 +66,34 @@ async def test_tenant_id_is_compared_exactly_where_grep_is_not(tmp_path: Path) -
     grep_hits = [ln for ln in lines if re.search("tenant_id.*acme", ln) and '"escalated"' in ln]
     assert len(grep_hits) == 11  # the runbook's grep also takes acme1 and the globex records
 
-    result = await WormScanner(tmp_path).newest("acme", start=T0, end=T0 + timedelta(hours=1), n=10)
+    result = await make_scanner(tmp_path).newest("acme", start=T0, end=T0 + timedelta(hours=1), n=10)
 
     assert pcs(result.records) == oracle(tmp_path, "acme", "escalated", T0, T0 + timedelta(hours=1))
     assert [r.tenant_id for r in result.records] == ["acme"] * 5
     assert result.complete and result.stats.malformed == 0
 
 
-async def test_ids_that_extend_the_tenant_id_dominate(tmp_path: Path) -> None:
+async def test_a_key_spelt_otherwise_is_not_hidden_by_a_line_with_two_keys(
+    tmp_path: Path, make_scanner: Callable[..., WormScanner]
+) -> None:
+    # As many compact "tenant_id":" keys as lines, yet the acme record spells its key with a
+    # space: the line with two keys makes up for it. Neither the count nor the needle may fool.
+    lines = [
+        json.dumps(rec(T0, "umbrella"), separators=COMPACT),  # a file's first line is read on its own
+        json.dumps(rec(T0 + timedelta(seconds=1), "acme", "escalated")),
+        json.dumps(
+            rec(T0 + timedelta(seconds=2), "globex", "escalated", meta={"tenant_id": "initech"}), separators=COMPACT
+        ),
+    ]
+    (day_dir(tmp_path, T0) / "backend-0-23.jsonl").write_text("\n".join(lines) + "\n")
+
+    result = await make_scanner(tmp_path).newest("acme", start=T0, end=T0 + timedelta(hours=1), n=10)
+
+    assert pcs(result.records) == oracle(tmp_path, "acme", "escalated", T0, T0 + timedelta(hours=1))
+    assert len(result.records) == 1
+
+
+async def test_ids_that_extend_the_tenant_id_dominate(tmp_path: Path, make_scanner: Callable[..., WormScanner]) -> None:
     # Mostly t10..t19 around a few t1 records: the pre-filter changes needle mid-scan.
     recs = [
         rec(T0 + timedelta(milliseconds=50 * i), "t1" if i % 9 == 0 else f"t1{i % 10}", "escalated")
@@ -126,13 +102,13 @@ async def test_ids_that_extend_the_tenant_id_dominate(tmp_path: Path) -> None:
     write(day_dir(tmp_path, T0) / "backend-0-23.jsonl", recs)
     start, end = T0, T0 + timedelta(hours=1)
 
-    result = await WormScanner(tmp_path, block_size=64 << 10).window("t1", start=start, end=end)
+    result = await make_scanner(tmp_path, block_size=64 << 10).window("t1", start=start, end=end)
 
     assert pcs(result.records) == oracle(tmp_path, "t1", None, start, end)[::-1]
     assert result.stats.parsed == len(result.records)
 
 
-async def test_newest_across_midnight_in_time_order(tmp_path: Path) -> None:
+async def test_newest_across_midnight_in_time_order(tmp_path: Path, make_scanner: Callable[..., WormScanner]) -> None:
     # Two shards per hour on both sides of midnight: name order is not time order.
     midnight = T0 + timedelta(hours=1)
     for day_start in (T0, midnight):
@@ -144,7 +120,7 @@ async def test_newest_across_midnight_in_time_order(tmp_path: Path) -> None:
             write(day_dir(tmp_path, day_start) / f"backend-{shard}-{day_start:%H}.jsonl", recs)
     start, end = T0 + timedelta(minutes=2), midnight + timedelta(minutes=2)
 
-    result = await WormScanner(tmp_path).newest("acme", start=start, end=end, n=25)
+    result = await make_scanner(tmp_path).newest("acme", start=start, end=end, n=25)
 
     expected = oracle(tmp_path, "acme", "escalated", start, end)[:25]
     assert pcs(result.records) == expected
@@ -152,7 +128,7 @@ async def test_newest_across_midnight_in_time_order(tmp_path: Path) -> None:
     assert all(a.ts > b.ts for a, b in zip(result.records, result.records[1:], strict=False))
 
 
-async def test_gz_and_plain_files_together(tmp_path: Path) -> None:
+async def test_gz_and_plain_files_together(tmp_path: Path, make_scanner: Callable[..., WormScanner]) -> None:
     folder = day_dir(tmp_path, T0 - timedelta(hours=3))
     base = T0 - timedelta(hours=3)
     for hour in range(3):
@@ -165,7 +141,7 @@ async def test_gz_and_plain_files_together(tmp_path: Path) -> None:
         # As gzip keeps it: the time the plain file was last written.
         last = (base + timedelta(hours=hour, seconds=7 * 199 + 1)).timestamp()
         os.utime(path, (last, last))
-    scanner = WormScanner(tmp_path, block_size=512)
+    scanner = make_scanner(tmp_path, block_size=512)
     start, end = base, base + timedelta(hours=3)
 
     # Newest 150 reach back past the plain file into the newest gz file.
@@ -181,7 +157,7 @@ async def test_gz_and_plain_files_together(tmp_path: Path) -> None:
     assert (newest.stats.files, newest.stats.files_skipped) == (2, 1)
 
 
-async def test_malformed_input_is_counted_never_fatal(tmp_path: Path) -> None:
+async def test_malformed_input_is_counted_never_fatal(tmp_path: Path, make_scanner: Callable[..., WormScanner]) -> None:
     folder = day_dir(tmp_path, T0)
     good = [rec(T0 + timedelta(seconds=i), "acme", "escalated") for i in range(4)]
     lines = [
@@ -207,9 +183,9 @@ async def test_malformed_input_is_counted_never_fatal(tmp_path: Path) -> None:
     start, end = T0 - timedelta(days=2), T0 + timedelta(minutes=59)  # the two earlier day folders are missing
 
     # Small blocks: the 5,000-byte line straddles blocks and exceeds max_line.
-    scanner = WormScanner(tmp_path, block_size=256, max_line=1024)
+    scanner = make_scanner(tmp_path, block_size=256, max_line=1024)
     result = await scanner.newest("acme", start=start, end=end, n=10)
-    missing = await WormScanner(tmp_path / "nowhere").newest("acme", start=start, end=end, n=10)
+    missing = await make_scanner(tmp_path / "nowhere").newest("acme", start=start, end=end, n=10)
 
     assert pcs(result.records) == [good[3]["pcs_id"], good[2]["pcs_id"], good[0]["pcs_id"]]
     assert dict(result.stats.malformed_by) == {
@@ -226,7 +202,7 @@ async def test_malformed_input_is_counted_never_fatal(tmp_path: Path) -> None:
     assert missing.records == [] and missing.stats.missing_root and missing.stats.missing_days == 3
 
 
-async def test_stops_early_once_it_has_the_newest(tmp_path: Path) -> None:
+async def test_stops_early_once_it_has_the_newest(tmp_path: Path, make_scanner: Callable[..., WormScanner]) -> None:
     for hour in range(6):
         recs = [
             rec(T0 - timedelta(hours=6 - hour, seconds=-i), f"t{i % 7}", "escalated" if i % 4 == 0 else "accepted")
@@ -236,7 +212,7 @@ async def test_stops_early_once_it_has_the_newest(tmp_path: Path) -> None:
     total = line_count(tmp_path)
     start, end = T0 - timedelta(hours=7), T0
 
-    result = await WormScanner(tmp_path, block_size=8192).newest("t0", start=start, end=end, n=20)
+    result = await make_scanner(tmp_path, block_size=8192).newest("t0", start=start, end=end, n=20)
 
     assert pcs(result.records) == oracle(tmp_path, "t0", "escalated", start, end)[:20]
     assert not result.complete
@@ -276,7 +252,7 @@ async def test_file_larger_than_any_buffer_is_read_in_bounded_memory(tmp_path: P
     assert peak < 256 << 10
 
 
-async def test_random_days_match_a_full_decode(tmp_path: Path) -> None:
+async def test_random_days_match_a_full_decode(tmp_path: Path, make_scanner: Callable[..., WormScanner]) -> None:
     rng = random.Random(11)
     tenants = ["t1", "t12", "t123", "t2"]
     start_day = T0.replace(hour=0)
@@ -290,7 +266,7 @@ async def test_random_days_match_a_full_decode(tmp_path: Path) -> None:
             ]
             write(day_dir(tmp_path, base) / f"s{shard}.jsonl{'.gz' if shard == 2 else ''}", recs)
     start, end = start_day + timedelta(hours=5), start_day + timedelta(days=1, hours=20)
-    scanner = WormScanner(tmp_path, block_size=701)
+    scanner = make_scanner(tmp_path, block_size=701)
 
     for tenant in tenants:
         for n in (1, 30, 10_000):
