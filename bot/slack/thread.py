@@ -3,7 +3,10 @@ and sent (a plan with its buttons, its state edited into it, the outcome, a chec
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
+
+from slack_sdk.errors import SlackApiError
 
 from bot.slack.mrkdwn import escape, mention
 from bot.slack.render_mitigation import applied_blocks, partial_blocks, plan_blocks
@@ -12,6 +15,10 @@ from commands import mitigate
 from commands.flows.jobs import Job, JobQueue
 from commands.flows.notices import CheckReported
 from integrations.store import OutboxItem, PlanRecord, Store
+
+log = logging.getLogger(__name__)
+# Slack's answers for a message that no longer exists to be edited.
+GONE = {"message_not_found", "cant_update_message", "channel_not_found", "is_archived"}
 
 
 def _delay(seconds: float) -> str:
@@ -88,9 +95,15 @@ class ThreadMessages:
             return  # never shown (its post gave up): nothing to edit
         plan = mitigate.Plan.from_dict(record.plan)
         status, note = plan_status(record, item.payload.get("by"), item.payload.get("reason") or "")
-        await self.io.update(
-            record.channel, record.message_ts, f"plan {record.state}", plan_blocks(plan, status, note=note)
-        )
+        blocks = plan_blocks(plan, status, note=note)
+        try:
+            await self.io.update(record.channel, record.message_ts, f"plan {record.state}", blocks)
+        except SlackApiError as exc:
+            # The plan's message is gone (deleted, channel archived): no retry brings it back, and
+            # retrying would hold the thread's later posts (the outcome) behind it.
+            if exc.response is None or exc.response.get("error") not in GONE:
+                raise
+            log.warning("plan %s: its message cannot be edited (%s)", record.id, exc.response.get("error"))
 
     async def op_post_outcome(self, item: OutboxItem) -> None:
         p = item.payload

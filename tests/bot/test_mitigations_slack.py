@@ -259,3 +259,27 @@ async def test_slack_failing_after_the_change_neither_stops_nor_repeats_it(mh: H
     assert incident is not None
     checks = [c for c in await mh.bot.rt.store.checks.for_incident(incident.id) if c.payload.get("plan_id") == plan_id]
     assert sorted(c.payload["n"] for c in checks) == [1, 2]
+
+
+async def test_a_plan_whose_message_was_deleted_is_applied_once_and_audited(mh: Harness) -> None:
+    tenant = tenant_of(mh, "quota")
+    name = f"tenant-{tenant}"
+    plan_id = await plan(mh, tenant, "quota 444")
+    message = next(m for m in reversed(mh.thread(tenant)) if f"Plan `{plan_id}`" in m.all_text())
+    thread, before = len(mh.thread(tenant)), patches(mh, name)
+    await mh.driver.click("flk_confirm", user="U_ALICE", channel="C_SRE", ts=message.ts)
+    message.deleted = True  # deleted by someone right after the click: Slack answers message_not_found
+    await newest(mh, tenant, "Applied `quota`", after=thread - 1)
+    assert patches(mh, name) == before + 1
+    assert configmap(mh, name)["data"]["token_rate"] == "444"
+    lines = (await asyncio.to_thread(Path(mh.bot.settings.audit_log).read_text)).splitlines()
+    applied = [json.loads(line) for line in lines if f'"plan_id":"{plan_id}"' in line and "mitigation.applied" in line]
+    assert len(applied) == 1 and applied[0]["details"]["confirmed_by"] == "U_ALICE", applied
+    assert [c["before"] for c in applied[0]["details"]["changes"]] and applied[0]["details"]["changes"][0][
+        "after"
+    ] == "444"
+    # Put the world back for the other tests of this module.
+    await mh.driver.click("flk_undo", user="U_ALICE", channel="C_SRE")
+    await newest(mh, tenant, "*Undo for", after=thread)
+    await mh.driver.click("flk_confirm", user="U_ALICE", channel="C_SRE")
+    await newest(mh, tenant, "Undone", after=thread)
