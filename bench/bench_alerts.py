@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -43,7 +42,7 @@ import aiohttp
 
 from bench.alert_diagnosis import latency_notes, profile_webhook, storm_notes
 from bench.alert_transcript import Transcript, bot_log, bucket_levels, log_counts, outbox_stats
-from bench.common import figure, latency_ms, machine, print_summary, serve_bot, write_results
+from bench.common import code_version, figure, latency_ms, machine, print_summary, serve_bot, write_results
 from sandbox.slack.config import RateLimit, slack_channel_post_limit, slack_rate_limits
 from sandbox.up import Sandbox
 
@@ -344,18 +343,6 @@ def summarise(latency: dict | None, isolation: dict | None, storm: dict | None) 
             )
         )
     return rows
-
-
-def code_version() -> dict[str, Any]:
-    """The commit the bot ran from, and whether its code had uncommitted changes (others work in this checkout)."""
-    root = Path(__file__).parent.parent
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-        return done.stdout.strip()
-
-    changed = git("status", "--porcelain", "--", "bot", "commands", "integrations", "sandbox")
-    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted": changed.splitlines()}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

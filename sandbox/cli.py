@@ -22,6 +22,7 @@ import aiohttp
 from sandbox.prom.process import LaunchError
 from sandbox.up import Sandbox
 from sandbox.world.breach import SCENARIOS
+from sandbox.world.generate import describe, generate
 from sandbox.world.load import WorldError
 
 
@@ -43,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     hit.add_argument("tenant")
     hit.add_argument("scenario", choices=SCENARIOS)
     hit.add_argument("--env-file", type=Path, required=True, help="the env file `flk sandbox up` wrote")
+    gen = commands.add_parser("generate", help="a random world spec and its truth, the same for the same seed")
+    gen.add_argument("--seed", type=int, required=True)
+    gen.add_argument("--out", type=Path, help="write the world here (default: print it)")
     return parser
 
 
@@ -159,6 +163,24 @@ async def _up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate(args: argparse.Namespace) -> int:
+    world = generate(args.seed)
+    if args.out is None:
+        print(world.yaml_text, end="")
+        return 0
+    try:
+        args.out.write_text(world.yaml_text, encoding="utf-8")
+    except OSError as exc:
+        print(f"{args.out}: cannot write the world ({exc.strerror})", file=sys.stderr)
+        return 2
+    print(f"{args.out}: seed {args.seed}, {len(world.truth)} tenants")
+    for name, truth in world.truth.items():
+        print(f"  {name}: {describe(truth)}")
+    if world.isolation:
+        print(f"  isolation breach: {world.isolation.label}: {', '.join(world.isolation.tenants)}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """``flk sandbox <command> ...``; returns the process exit code."""
     try:
@@ -167,4 +189,6 @@ def main(argv: list[str]) -> int:
         return int(exc.code or 0)
     if args.command == "breach":
         return asyncio.run(_breach(args))
+    if args.command == "generate":
+        return _generate(args)
     return asyncio.run(_up(args))

@@ -77,6 +77,8 @@ class _TenantRecords:
         self.live, self.tid, self.spec, self.policy = live, tid, tenant.worm, policy
         self.interval = 60.0 / self.spec.per_min
         self.shift = live.at(self.spec.shift_at) if self.spec.shift_at is not None else math.inf
+        since = self.spec.malformed_since
+        self.malformed_from = live.at(since) if since is not None else -math.inf
         phases = uniforms(digest(live.world.seed, "worm-phase", tid))
         self.phase, self.malformed_phase = phases[0], phases[1]
 
@@ -113,7 +115,8 @@ class _TenantRecords:
             "reason": spec.reasons[k % len(spec.reasons)] if escalated else "",
             "policy_version": self.policy.version(self.tid, t),
         }
-        if escalated and (self.malformed_phase + k * _SILVER) % 1.0 < spec.malformed_share:
+        malformed = (self.malformed_phase + k * _SILVER) % 1.0 < spec.malformed_share
+        if escalated and malformed and t >= self.malformed_from:
             _malform(record, k % 4)
             record["_malformed"] = True
         return record

@@ -86,9 +86,16 @@ def _index_one(root: Path, cache: Path | None, f: DataFile, max_line: int) -> tu
 
 
 def _closed_files(
-    root: Path, store: IndexStore, report: BuildReport, first: date | None, last: date | None, *, now: datetime,
-    quiet: timedelta, force: bool,
-) -> Iterator[DataFile]:  # fmt: skip
+    root: Path,
+    store: IndexStore,
+    report: BuildReport,
+    first: date | None,
+    last: date | None,
+    *,
+    now: datetime,
+    quiet: timedelta,
+    force: bool,
+) -> Iterator[DataFile]:
     for day, folder in day_folders(root, first, last):
         for f in data_files(root, day, folder):
             report.files += 1

@@ -72,6 +72,7 @@ class _Stream:
     since: float
     until: float  # math.inf: goes on live
     fixed: bool
+    jitter: float  # fixed timing only: each line moves by up to this share of the interval
     sources: tuple[str, ...]
     fields: str  # pre-rendered " k=v" pairs
     skew_s: float
@@ -130,6 +131,7 @@ class BackendLogs:
                 -math.inf,
                 math.inf,
                 False,
+                0.0,
                 agents,
                 "",
                 0.0,
@@ -151,6 +153,7 @@ class BackendLogs:
             self.live.at(p.since),
             until,
             p.timing == "fixed",
+            p.jitter,
             p.sources,
             fields,
             p.skew_s,
@@ -202,13 +205,20 @@ class BackendLogs:
             yield t, pod, line
 
     def _fixed_draws(self, s: _Stream, lo: float, hi: float) -> Iterator[tuple[float, int, str, str, float]]:
-        """A retry loop: evenly spaced, round robin over the pods and the sources."""
+        """A retry loop: evenly spaced (give or take the jitter), round robin over the pods and the sources.
+
+        A line's jitter is drawn from its own index, so each line falls in exactly one [lo, hi).
+        """
         interval = 60.0 / s.per_min
         seed, pods = self.live.world.seed, len(self._pods)
-        for j in range(math.ceil((lo - s.since) / interval), math.ceil((hi - s.since) / interval)):
+        reach = 1 if s.jitter else 0
+        first = max(math.ceil((lo - s.since) / interval) - reach, 0)
+        for j in range(first, math.ceil((hi - s.since) / interval) + reach):
+            draw = digest(seed, s.tenant, s.key, j)
             t = s.since + j * interval
+            if s.jitter:
+                t += (2 * uniforms(draw[16:24])[0] - 1) * s.jitter * interval
             if lo <= t < hi:
-                draw = digest(seed, s.tenant, s.key, j)
                 yield t, j % pods, s.sources[j % len(s.sources)], draw[:8].hex(), uniforms(draw[8:16])[0]
 
     def _poisson_draws(self, s: _Stream, lo: float, hi: float) -> Iterator[tuple[float, int, str, str, float]]:

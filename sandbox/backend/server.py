@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.backend.draws import rfc3339_ms
 from sandbox.backend.exporter import CONTENT_TYPE, render
 from sandbox.backend.logs import BackendLogs
 from sandbox.backend.metrics_model import samples
@@ -179,10 +180,23 @@ class BackendServer:
         failed = await self._fault("admin")
         if failed is not None:
             return failed
-        flags = self.live.world.feature_flags
-        return web.json_response(
-            {
-                "global": dict(flags.get("global", {})),
-                "tenants": {k: dict(v) for k, v in flags.items() if k != "global"},
-            }
-        )
+        world = self.live.world
+        flags = world.feature_flags
+        body: dict[str, Any] = {
+            "global": dict(flags.get("global", {})),
+            "tenants": {k: dict(v) for k, v in flags.items() if k != "global"},
+        }
+        if world.flag_changes:
+            # When each flag got its value: what tells a flip just before a breach from an old setting.
+            body["changes"] = [
+                {
+                    "scope": c.scope,
+                    "flag": c.flag,
+                    "value": c.value,
+                    "previous": c.previous,
+                    "at": rfc3339_ms(self.live.at(c.at)),
+                    "author": c.author,
+                }
+                for c in sorted(world.flag_changes, key=lambda c: c.at)
+            ]
+        return web.json_response(body)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sandbox.kube.errors import KubeError, bad_request
@@ -11,6 +13,9 @@ from sandbox.kube.timefmt import parse_rfc3339, rfc3339_nano
 
 # Pod name -> its container's log lines as time-ordered (unix time, line) pairs.
 PodLogs = Callable[[str], Sequence[tuple[float, str]]]
+
+
+_time = itemgetter(0)
 
 
 def no_logs(pod: str) -> Sequence[tuple[float, str]]:
@@ -104,7 +109,8 @@ def render(lines: Sequence[tuple[float, str]], options: LogOptions, now: float) 
         start = now - options.since_seconds
     elif options.since_time is not None:
         start = options.since_time
-    chosen = [(t, line) for t, line in lines if start <= t <= now]
+    # The lines are time-ordered: bisect rather than scan a day of them on every request.
+    chosen = lines[bisect_left(lines, start, key=_time) : bisect_right(lines, now, key=_time)]
     if options.tail_lines is not None:
         chosen = chosen[len(chosen) - options.tail_lines :] if options.tail_lines else []
     if options.timestamps:

@@ -104,9 +104,10 @@ class Traffic(_Strict):
 class LogPattern(_Strict):
     """Backend log lines for one tenant: ``per_min`` lines from ``since`` to ``until``.
 
-    ``timing: fixed`` spaces them evenly (a retry loop), ``poisson`` at random.
-    ``skew_s`` makes rejected-signature lines carry a signature timestamp that far
-    from the receive time (clock skew evidence).
+    ``timing: fixed`` spaces them evenly (a retry loop), ``poisson`` at random;
+    ``jitter`` moves each fixed line by up to that share of the interval either way, as
+    retry loops with jittered backoff do. ``skew_s`` makes rejected-signature lines carry a
+    signature timestamp that far from the receive time (clock skew evidence).
     """
 
     message: str
@@ -115,6 +116,7 @@ class LogPattern(_Strict):
     since: Offset = timedelta(hours=-24)
     until: Offset = timedelta(0)
     timing: Literal["poisson", "fixed"] = "poisson"
+    jitter: float = Field(default=0.0, ge=0, le=0.5)
     sources: tuple[str, ...] = ("10.0.0.10",)
     fields: dict[str, str] = Field(default_factory=dict)
     skew_s: float = 0.0
@@ -123,6 +125,8 @@ class LogPattern(_Strict):
     def _window(self) -> LogPattern:
         if self.since >= self.until:
             raise ValueError("'since' must be before 'until'")
+        if self.jitter and self.timing != "fixed":
+            raise ValueError("'jitter' applies to 'timing: fixed' only")
         return self
 
 
@@ -137,7 +141,7 @@ class WormSpec(_Strict):
     The escalated share follows ``traffic.escalation_ratio``; values are drawn from the
     distributions of the period that the record's time falls in (``shift_at`` onward:
     the ``shifted`` distributions). ``malformed_share`` of escalations carry
-    out-of-range values (upstream corruption).
+    out-of-range values (upstream corruption), from ``malformed_since`` on when it is set.
     """
 
     per_min: float = Field(default=6, gt=0, le=600)
@@ -146,6 +150,7 @@ class WormSpec(_Strict):
     shift_at: Offset | None = None
     shifted: dict[Literal["D_hat", "coh_star"], Distribution] | None = None
     malformed_share: float = Field(default=0.0, ge=0, le=1)
+    malformed_since: Offset | None = None
     reasons: tuple[str, ...] = ("D_hat above tol_D",)
 
 
@@ -222,6 +227,20 @@ class RbacDeny(_Strict):
     name: str | None = None
 
 
+FlagValue = bool | int | float | str
+
+
+class FlagChange(_Strict):
+    """A feature flag set at ``at``; the admin API lists these so that a flip can be dated."""
+
+    scope: str  # "global" or a tenant id
+    flag: str
+    value: FlagValue
+    previous: FlagValue | None = None  # None: the flag was not set before
+    at: Offset
+    author: str = "flag-bot"
+
+
 class Backend(_Strict):
     pods: int = Field(default=3, ge=1, le=20)
     deployment: str = "backend"
@@ -236,6 +255,7 @@ class World(_Strict):
     backend: Backend = Backend()
     policy_registry: tuple[PolicyVersion, ...]
     feature_flags: dict[str, dict[str, object]] = Field(default_factory=dict)
+    flag_changes: tuple[FlagChange, ...] = ()
     rbac_deny: tuple[RbacDeny, ...] = ()
     tenants: dict[str, Tenant]
 
@@ -256,6 +276,24 @@ class World(_Strict):
             version = tenant.config["policy_version"]
             if version not in known:
                 raise ValueError(f"tenants.{tid}.config.policy_version: {version!r} is not in policy_registry")
+        return self
+
+    @model_validator(mode="after")
+    def _flag_changes_end_in_the_flags(self) -> World:
+        newest: dict[tuple[str, str], FlagChange] = {}
+        for i, change in enumerate(self.flag_changes):
+            if change.scope != "global" and change.scope not in self.tenants:
+                raise ValueError(f"flag_changes.{i}.scope: {change.scope!r} is neither 'global' nor a tenant")
+            key = (change.scope, change.flag)
+            if key not in newest or change.at >= newest[key].at:
+                newest[key] = change
+        for (scope, flag), change in newest.items():
+            current = self.feature_flags.get(scope, {}).get(flag)
+            if current != change.value:
+                raise ValueError(
+                    f"flag_changes: the newest change of {scope}.{flag} sets {change.value!r}, "
+                    f"but feature_flags holds {current!r}"
+                )
         return self
 
     def tenants_in(self, scenario: Scenario) -> list[str]:
