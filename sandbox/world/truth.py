@@ -3,8 +3,8 @@ scored against. The runbook's scenarios (§4 A–D) and, within each, its list o
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 Scenario = Literal["signatures", "escalations", "quota", "policy"]
 Cause = Literal[
@@ -53,9 +53,6 @@ class Truth:
     @property
     def healthy(self) -> bool:
         return self.cause is None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def healthy(magnitude: float) -> Truth:
