@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULTS_DIR, figure, latency_ms, machine, print_summary, write_results
+# The commit measured, as the alert benchmarks record it.
+from bench.common import RESULTS_DIR, code_version, figure, latency_ms, machine, print_summary, write_results
 from integrations.audit import AuditLog, verify
 
 DETAILS = {
@@ -133,6 +134,7 @@ def _recover(path: Path) -> float:
 
 
 def main() -> None:
+    host = machine()
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=RESULTS_DIR.parent, prefix="audit-bench-") as folder:
         base = Path(folder)
@@ -153,52 +155,28 @@ def main() -> None:
         raise RuntimeError(f"chain broken: {shared_ok.reason}")
     speedup = grouped["appends_per_s"] / serial["appends_per_s"]
     summary = [
-        figure(
-            "audit append with fsync of log and head (p99)",
-            f"{synced['p99_ms']} ms (p50 {synced['p50_ms']})",
-            "≤ 10 ms",
-            synced["p99_ms"] <= 10,
-        ),
-        figure(
-            "keyed (HMAC-SHA256) append with fsync (p99)",
-            f"{keyed['p99_ms']} ms (p50 {keyed['p50_ms']})",
-            "≤ 10 ms",
-            keyed["p99_ms"] <= 10,
-        ),
-        figure(
-            "append_async from the event loop (p99)",
-            f"{from_loop['p99_ms']} ms (p50 {from_loop['p50_ms']})",
-            "≤ 10 ms",
-            from_loop["p99_ms"] <= 10,
-        ),
-        figure(
-            f"burst of {BURST} append_async at once, group commit (p99 per append)",
-            f"{grouped['latency']['p99_ms']} ms, {grouped['appends_per_s']}/s; one fsync each: "
-            f"{serial['latency']['p99_ms']} ms, {serial['appends_per_s']}/s ({speedup:.1f}×)",
-            "faster than one fsync each",
-            speedup > 1,
-        ),
-        figure(
-            f"{PROCESSES} processes × {PER_PROCESS} appends, one chain",
-            f"{processes_s:.2f} s ({PROCESSES * PER_PROCESS / processes_s:.0f}/s, interpreter starts included)",
-            "chain intact",
-            True,
-        ),
-        figure(
-            f"recover() a torn tail after {VERIFY_RECORDS:,} records",
-            f"{recover_s * 1000:.1f} ms",
-            "≤ 100 ms",
-            recover_s <= 0.1,
-        ),
-        figure(
-            f"verify {VERIFY_RECORDS:,} records",
-            f"{verify_s:.2f} s ({size_mib:.0f} MiB); keyed {verify_keyed_s:.2f} s",
-            "≤ 5 s",
-            max(verify_s, verify_keyed_s) <= 5,
-        ),
-    ]
+        figure("audit append with fsync of log and head (p99)", f"{synced['p99_ms']} ms (p50 {synced['p50_ms']})",
+               "≤ 10 ms", synced["p99_ms"] <= 10),
+        figure("keyed (HMAC-SHA256) append with fsync (p99)", f"{keyed['p99_ms']} ms (p50 {keyed['p50_ms']})",
+               "≤ 10 ms", keyed["p99_ms"] <= 10),
+        figure("append_async from the event loop (p99)", f"{from_loop['p99_ms']} ms (p50 {from_loop['p50_ms']})",
+               "≤ 10 ms", from_loop["p99_ms"] <= 10),
+        figure(f"burst of {BURST} append_async at once, group commit (p99 per append)",
+               f"{grouped['latency']['p99_ms']} ms, {grouped['appends_per_s']}/s; one fsync each: "
+               f"{serial['latency']['p99_ms']} ms, {serial['appends_per_s']}/s ({speedup:.1f}×)",
+               "faster than one fsync each", speedup > 1),
+        figure(f"{PROCESSES} processes × {PER_PROCESS} appends, one chain",
+               f"{processes_s:.2f} s ({PROCESSES * PER_PROCESS / processes_s:.0f}/s, interpreter starts included)",
+               "chain intact", True),
+        figure(f"recover() a torn tail after {VERIFY_RECORDS:,} records", f"{recover_s * 1000:.1f} ms",
+               "≤ 100 ms", recover_s <= 0.1),
+        figure(f"verify {VERIFY_RECORDS:,} records",
+               f"{verify_s:.2f} s ({size_mib:.0f} MiB); keyed {verify_keyed_s:.2f} s",
+               "≤ 5 s", max(verify_s, verify_keyed_s) <= 5),
+    ]  # fmt: skip
     report: dict[str, Any] = {
-        "machine": machine(),
+        "machine": host,
+        "code": code_version(),
         "filesystem": filesystem,
         "method": (
             f"{APPENDS} sequential appends of a ~300-byte record per mode; bursts of {BURST} appends started at once "

@@ -46,8 +46,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench.bench_ack import fire
-from bench.bench_alerts import code_version
-from bench.common import figure, latency_ms, machine, print_summary, write_results
+from bench.common import code_version, figure, latency_ms, machine, print_summary, write_results
 from integrations.store.schema import incidents, outbox
 from sandbox.postgres import Postgres
 from sandbox.slack import payloads

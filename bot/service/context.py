@@ -12,6 +12,7 @@ from commands.tenants import TenantDirectory
 from integrations.admin import AdminApi
 from integrations.alertmanager import Alertmanager
 from integrations.audit import AuditLog, AuditUnavailable
+from integrations.audit_records import audit_key
 from integrations.grafana import Grafana
 from integrations.kube import Kube
 from integrations.prometheus import Prometheus
@@ -57,8 +58,9 @@ async def build_context(settings: Settings, config: RunbookConfig) -> Context:
 def open_audit_log(settings: Settings) -> AuditLog:
     """The audit log, its torn tail (a crash mid-write) cut off and recorded before anything is
     appended. A log that cannot be written is said at start; every change then refuses itself."""
-    key = settings.audit_key.get_secret_value().encode() if settings.audit_key else None
-    audit = AuditLog(settings.audit_log, key=key)
+    audit = AuditLog(
+        settings.audit_log, key=audit_key(settings.audit_key.get_secret_value() if settings.audit_key else None)
+    )
     try:
         recovered = audit.recover()
     except AuditUnavailable as exc:

@@ -112,6 +112,13 @@ class Settings(BaseSettings):
         description="Logs on stderr: `json` (one object per line with incident_id, tenant_id, user) or `text`.",
     )
 
+    @field_validator("audit_key")
+    @classmethod
+    def _audit_key_long_enough(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and v.get_secret_value().strip() and len(v.get_secret_value().strip().encode()) < 16:
+            raise ValueError("the audit log's key must be at least 16 bytes")
+        return v
+
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, v: str) -> str:

@@ -38,9 +38,13 @@ def markdown_escape(text: str) -> str:
 
 
 def markdown_code(value: Any) -> Markup:
-    """A code span: literal in Markdown, so only a backtick in the value needs care."""
+    """A code span: literal in Markdown (no HTML, entity or link inside one is acted on), fenced by
+    more backticks than the longest run in the value, so the value cannot end it early."""
     text = str(value).replace("\n", " ")
-    return Markup(f"`{text}`" if "`" not in text else f"`` {text} ``")
+    if "`" not in text:
+        return Markup(f"`{text}`")
+    fence = "`" * (max(len(run) for run in re.findall(r"`+", text)) + 1)
+    return Markup(f"{fence} {text} {fence}")
 
 
 def markdown_link(url: Any, label: Any) -> Markup:

@@ -21,16 +21,21 @@ async def flk(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     return process.returncode or 0, out.decode(), err.decode()
 
 
-async def test_triage_in_a_terminal_names_the_scenario(sandbox: Sandbox) -> None:
+async def test_triage_in_a_terminal_names_the_scenario(sandbox: Sandbox, tmp_path) -> None:  # type: ignore[no-untyped-def]
     tenant, spec = next((t, s) for t, s in sandbox.live.world.tenants.items() if s.scenario != "none")
-    code, out, _ = await flk("triage", tenant, env={**os.environ, **sandbox.env, "COLUMNS": "200"})
-    assert code == 1, "a breach exits 1"
-    assert SCENARIO_TITLE[spec.scenario] in out
+    # The terminal records the verdict on the incident: in a store of this test's own.
+    own = {
+        "FLK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite'}",
+        "FLK_AUDIT_LOG": str(tmp_path / "a.jsonl"),
+    }
+    code, out, err = await flk("triage", tenant, env={**os.environ, **sandbox.env, **own, "COLUMNS": "200"})
+    assert code == 1, ("a breach exits 1", err[-2000:])
+    assert SCENARIO_TITLE[spec.scenario] in out, err[-3000:]
     assert "Escalation ratio (5m)" in out
 
 
 async def test_triage_in_a_terminal_refuses_bad_input(sandbox: Sandbox) -> None:
-    code, out, _ = await flk("triage", "../etc", env={**os.environ, **sandbox.env})
+    code, out, _ = await flk("triage", "../etc", env={**os.environ, **sandbox.env, "FLK_DATABASE_URL": "sqlite://"})
     assert code == 2
     assert "is not a valid tenant id" in out
 

@@ -96,6 +96,11 @@ async def test_backend_errors_are_counted_by_system(harness: Harness) -> None:
     async def finished() -> list:
         return [e for e in await store.timeline(incident.id) if e.kind == "verdict" and e.data["step"] == "triage"]
 
+    # Each summary posted is recorded as a verdict a moment later: wait for the earlier ones.
+    async def caught_up() -> bool:
+        return len(await finished()) >= len(harness.summaries(tenant))
+
+    await eventually(caught_up)
     done_before = len(await finished())
     before = await scrape(harness)
     harness.sandbox.kube.rbac.deny("list", "pods")
