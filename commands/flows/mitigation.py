@@ -243,10 +243,11 @@ class MitigationFlow:
         if done is None:
             return await self.store.plans.get(plan_id)
         delays = await self.verification.after_mitigation(incident, done, resumed=resumed)
-        await self.thread.tell(incident, PlanSettled(done, plan, confirmer.id), key=f"plan:{plan_id}:settled")
+        # The outcome first: it is what the people in the thread wait for; the plan's edit follows.
         await self.thread.tell(
             incident, MitigationDone(done, applied, confirmer.id, delays), key=f"plan:{plan_id}:done"
         )
+        await self.thread.tell(incident, PlanSettled(done, plan, confirmer.id), key=f"plan:{plan_id}:settled")
         if plan.undoes:
             await self.store.plans.transition(
                 plan.undoes, ("applied", "partial"), "undone", reason=f"undone by {plan_id}"
