@@ -3,7 +3,9 @@ flows (``commands.flows``) that decide; here only what the person sees when a fl
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from bot.service.logs import bind
 from bot.service.telemetry import count_backend_errors, note_outcome
@@ -12,6 +14,8 @@ from commands.flows.actors import Actor, AuditUnavailable, AuthorityUnavailable,
 from commands.flows.mitigation import MitigationFlow
 from commands.flows.verification import Verification
 from integrations.store import OutboxItem, ScheduledCheck
+
+T = TypeVar("T")
 
 
 def _outcome(exc: FlowError) -> str:
@@ -31,9 +35,10 @@ class Mitigations:
     flow: MitigationFlow
     verification: Verification
 
-    async def _run(self, respond: Respond, work: object, *, ephemeral: bool = True) -> object | None:
+    async def _run(self, respond: Respond, work: Awaitable[T], *, ephemeral: bool = True) -> T | None:
+        """The flow's outcome, or None when it said no (the person is told why)."""
         try:
-            return await work  # type: ignore[misc]
+            return await work
         except FlowError as exc:
             note_outcome(_outcome(exc))
             extra = {"response_type": "ephemeral", "replace_original": False} if ephemeral else {}
@@ -43,7 +48,7 @@ class Mitigations:
     async def request(self, args: dict, user: str, respond: Respond, text: str) -> None:
         planned = await self._run(respond, self.flow.plan(Actor(user), args, text), ephemeral=False)
         if planned is not None:
-            bind(incident_id=planned.incident.id)  # type: ignore[attr-defined]
+            bind(incident_id=planned.incident.id)
 
     async def confirm(self, plan_id: str, user: str, respond: Respond) -> None:
         await self._run(respond, self.flow.confirm(Actor(user), plan_id))

@@ -12,7 +12,7 @@ from sandbox.slack.args import Args
 from sandbox.slack.blockkit import check_view
 from sandbox.slack.errors import SlackError, invalid_arguments, missing
 from sandbox.slack.methods_chat import channel_arg, post, thread_arg, with_block_ids
-from sandbox.slack.models import File, Message, View
+from sandbox.slack.models import File, Message, Trigger, View
 from sandbox.slack.registry import method
 from sandbox.slack.workspace import Workspace, new_id
 
@@ -130,8 +130,8 @@ def _view_json(ws: Workspace, view_id: str, view: dict[str, Any], root: str) -> 
     }
 
 
-@method("views.open")
-def views_open(ws: Workspace, args: Args) -> dict[str, Any]:
+def _trigger_and_view(ws: Workspace, args: Args) -> tuple[Trigger, dict[str, Any]]:
+    """The request's trigger and view, as Slack checks them: the trigger known, unused, unexpired."""
     trigger_id = args.string("trigger_id", required=True)
     trigger = ws.triggers.get(trigger_id)
     if trigger is None:
@@ -141,6 +141,12 @@ def views_open(ws: Workspace, args: Args) -> dict[str, Any]:
         raise SlackError("exchanged_trigger_id")
     if ws.trigger_expired(trigger):
         raise SlackError("expired_trigger_id")
+    return trigger, view
+
+
+@method("views.open")
+def views_open(ws: Workspace, args: Args) -> dict[str, Any]:
+    trigger, view = _trigger_and_view(ws, args)
     external_id = view.get("external_id")
     if external_id and any(v.view.get("external_id") == external_id for v in ws.opened_views.values()):
         raise SlackError("duplicate_external_id")
@@ -159,15 +165,7 @@ MAX_VIEW_STACK = 3
 @method("views.push")
 def views_push(ws: Workspace, args: Args) -> dict[str, Any]:
     """Push a view onto the stack of the modal the trigger's interaction happened in."""
-    trigger_id = args.string("trigger_id", required=True)
-    trigger = ws.triggers.get(trigger_id)
-    if trigger is None:
-        raise invalid_arguments("invalid `trigger_id`")
-    view = _view_arg(args)
-    if trigger.used:
-        raise SlackError("exchanged_trigger_id")
-    if ws.trigger_expired(trigger):
-        raise SlackError("expired_trigger_id")
+    trigger, view = _trigger_and_view(ws, args)
     below = ws.opened_views.get(trigger.view_id or "")
     if below is None or below.closed:
         raise SlackError("not_found")
