@@ -241,8 +241,10 @@ async def test_pinned_thread_messages_join_the_timeline_once(ch: Harness) -> Non
     )
     note = ch.sandbox.slack.add_user_message(channel, "U_DAVE", said, thread_ts)
     elsewhere = ch.sandbox.slack.add_user_message(channel, "U_DAVE", "unrelated chatter")
-    for user in ("U_ALICE", "U_BOB"):
-        assert (await ch.driver.reaction_added(channel, note.ts, "pushpin", user=user)).status == 200
+    # Alice's pin first, then Bob's on the same message (each reaction is handled in its own task).
+    assert (await ch.driver.reaction_added(channel, note.ts, "pushpin", user="U_ALICE")).status == 200
+    await eventually(lambda: _has(ch, incident_id, "note", 2))
+    assert (await ch.driver.reaction_added(channel, note.ts, "pushpin", user="U_BOB")).status == 200
     await ch.driver.reaction_added(channel, elsewhere.ts, "pushpin")
     await ch.driver.reaction_added(channel, note.ts, "eyes")
     await eventually(lambda: _has(ch, incident_id, "note", 2))  # the script's own and this one

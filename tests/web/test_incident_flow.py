@@ -164,10 +164,18 @@ async def test_the_world_panel_causes_and_clears_faults(incident_world: tuple[Sa
         rbac = faults.locator('input[data-rbac="patch configmaps"]')
         await rbac.check()
         await expect(rbac).to_be_checked()
-        assert not sb.kube.rbac.allowed("patch", "configmaps", f"tenant-{TENANT}")
+
+        async def denied() -> bool:  # the box ticks at once; the page's request lands a moment later
+            return not sb.kube.rbac.allowed("patch", "configmaps", f"tenant-{TENANT}")
+
+        await eventually(denied)
         await rbac.uncheck()
         await expect(rbac).not_to_be_checked()
-        assert sb.kube.rbac.allowed("patch", "configmaps", f"tenant-{TENANT}")
+
+        async def allowed() -> bool:
+            return sb.kube.rbac.allowed("patch", "configmaps", f"tenant-{TENANT}")
+
+        await eventually(allowed)
 
         await faults.locator('input[data-fault="kube_stall"]').check()
         await expect(faults.locator('input[data-fault="kube_stall"]')).to_be_checked()
