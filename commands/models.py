@@ -12,6 +12,22 @@ from enum import StrEnum
 from typing import Any, Literal
 
 Scenario = Literal["signatures", "escalations", "quota", "policy"]
+# The runbook's sub-causes, three per scenario (two for D); a diagnosis names one when it can.
+Cause = Literal[
+    "wrong_key",
+    "rotation_not_synchronised",
+    "clock_skew",
+    "distribution_shift",
+    "policy_too_strict",
+    "upstream_corruption",
+    "legitimate_burst",
+    "retry_storm",
+    "attack",
+    "bad_thresholds",
+    "feature_flag",
+]
+# How sure a verdict is; ``Verdict.rule`` says which rule set it.
+Confidence = Literal["high", "medium", "low"]
 
 SCENARIO_LETTER: dict[str, str] = {"signatures": "A", "escalations": "B", "quota": "C", "policy": "D"}
 SCENARIO_TITLE: dict[str, str] = {
@@ -61,6 +77,12 @@ class Verdict:
     headline: str
     evidence: list[str] = field(default_factory=list)
     next_steps: list[str] = field(default_factory=list)
+    cause: Cause | None = None
+    confidence: Confidence | None = None
+    rule: str = ""  # the rule that set the confidence, said with it
+    runner_up: Scenario | None = None
+    # The scenarios the evidence could not tell apart (two or more: the verdict is inconclusive).
+    inconclusive: tuple[Scenario, ...] = ()
 
 
 @dataclass

@@ -11,8 +11,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from commands.models import Confidence
+
 FindingStatus = Literal["ok", "warn", "breach", "error", "unknown"]
-Confidence = Literal["high", "medium", "low"]
 Sli = Literal["escalations", "signature_errors"]
 # How each SLI is named in a message (the alert's ``sli`` label is the key).
 SLI_NAMES: dict[str, str] = {"escalations": "escalation ratio", "signature_errors": "signature-error ratio"}
@@ -122,7 +123,7 @@ class VerdictReached(_Event):
     kind: Literal["verdict"] = "verdict"
     step: Literal["triage", "diagnose", "isolation"]
     scenario: str | None  # signatures | escalations | quota | policy, None: no breach / unknown
-    cause: str | None = None  # the runbook's sub-cause, e.g. "legitimate-burst"
+    cause: str | None = None  # the runbook's sub-cause, e.g. "legitimate_burst"
     headline: str
     evidence: tuple[str, ...] = ()
     confidence: Confidence | None = None

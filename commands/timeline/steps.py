@@ -34,7 +34,11 @@ def verdict_reached(report: Report) -> VerdictReached:
         step=step,
         scenario=verdict.scenario if verdict else None,
         headline=verdict.headline if verdict else report.status.value,
+        cause=verdict.cause if verdict else None,
         evidence=tuple(verdict.evidence) if verdict else (),
+        confidence=verdict.confidence if verdict else None,
+        runner_up=verdict.runner_up if verdict else None,
+        inconclusive=verdict.inconclusive if verdict else (),
         slis=measured_slis(report),
         findings=tuple(
             FindingRef(key=f.key, title=f.title, status=f.status.value, summary=f.summary) for f in report.findings
