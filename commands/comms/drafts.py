@@ -142,8 +142,8 @@ def tenant_resolved(facts: IncidentFacts, comms: Comms, *, tenant: str | None = 
 
 
 def root_cause_text(facts: IncidentFacts) -> str:
-    verdict = facts.root_cause
-    return verdict.root_cause if verdict else "not determined yet"
+    cause = facts.root_cause
+    return cause.text if cause else "not determined yet"
 
 
 def resolution_text(facts: IncidentFacts, people: Mapping[str, str] | None = None) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from commands.models import SCENARIO_TITLE
+from commands.comms.cause import CurrentCause, VerdictFact, current_cause
 from commands.timeline import Entry, read_timeline
 from commands.timeline.describe import change_text, check_text
 from commands.timeline.events import (
@@ -21,7 +21,6 @@ from commands.timeline.events import (
     AlertNotified,
     ChangeRef,
     CheckRan,
-    FindingRef,
     MitigationApplied,
     MitigationApproved,
     MitigationPlanned,
@@ -52,45 +51,6 @@ class Degradation:
     status: str
     started_at: datetime  # measured: when it was measured
     ended_at: datetime | None
-
-
-@dataclass(frozen=True)
-class VerdictFact:
-    at: datetime
-    actor: str
-    verdict: VerdictReached
-
-    @property
-    def step(self) -> str:
-        return self.verdict.step
-
-    @property
-    def scenario(self) -> str | None:
-        return self.verdict.scenario
-
-    @property
-    def headline(self) -> str:
-        return self.verdict.headline
-
-    @property
-    def evidence(self) -> tuple[str, ...]:
-        return self.verdict.evidence
-
-    @property
-    def findings(self) -> tuple[FindingRef, ...]:
-        return self.verdict.findings
-
-    @property
-    def scenario_title(self) -> str | None:
-        return SCENARIO_TITLE.get(self.scenario or "")
-
-    @property
-    def root_cause(self) -> str:
-        """The headline, led by the scenario's title unless the headline already names it."""
-        title = self.scenario_title
-        if title is None or title in self.headline:
-            return self.headline
-        return f"scenario {title}: {self.headline}"
 
 
 @dataclass(frozen=True)
@@ -223,18 +183,9 @@ class IncidentFacts:
         return self.until(self.resolved_at or self.now)
 
     @property
-    def root_cause(self) -> VerdictFact | None:
-        """The latest diagnosis that named a scenario, else the latest triage that did, else the
-        latest verdict of any kind."""
-        for pick in (
-            lambda v: v.step == "diagnose" and v.scenario,
-            lambda v: v.step == "triage" and v.scenario,
-            lambda v: True,
-        ):
-            chosen = [v for v in self.verdicts if pick(v)]
-            if chosen:
-                return chosen[-1]
-        return None
+    def root_cause(self) -> CurrentCause | None:
+        """The one current root cause (``commands.comms.cause``): every draft states it."""
+        return current_cause(self.verdicts, self.entries)
 
     @property
     def active_mitigations(self) -> list[MitigationFact]:

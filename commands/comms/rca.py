@@ -65,7 +65,7 @@ def rca_context(facts: IncidentFacts, comms: Comms, people: Mapping[str, str] | 
 
 def summary_context(facts: IncidentFacts, comms: Comms, tenant: str) -> dict[str, Any]:
     """Only what a tenant may see: their name, times, their SLI numbers, and kinds, never text."""
-    verdict = facts.root_cause
+    cause = facts.root_cause
     actions = list(dict.fromkeys(m.action for m in facts.active_mitigations))
     return {
         "tenant": tenant,
@@ -74,7 +74,8 @@ def summary_context(facts: IncidentFacts, comms: Comms, tenant: str) -> dict[str
         "resolved_at": facts.resolved_at,
         "time_to_resolve": facts.time_to_resolve if facts.resolved_at else None,
         "impact": degraded_text(degraded_for(facts, tenant)),
-        "scenario": verdict.scenario if verdict else None,
+        # The cause's kind only when the evidence is strong; otherwise the template says less.
+        "scenario": cause.scenario if cause and cause.tenant_may_know else None,
         "actions": actions,
         "verified": any(m.verified is not None for m in facts.active_mitigations),
     }

@@ -185,9 +185,9 @@ class CommsFlow:
         await self.authorise(actor, "resolve.submit", "resolve incidents", before, fresh=True)
         incident = await self.store.set_state(before.id, "resolved", actor=actor.id, reason="resolved")
         facts = await self._facts(incident.id)
-        draft = stakeholder_resolved(facts, self.comms, await people(facts.actors))
-        if fields:
-            draft = draft.with_fields(**fields)
+        drafted = stakeholder_resolved(facts, self.comms, await people(facts.actors))
+        draft = drafted.with_fields(**fields) if fields else drafted
+        edited = tuple(k for k, v in draft.fields.items() if drafted.fields.get(k) != v)
         text = draft.render(self.templates)
         # Concurrent resolves (two people, two replicas) all get here: one posts RESOLVED.
         key = f"resolve:{incident.id}:{incident.resolved_at.isoformat() if incident.resolved_at else ''}"
@@ -200,7 +200,10 @@ class CommsFlow:
             await self.jobs.enqueue(Job.POST_TO, {"channel": stakeholders, "text": text}, key=f"{key}:stakeholders")
         await self.jobs.enqueue(Job.UPDATE_PARENT, {}, incident_id=incident.id)
         await append(
-            self.store, incident.id, actor.id, ResolvePosted(fields=draft.fields, stakeholder_channel=stakeholders)
+            self.store,
+            incident.id,
+            actor.id,
+            ResolvePosted(fields=draft.fields, stakeholder_channel=stakeholders, edited=edited),
         )
         if incident.tenant and self.destination(incident.tenant) and tenant_update:
             update = tenant_resolved(facts, self.comms, tenant=incident.tenant)

@@ -243,6 +243,7 @@ class ResolvePosted(_Event):
     kind: Literal["resolve.posted"] = "resolve.posted"
     fields: dict[str, str]
     stakeholder_channel: str | None = None
+    edited: tuple[str, ...] = ()  # the fields the person changed from the draft
 
 
 class SilenceChanged(_Event):

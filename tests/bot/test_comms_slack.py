@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from commands.comms import load_facts
 from integrations.alertmanager import Alertmanager
 from integrations.store import Store
 from sandbox.slack.models import View
@@ -210,6 +211,13 @@ async def test_the_rca_reminder_fires_when_no_rca_was_posted(ch: Harness) -> Non
         lambda: next((m.text for m in ch.thread(TENANT) if ":memo: The RCA" in m.text), None), timeout=15
     )
     assert f"incident #{incident_id} ({TENANT}) is due" in reminder and f"`/flk rca {TENANT}`" in reminder
+    # The person's wording is the incident's root cause from now on (the RCA states it).
+    assert ch.bot.rt is not None
+    facts = await load_facts(ch.bot.rt.store, incident_id, now=datetime.now(UTC))
+    assert facts.root_cause is not None and (facts.root_cause.source, facts.root_cause.text) == (
+        "person",
+        "typed by hand",
+    )
 
 
 async def test_grafana_down_the_resolve_completes_and_the_annotation_is_retried(ch: Harness) -> None:

@@ -105,6 +105,8 @@ async def script_incident(
             step="diagnose",
             scenario="policy",
             headline=f"policy v9 tightened tol_D from 1.5 to 1.1 for {TENANT}",
+            cause="bad_thresholds",
+            confidence="high",
             evidence=("tol_D 1.5 → 1.1 in v9 (author mlopez)", f"{HOST}:8080 serves v9 since 09:41 UTC"),
             findings=(FindingRef(key="policy.diff", status="breach", summary="tol_D 1.5 → 1.1"),),
             tenant=TENANT,

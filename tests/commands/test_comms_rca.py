@@ -63,7 +63,7 @@ _Draft generated 2031-05-04 11:21 UTC from the incident timeline; due by 2031-05
 
 ## Root cause
 
-scenario D · per-tenant policy misconfiguration: policy v9 tightened tol_D from 1.5 to 1.1 for t-blue (diagnose at 2031-05-04 10:04:20 UTC, by Alice &lt;admin>)
+scenario D · per-tenant policy misconfiguration: policy v9 tightened tol_D from 1.5 to 1.1 for t-blue (diagnose at 2031-05-04 10:04:20 UTC, by Alice &lt;admin>, confidence high)
 - tol_D 1.5 → 1.1 in v9 (author mlopez)
 - backend.lba.svc.cluster.local:8080 serves v9 since 09:41 UTC
 
