@@ -25,7 +25,7 @@ class Progress:
         self,
         io: SlackIO,
         channel: str,
-        thread_ts: str,
+        thread_ts: str | None,
         step: str,
         tenant: str,
         probes: list[Probe],
@@ -41,6 +41,7 @@ class Progress:
         self.done: dict[str, Finding] = {}
         self.ts: str | None = None
         self._last_edit = 0.0
+        self._finished = False
         self._pending: asyncio.Task[None] | None = None
 
     def _text(self) -> str:
@@ -73,7 +74,7 @@ class Progress:
         if self.ts is None:
             return
         self._last_edit = time.monotonic()
-        blocks = progress_blocks(self.step, self.tenant, self.probes, self.done)
+        blocks = progress_blocks(self.step, self.tenant, self.probes, self.done, finished=self._finished)
         try:
             await self.io.update(self.channel, self.ts, self._text(), blocks)
         except Exception:
@@ -85,6 +86,7 @@ class Progress:
             self._pending.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pending
+        self._finished = True
         await self._edit()
 
 

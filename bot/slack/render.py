@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from slack_sdk.models.blocks import (
@@ -17,7 +18,7 @@ from slack_sdk.models.blocks import (
 
 from bot.slack.limits import MAX_CONTEXT_TEXT, MAX_HEADER_TEXT, MAX_SECTION_TEXT, clip, fit
 from bot.slack.mrkdwn import escape
-from commands.models import SCENARIO_LETTER, Finding, Probe, Report, Status
+from commands.models import SCENARIO_LETTER, SEVERITY, Finding, Probe, Report, Status
 from commands.registry import REGISTRY
 
 ICON = {
@@ -29,7 +30,6 @@ ICON = {
 }
 PENDING = ":hourglass_flowing_sand:"
 EVIDENCE_INLINE = 5
-GROUPS = (("sli", "§3.1 Identify"), ("identify", None), ("health", "§3.2 Health"), ("changes", "§3.3 Recent changes"))
 
 
 def _md(text: str) -> MarkdownTextObject:
@@ -66,7 +66,17 @@ def button_label(command: str) -> str:
     return f"{verb.capitalize()}: {' '.join(details)}" if details else verb.capitalize()
 
 
-def progress_blocks(step: str, tenant: str, probes: Iterable[Probe], done: dict[str, Finding]) -> list[Block]:
+def progress_blocks(
+    step: str, tenant: str, probes: Iterable[Probe], done: dict[str, Finding], *, finished: bool = False
+) -> list[Block]:
+    """The live checklist; once ``finished`` with every probe done, one line of counts: the
+    report below it holds the findings, so that the thread shows each one once."""
+    probes = list(probes)
+    head = f"*{step.capitalize()}* of `{tenant}` · {len(done)}/{len(probes)} probes done"
+    if finished and len(done) == len(probes):
+        counts = Counter(f.status for f in done.values())
+        tally = " · ".join(f"{ICON[s]} {counts[s]}" for s in SEVERITY if counts[s])
+        return [_context(f"{head} · {tally} · findings in the report below" if tally else head)]
     lines = []
     for probe in probes:
         finding = done.get(probe.key)
@@ -74,54 +84,70 @@ def progress_blocks(step: str, tenant: str, probes: Iterable[Probe], done: dict[
             lines.append(f"{PENDING} {probe.title}")
         else:
             lines.append(f"{ICON[finding.status]} {probe.title} · {escape(clip(finding.summary, 140))}")
-    total = len(lines)
-    blocks: list[Block] = [
-        _context(f"*{step.capitalize()}* of `{tenant}` · {len(done)}/{total} probes done"),
-        SectionBlock(text=_md("\n".join(lines))),
-    ]
-    return blocks
+    return [_context(head), SectionBlock(text=_md("\n".join(lines)))]
+
+
+def _line(finding: Finding) -> str:
+    return f"{ICON[finding.status]} *{escape(finding.title)}* · {escape(finding.summary)}"
+
+
+def _new_facts(finding: Finding) -> dict[str, str]:
+    """The facts the summary does not already state (a number is said once)."""
+    return {k: v for k, v in finding.facts.items() if v not in finding.summary}
 
 
 def _finding_section(finding: Finding) -> list[Block]:
-    text = f"{ICON[finding.status]} *{escape(finding.title)}* · {escape(finding.summary)}"
+    text = _line(finding)
     shown = finding.evidence[:EVIDENCE_INLINE]
     if shown:
         text += "\n" + "\n".join(f"• `{escape(clip(line, 300))}`" for line in shown)
     if len(finding.evidence) > EVIDENCE_INLINE:
         text += f"\n_{len(finding.evidence) - EVIDENCE_INLINE} more line(s) in the attached report_"
     blocks: list[Block] = [SectionBlock(text=_md(text))]
-    if finding.facts:
-        facts = " · ".join(f"{escape(k)}: {escape(v)}" for k, v in finding.facts.items())
-        blocks.append(_context(facts))
+    facts = _new_facts(finding)
+    if facts:
+        blocks.append(_context(" · ".join(f"{escape(k)}: {escape(v)}" for k, v in facts.items())))
+    return blocks
+
+
+def _verdict_blocks(report: Report) -> list[Block]:
+    verdict = report.verdict
+    if verdict is None:
+        return []
+    text = f"*{escape(verdict.headline)}*"
+    if verdict.confidence:
+        sure = f"confidence {verdict.confidence}" + (f" ({escape(verdict.rule)})" if verdict.rule else "")
+        text += f"\n_{sure}_"
+    if verdict.evidence:
+        text += "\n" + "\n".join(f"• {escape(e)}" for e in verdict.evidence)
+    blocks: list[Block] = [SectionBlock(text=_md(text))]
+    buttons = []
+    for command in verdict.next_steps:
+        button = command_button(command, button_label(command), primary=not buttons)
+        if button is not None:
+            buttons.append(button)
+    if buttons:
+        blocks.append(ActionsBlock(elements=buttons[:25]))
     return blocks
 
 
 def report_blocks(report: Report) -> tuple[list[Block], bool]:
-    """The summary of a step. Returns the blocks and whether something was cut (attach the file)."""
-    verdict = report.verdict
-    status = report.status
-    blocks: list[Block] = [_header(f"{report.step.capitalize()} · {report.tenant} · {status.value}")]
-    if verdict is not None:
-        text = f"*{escape(verdict.headline)}*"
-        if verdict.evidence:
-            text += "\n" + "\n".join(f"• {escape(e)}" for e in verdict.evidence)
-        blocks.append(SectionBlock(text=_md(text)))
-        buttons = []
-        for command in verdict.next_steps:
-            button = command_button(command, button_label(command), primary=not buttons)
-            if button is not None:
-                buttons.append(button)
-        if buttons:
-            blocks.append(ActionsBlock(elements=buttons[:25]))
-    seen_group = None
-    for finding in report.findings:
-        group = finding.key.split(".")[0]
-        title = dict(GROUPS).get(group)
-        if title and group != seen_group:
-            blocks.append(DividerBlock())
-            blocks.append(_context(f"*{title}*"))
-        seen_group = group if title else seen_group
-        blocks.extend(_finding_section(finding))
+    """The summary of a step: the verdict with its evidence and next steps first, then what is
+    wrong (worst first, with its evidence), then what was checked and found healthy, each
+    finding once. Returns the blocks and whether something was cut (attach the file)."""
+    blocks: list[Block] = [_header(f"{report.step.capitalize()} · {report.tenant} · {report.status.value}")]
+    blocks += _verdict_blocks(report)
+    rank = {s: n for n, s in enumerate(SEVERITY)}
+    wrong = sorted((f for f in report.findings if f.status is not Status.OK), key=lambda f: rank[f.status])
+    healthy = [f for f in report.findings if f.status is Status.OK]
+    if wrong:
+        blocks.append(DividerBlock())
+        for finding in wrong:
+            blocks.extend(_finding_section(finding))
+    if healthy:
+        blocks.append(DividerBlock())
+        blocks.append(_context(f"*Checked and healthy* ({len(healthy)})"))
+        blocks.append(SectionBlock(text=_md("\n".join(_line(f) for f in healthy))))
     errors = sum(f.status is Status.ERROR for f in report.findings)
     footer = f"{len(report.findings)} probes in {report.wall_ms:.0f} ms"
     if errors:

@@ -22,6 +22,7 @@ from bot.text_report import report_text
 from commands import diagnose
 from commands.charts import trend_chart
 from commands.export import run_export
+from commands.flows.actors import Actor
 from commands.isolation import run_isolation_triage
 from commands.models import Report
 from commands.promql import pct
@@ -37,15 +38,26 @@ log = logging.getLogger(__name__)
 Respond = Callable[..., Awaitable[Any]]
 
 
+# Steps that find out whether there is an incident at all: with none open for the tenant they
+# run in the channel and open one only when they find a breach (a healthy tenant's triage is
+# an answer, not a P2).
+IN_CHANNEL = {"triage", "diagnose"}
+
+
 async def request_step(
     rt: Runtime, threads: IncidentThreads, op: str, command: str, args: dict[str, Any], user: str, respond: Respond
 ) -> None:
-    """A step asked for by a person: find or open the tenant's incident, queue the step on it."""
+    """A step asked for by a person: queued on the tenant's incident (opened for it if need be),
+    or in the channel (``IN_CHANNEL``) while the tenant has none."""
     tenant = args["tenant"]
     refusal = await rt.ctx.tenants.refuse(tenant)
     if refusal:
         note_outcome("usage")  # a malformed or unknown tenant id: the person's input
         await respond(text=f":information_source: {refusal}. Try `/flk triage` to list breaching tenants.")
+        return
+    if op in IN_CHANNEL and await threads.store.find_open(tenant) is None:
+        await threads.store.outbox.enqueue(op, {**args, "actor": user, "command": command})
+        rt.kick_outbox()
         return
     incident, _ = await threads.open_for_tenant(tenant, user, f"{tenant}: {op} requested by {user}")
     bind(incident_id=incident.id)
@@ -72,14 +84,15 @@ async def _run_step(
     step_probes: list,
     run: Callable[[Callable[..., Awaitable[None]]], Awaitable[Report]],
 ) -> None:
-    """Stream a step into the incident's thread, record it on the timeline, attach its chart."""
-    assert item.incident_id is not None
-    incident = await threads.store.get(item.incident_id)
-    channel, thread_ts = await threads.thread(incident.id)
+    """Stream a step into the incident's thread (or, with no incident, into the channel: its
+    checklist becomes the parent of the incident a breach opens), record it on the timeline,
+    attach its chart."""
+    incident = await threads.store.get(item.incident_id) if item.incident_id is not None else None
+    channel, thread_ts = await threads.thread(incident.id) if incident else (threads.channel, None)
     tenant = item.payload["tenant"]
+    actor = item.payload.get("actor", "bot")
     try:
-        actor = item.payload.get("actor", "bot")
-        report = await stream_report(
+        report, shown = await stream_report(
             rt, channel, thread_ts, step, tenant, step_probes, run, actor, resume_key=f"progress:{item.id}"
         )
     except (SlackApiError, BackendError):
@@ -91,8 +104,23 @@ async def _run_step(
         return
     observe_report(report)
     # The summary is in Slack: a store outage now must not fail the item (its retry posts again).
-    await until_stored(partial(threads.record_report, incident, report, actor), f"{step} of {tenant}")
-    await _upload_chart(rt, channel, thread_ts, report)
+    if incident is not None:
+        await until_stored(partial(threads.record_report, incident, report, actor), f"{step} of {tenant}")
+    else:
+        record = partial(_record_in_channel, threads, report, actor, item.payload.get("command", step), shown)
+        await until_stored(record, f"{step} of {tenant}")
+    await _upload_chart(rt, channel, shown[1], report)
+
+
+async def _record_in_channel(
+    threads: IncidentThreads, report: Report, actor: str, command: str, shown: tuple[str, str]
+) -> None:
+    """A step run with no incident: a breach opens one around the message it was shown in (or
+    joins one opened meanwhile); a healthy answer records nothing."""
+    incident = await threads.steps.record(Actor(actor), report, thread=shown)
+    if incident is not None:
+        bind(incident_id=incident.id)
+        await append(threads.store, incident.id, actor, CommandRun(verb=report.step, text=command))
 
 
 async def op_triage(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
@@ -101,10 +129,10 @@ async def op_triage(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> 
 
 
 async def op_diagnose(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
-    assert item.incident_id is not None
     tenant = item.payload["tenant"]
-    # Default: the scenario the triage found likely, else all four.
-    scenario = item.payload.get("scenario") or (await threads.store.get(item.incident_id)).scenario or "all"
+    # Default: the scenario the triage found likely, else all four (and all four with no incident).
+    incident = await threads.store.get(item.incident_id) if item.incident_id is not None else None
+    scenario = item.payload.get("scenario") or (incident.scenario if incident else None) or "all"
     await _run_step(
         rt,
         threads,
@@ -144,20 +172,23 @@ async def op_isolation_triage(rt: Runtime, threads: IncidentThreads, item: Outbo
 async def stream_report(
     rt: Runtime,
     channel: str,
-    thread_ts: str,
+    thread_ts: str | None,
     step: str,
     tenant: str,
     step_probes: list,
     run: Callable[[Callable[..., Awaitable[None]]], Awaitable[Report]],
     actor: str = "bot",
     resume_key: str | None = None,
-) -> Report:
-    """Run a step with its progress checklist in the thread, then post its report. With
-    ``resume_key`` (an outbox item's), a retried run edits the checklist the first run posted."""
+) -> tuple[Report, tuple[str, str]]:
+    """Run a step with its progress checklist in the thread, then post its report; returns it
+    with the (channel, thread) it is in. With no ``thread_ts`` the checklist is posted in the
+    channel and the report in its thread. With ``resume_key`` (an outbox item's), a retried run
+    edits the checklist the first run posted."""
     interval = rt.settings.progress_interval_s
     progress: Progress
-    # Slack streams to a person: a step the bot started itself (an alert) is shown as a checklist.
-    if rt.settings.slack_streaming == "native" and is_user(actor):
+    # Slack streams to a person, in a thread: a step the bot started itself (an alert) and one
+    # in the channel are shown as a checklist.
+    if rt.settings.slack_streaming == "native" and is_user(actor) and thread_ts is not None:
         team = (await rt.io.client.auth_test()).get("team_id", "")
         progress = NativeProgress(rt.io, channel, thread_ts, step, tenant, step_probes, interval, (actor, team))
     else:
@@ -171,8 +202,10 @@ async def stream_report(
         report = await run(progress.on_finding)
     finally:
         await progress.finish()
-    await post_report(rt, channel, thread_ts, report)
-    return report
+    shown = thread_ts or progress.ts
+    assert shown is not None  # the checklist was posted (or taken over)
+    await post_report(rt, channel, shown, report)
+    return report, (channel, shown)
 
 
 async def post_report(rt: Runtime, channel: str, thread_ts: str, report: Report) -> None:

@@ -19,11 +19,12 @@ class StepRecords:
         self.jobs = jobs
         self.incidents = incidents
 
-    async def record(self, actor: Actor, report: Report) -> Incident | None:
+    async def record(self, actor: Actor, report: Report, *, thread: tuple[str, str] | None = None) -> Incident | None:
+        """``thread``: the message the step was shown in, the parent of an incident it opens."""
         incident = await self.store.find_open(report.tenant)
         if incident is None and report.status is Status.BREACH:
             title = f"{report.tenant}: {report.step} by {actor.id}"
-            incident, _ = await self.incidents.open_for_tenant(report.tenant, actor, title)
+            incident, _ = await self.incidents.open_for_tenant(report.tenant, actor, title, thread=thread)
         if incident is None:
             return None
         await self.record_on(incident, actor, report)

@@ -72,15 +72,26 @@ class Harness:
     def __post_init__(self) -> None:
         self._threads: dict[str, str] = {}
 
-    async def thread_ts(self, tenant: str, wait_s: float = 15) -> str:
-        """The tenant's incident thread, as the bot's store knows it (waits for the parent post)."""
+    def answers(self, tenant: str) -> list[str]:
+        """The channel messages a triage or diagnose ran in while the tenant had no incident
+        (each its checklist, with the report in its thread), oldest first."""
+        starts = (f"triage of {tenant}:", f"diagnose of {tenant}:")
+        return [m.ts for m in self.sandbox.slack.channel_messages(self.channel) if m.text.startswith(starts)]
+
+    async def thread_ts(self, tenant: str, wait_s: float = 15, *, incident: bool = False) -> str:
+        """The tenant's incident thread, as the bot's store knows it (waits for the parent post),
+        else (unless ``incident``) the latest channel answer of a step that opened none."""
         assert self.bot.rt is not None
         deadline = asyncio.get_running_loop().time() + wait_s
         while True:
-            incident = await self.bot.rt.store.find_open(tenant)
-            if incident is not None and incident.thread_ts:
-                self._threads[tenant] = incident.thread_ts
-                return incident.thread_ts
+            found = await self.bot.rt.store.find_open(tenant)
+            if found is not None and found.thread_ts:
+                self._threads[tenant] = found.thread_ts
+                return found.thread_ts
+            answers = [] if incident else self.answers(tenant)
+            if answers:
+                self._threads[tenant] = answers[-1]
+                return answers[-1]
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"no incident thread for {tenant}")
             await asyncio.sleep(0.05)
@@ -94,17 +105,33 @@ class Harness:
         return self.sandbox.slack.thread(self.channel, ts) if ts else []
 
     def summaries(self, tenant: str, step: str = "Triage") -> list[Message]:
+        """The step's reports for the tenant: in its incident thread and in its channel answers."""
         header = f"{step} · {tenant} · "
-        return [
-            m
-            for m in self.thread(tenant)
-            if any(b.get("type") == "header" and b["text"]["text"].startswith(header) for b in m.blocks)
-        ]
+        threads = dict.fromkeys([*self.answers(tenant), *filter(None, [self._threads.get(tenant)])])
+        return sorted(
+            (
+                m
+                for ts in threads
+                for m in self.sandbox.slack.thread(self.channel, ts)
+                if any(b.get("type") == "header" and b["text"]["text"].startswith(header) for b in m.blocks)
+            ),
+            key=lambda m: float(m.ts),
+        )
 
-    async def wait_summary(self, tenant: str, count: int = 1, wait_s: float = 30) -> Message:
+    async def wait_summary(self, tenant: str, count: int = 1, wait_s: float = 30, step: str = "Triage") -> Message:
+        """The ``count``-th report of the step for the tenant, in its incident thread or in the
+        channel (the incident's thread is followed as soon as it is posted)."""
+        assert self.bot.rt is not None
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while len(self.summaries(tenant, step)) < count:
+            found = await self.bot.rt.store.find_open(tenant)
+            if found is not None and found.thread_ts:
+                self._threads[tenant] = found.thread_ts
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"no {step} report {count} for {tenant}")
+            await asyncio.sleep(0.05)
         await self.thread_ts(tenant, wait_s)
-        await self.sandbox.slack.wait_for(lambda: len(self.summaries(tenant)) >= count, timeout=wait_s)
-        return self.summaries(tenant)[-1]
+        return self.summaries(tenant, step)[-1]
 
 
 def percent(message: Message, title: str) -> float:

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from commands.promql import pct
+from commands.timeline import read_timeline
 from sandbox.slack import SlackDriver
 from sandbox.up import Sandbox
-from tests.bot.harness import Harness, healthy_tenant, start_bot, triage_once
+from tests.bot.harness import Harness, eventually, healthy_tenant, start_bot, triage_once
 from tests.bot.test_triage_e2e import check_every_tenant
 
 
@@ -60,8 +61,16 @@ async def test_triage_without_tenant_lists_breaching_tenants_worst_first(harness
 
 
 async def test_status_and_incidents(harness: Harness) -> None:
-    tenant = healthy_tenant(harness.sandbox)
+    tenant = next(t for t, s in harness.sandbox.live.world.tenants.items() if s.scenario != "none")
     await triage_once(harness, tenant)
+    store = harness.bot.rt.store  # type: ignore[union-attr]
+
+    async def command_recorded() -> bool:
+        incident = await store.find_open(tenant)
+        return incident is not None and any(e.kind == "command" for e in await read_timeline(store, incident.id))
+
+    # The triage ran in the channel and opened the incident: the command joins it once recorded.
+    await eventually(command_recorded)
     slack = harness.sandbox.slack
     before = len(slack.ephemerals(user="U_BOB"))
     await harness.driver.slash(f"status {tenant}", user="U_BOB")

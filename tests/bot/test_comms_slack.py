@@ -292,9 +292,10 @@ async def test_bad_input_changes_nothing(ch: Harness) -> None:
 
 
 async def test_no_notification_channel_posts_the_draft_in_the_thread(ch: Harness) -> None:
-    tenant = next(t for t in ch.sandbox.live.world.tenants if t != TENANT)
+    world = ch.sandbox.live.world
+    tenant = next(t for t, s in world.tenants.items() if t != TENANT and s.scenario != "none")
     await ch.driver.slash(f"triage {tenant}")
-    await ch.thread_ts(tenant)
+    await ch.thread_ts(tenant, incident=True)
     await ch.driver.slash(f"notify {tenant}")
     view = await ch.sandbox.slack.wait_for(lambda: open_view(ch, "flk_notify"))
     assert "No notification channel is configured" in str(view.view["blocks"][0])

@@ -117,6 +117,7 @@ def free_port() -> int:
 
 async def test_flk_serve_logs_each_command_as_json_with_its_context_and_no_secret(sandbox: Sandbox) -> None:
     tenant = healthy_tenant(sandbox)
+    breaching = next(t for t, s in sandbox.live.world.tenants.items() if s.remedy is not None)
     port = free_port()
     database = Path(tempfile.mkdtemp(prefix="flk-test-db-")) / "logs.sqlite"
     env = {
@@ -141,6 +142,7 @@ async def test_flk_serve_logs_each_command_as_json_with_its_context_and_no_secre
             lambda: any("unknown tenant `no-such-tenant-logs`" in e.all_text() for e in sandbox.slack.ephemerals())
         )
         assert (await driver.slash(f"triage {tenant}", user="U_ALICE")).status == 200
+        assert (await driver.slash(f"export {breaching} escalations 5", user="U_ALICE")).status == 200
         await asyncio.sleep(1.0)
     finally:
         await driver.close()
@@ -153,6 +155,10 @@ async def test_flk_serve_logs_each_command_as_json_with_its_context_and_no_secre
     commands = {line["message"]: line for line in lines if line["message"].startswith("command ")}
     usage = commands["command triage: usage"]
     assert (usage["user"], usage["tenant_id"], usage["incident_id"]) == ("U_BOB", "no-such-tenant-logs", None)
+    # A healthy tenant's triage runs in the channel: there is no incident to name.
     ok = commands["command triage: ok"]
-    assert (ok["user"], ok["tenant_id"]) == ("U_ALICE", tenant) and isinstance(ok["incident_id"], int)
+    assert (ok["user"], ok["tenant_id"], ok["incident_id"]) == ("U_ALICE", tenant, None)
+    exported = commands["command export: ok"]
+    assert (exported["user"], exported["tenant_id"]) == ("U_ALICE", breaching)
+    assert isinstance(exported["incident_id"], int)
     assert all(set(line) >= {"ts", "level", "logger", "message", "incident_id", "tenant_id", "user"} for line in lines)

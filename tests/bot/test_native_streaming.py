@@ -13,6 +13,11 @@ async def test_triage_progress_as_a_native_task_plan(sandbox: Sandbox) -> None:
     driver = SlackDriver(sandbox.slack, f"{bot.url}/slack/events")
     try:
         h = Harness(sandbox, bot, driver)
+        # The first triage runs in the channel (Slack streams only into a thread) and opens the
+        # incident; the second streams into its thread.
+        first = await triage_once(h, tenant)
+        assert "scenario C" in verdict_line(first) and not [m for m in h.thread(tenant) if m.chunks]
+        await h.thread_ts(tenant, incident=True)
         summary = await triage_once(h, tenant)
         assert "scenario C" in verdict_line(summary)
         streamed = [m for m in h.thread(tenant) if m.chunks]

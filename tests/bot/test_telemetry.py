@@ -88,8 +88,10 @@ async def test_commands_are_counted_by_verb_and_outcome_and_each_ack_is_timed(ha
 
 
 async def test_backend_errors_are_counted_by_system(harness: Harness) -> None:
-    tenant, store = healthy_tenant(harness.sandbox), harness.bot.rt.store  # type: ignore[union-attr]
+    tenant = next(t for t, s in harness.sandbox.live.world.tenants.items() if s.scenario != "none")
+    store = harness.bot.rt.store  # type: ignore[union-attr]
     await triage_once(harness, tenant)  # the incident thread exists before the counted run
+    await harness.thread_ts(tenant, incident=True)
     incident = await store.find_open(tenant)
     assert incident is not None
 

@@ -16,6 +16,9 @@ RATIO_TOLERANCE = 0.05
 
 async def check_every_tenant(h: Harness) -> None:
     world = h.sandbox.live.world
+    store = h.bot.rt.store  # type: ignore[union-attr]
+    # Healthy tenants without an incident (another test of the module may have opened one).
+    quiet = [t for t, s in world.tenants.items() if s.scenario == "none" and await store.find_open(t) is None]
     for tenant in world.tenants:
         delivery = await h.driver.slash(f"triage {tenant}")
         assert delivery.status == 200
@@ -27,12 +30,20 @@ async def check_every_tenant(h: Harness) -> None:
             assert verdict.startswith("*No breach"), verdict
         else:
             assert SCENARIO_TITLE[spec.scenario] in verdict, (tenant, verdict)
+            # The incident the breach opened is around the report: its parent is the checklist's message.
+            assert await h.thread_ts(tenant, incident=True) == summary.thread_ts, tenant
         for title, metric in (
             ("Escalation ratio (5m)", "flk_escalated_by_tenant"),
             ("Signature-error ratio (5m)", "flk_signature_errors_by_tenant"),
         ):
             expected = h.sandbox.live.ratio(tenant, metric, now)
             assert percent(summary, title) == pytest.approx(expected, rel=RATIO_TOLERANCE), (tenant, title)
+    # An answer in the channel, not a P2 (checked once the breaching tenants' incidents are open,
+    # so that a healthy one's would have been too).
+    for tenant in quiet:
+        assert await store.find_open(tenant) is None, tenant
+        answer = summaries[list(world.tenants).index(tenant)]
+        assert answer.thread_ts in h.answers(tenant), tenant
 
 
 async def test_each_tenant_of_the_default_world(harness: Harness) -> None:

@@ -53,8 +53,11 @@ async def test_commands_and_alerts_delivered_twice_run_once(cluster: Cluster) ->
         ts = await thread_ts(cluster, tenant)
         assert len(parents(cluster, tenant, since)) == 1, tenant
         assert len(summaries(cluster, ts, tenant)) == 1, tenant
-        [(_, done, of)] = checklists(cluster, ts, tenant)
-        assert done == of > 0, tenant
+        # A triage asked while the tenant had no incident ran in the channel: its checklist
+        # became the incident's parent. Any checklist left in the thread is finished.
+        shown = checklists(cluster, ts, tenant)
+        assert len(shown) <= 1 and all(done == of > 0 for _, done, of in shown), tenant
+        assert shown or tenant in asked, tenant
     # Both replicas took part.
     assert sorted(cluster.front.served) == sorted(b.url for b in cluster.replicas)
 
