@@ -86,7 +86,7 @@ class _TenantRecords:
         """(time, shard draw, record) for the slots whose record falls in [since, until)."""
         out = []
         # The escalation ratio is a step function: look it up per step, not per record.
-        steps = self.live._breakpoints(self.tid, ("escalation_ratio",), since, until)
+        steps = self.live.breakpoints(self.tid, ("escalation_ratio",), since, until)
         ratios = [self.live.value(self.tid, "escalation_ratio", s) for s in steps]
         first = math.floor((since - self.live.t0) / self.interval) - 1
         last = math.ceil((until - self.live.t0) / self.interval)

@@ -247,7 +247,7 @@ class BackendLogs:
             return None
         name, live = s.follows, self.live
         series = getattr(live.world.tenants[s.tenant].traffic, name)
-        starts = live._breakpoints(s.tenant, (name,), lo, hi)
+        starts = live.breakpoints(s.tenant, (name,), lo, hi)
         factors = []
         for start in starts:
             spec = series.at(timedelta(seconds=start - live.t0))

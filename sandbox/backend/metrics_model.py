@@ -65,7 +65,7 @@ def histogram(live: LiveWorld, tenant: str, t: float) -> tuple[list[float], floa
     start = live.t0 - HISTORY.total_seconds()
     if t <= start:
         return buckets, total, seconds
-    points = live._breakpoints(tenant, _LATENCY_FIELDS, start, t)
+    points = live.breakpoints(tenant, _LATENCY_FIELDS, start, t)
     for a, b in itertools.pairwise(points):
         requests = live.value(tenant, "ingest_rps", a) * (b - a)
         if not requests:

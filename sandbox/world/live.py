@@ -69,7 +69,7 @@ class LiveWorld:
                 value = v
         return value
 
-    def _breakpoints(self, tenant: str, names: tuple[Field, ...], lo: float, hi: float) -> list[float]:
+    def breakpoints(self, tenant: str, names: tuple[Field, ...], lo: float, hi: float) -> list[float]:
         points = {lo, hi}
         traffic = self.world.tenants[tenant].traffic
         for name in names:
@@ -90,7 +90,7 @@ class LiveWorld:
         lo = self.t0 - HISTORY.total_seconds()
         if t <= lo:
             return 0.0
-        points = self._breakpoints(tenant, COUNTERS[metric], lo, t)
+        points = self.breakpoints(tenant, COUNTERS[metric], lo, t)
         return sum(self.rate(tenant, metric, a) * (b - a) for a, b in itertools.pairwise(points))
 
     def mean_rate(self, tenant: str, metric: str, end: float, window: float = 300.0) -> float:
