@@ -10,8 +10,8 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
+from bot.service.jobs import until_stored
 from bot.service.logs import bind
-from bot.service.outbox import until_stored
 from bot.service.runtime import Runtime
 from bot.service.telemetry import BACKEND_ERRORS, note_outcome, observe_report
 from bot.slack.incidents import IncidentThreads
@@ -30,7 +30,7 @@ from commands.timeline import append
 from commands.timeline.events import CommandRun, ExportPosted
 from commands.triage import breaching_tenants, probes, run_triage
 from integrations.errors import BackendError
-from integrations.store import OutboxItem
+from integrations.store import JobItem
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ async def _upload_chart(rt: Runtime, channel: str, thread_ts: str, report: Repor
 async def _run_step(
     rt: Runtime,
     threads: IncidentThreads,
-    item: OutboxItem,
+    item: JobItem,
     step: str,
     step_probes: list,
     run: Callable[[Callable[..., Awaitable[None]]], Awaitable[Report]],
@@ -95,12 +95,12 @@ async def _run_step(
     await _upload_chart(rt, channel, thread_ts, report)
 
 
-async def op_triage(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
+async def op_triage(rt: Runtime, threads: IncidentThreads, item: JobItem) -> None:
     tenant = item.payload["tenant"]
     await _run_step(rt, threads, item, "triage", probes(), lambda cb: run_triage(rt.ctx, tenant, cb))
 
 
-async def op_diagnose(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
+async def op_diagnose(rt: Runtime, threads: IncidentThreads, item: JobItem) -> None:
     assert item.incident_id is not None
     tenant = item.payload["tenant"]
     # Default: the scenario the triage found likely, else all four.
@@ -115,7 +115,7 @@ async def op_diagnose(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -
     )
 
 
-async def op_export(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
+async def op_export(rt: Runtime, threads: IncidentThreads, item: JobItem) -> None:
     assert item.incident_id is not None
     channel, thread_ts = await threads.thread(item.incident_id)
     tenant = item.payload["tenant"]
@@ -131,7 +131,7 @@ async def op_export(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> 
     await append(threads.store, item.incident_id, item.payload.get("actor", "bot"), posted)
 
 
-async def op_isolation_triage(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
+async def op_isolation_triage(rt: Runtime, threads: IncidentThreads, item: JobItem) -> None:
     assert item.incident_id is not None
     incident = await threads.store.get(item.incident_id)
     channel, thread_ts = await threads.thread(incident.id)
