@@ -14,11 +14,11 @@ from types import SimpleNamespace
 from typing import Any
 
 from bot.service.alerts import AlertWebhook, parse_batch
-from bot.service.outbox import LEASE
+from bot.service.jobs import LEASE
 from bot.slack.incidents import IncidentThreads
 from integrations.store import Store
 
-# The outbox claim's lease (renewed while the item runs, see bot/service/outbox.py).
+# The job claim's lease (renewed while the job runs, see bot/service/jobs.py).
 OUTBOX_LEASE_S = round(LEASE.total_seconds())
 _STORE_CALLS = (
     "find_open",
@@ -55,12 +55,12 @@ async def profile_webhook(
         try:
             for name in _STORE_CALLS:
                 setattr(store, name, _timed(calls, name, getattr(store, name)))
-            store.outbox.enqueue = _timed(calls, "outbox.enqueue", store.outbox.enqueue)  # type: ignore[method-assign]
+            store.jobs.enqueue = _timed(calls, "outbox.enqueue", store.jobs.enqueue)  # type: ignore[method-assign]
             # Only what process() reads of the runtime: the channel, the alert name, the outbox kick.
             rt = SimpleNamespace(
                 settings=SimpleNamespace(incident_channel="C_BENCH"),
                 config=SimpleNamespace(alert_name="FLKTenantSLOBreach"),
-                kick_outbox=lambda: None,
+                kick_jobs=lambda: None,
             )
             webhook = AlertWebhook(IncidentThreads(rt, store), "unused", threshold=100_000, window_s=300)  # type: ignore[arg-type]
             for i in range(alerts):

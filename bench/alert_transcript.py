@@ -105,7 +105,7 @@ def bucket_levels(takes: Iterable[float], rate: float, burst: int) -> list[float
 def outbox_stats(db: Path) -> dict[str, Any]:
     """Per op: items, attempts (claims) and what was left undone, from the bot's SQLite file."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        rows = conn.execute("SELECT op, attempts, done_at, failed_at, last_error FROM outbox").fetchall()
+        rows = conn.execute("SELECT op, attempts, done_at, failed_at, last_error FROM jobs").fetchall()
     stats: dict[str, Any] = {}
     for op, attempts, done_at, failed_at, last_error in rows:
         s = stats.setdefault(
@@ -129,7 +129,7 @@ def log_counts(text: str) -> dict[str, int]:
     """Warnings the bot logged: outbox failures by reason, and anything else by logger."""
     counts: Counter[str] = Counter()
     for line in text.splitlines():
-        if found := re.search(r"outbox (\w+) \d+ failed: (.{0,60})", line):
+        if found := re.search(r"job (\w+) \d+ failed: (.{0,60})", line):
             counts[f"outbox {found.group(1)} failed: {found.group(2)}"] += 1
         elif found := re.search(r" (WARNING|ERROR) (\S+ .{0,60})", line):
             counts[f"{found.group(1)} {found.group(2)}"] += 1

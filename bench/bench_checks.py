@@ -2,11 +2,13 @@
 their due time, and exactly once, also with two replicas sharing PostgreSQL (issue 6, "Speed").
 
 Run: ``python -m bench.bench_checks [--checks 1000] [--spread-s 30]`` (writes
-``bench/results/checks.json``). In-process, with the real ``CheckScheduler`` (APScheduler date
-jobs at each due time plus the 1 s sweep claiming due checks atomically) on a real ``Store``:
-a temp SQLite file, then the real PostgreSQL server, then two schedulers with a ``Store`` (an
-engine) each on one PostgreSQL database, each scheduling half of the checks (as the replica that
-handled the click would), so each fires them by its date jobs and its sweep sees the other's.
+``bench/results/checks.json``). In-process, with the real job queue: checks are ``slo_check``
+jobs queued through ``JobQueue`` with ``not_before``, run by the real ``JobWorker`` (woken at
+each due time by an APScheduler date job, polling the queue with a read otherwise, claiming
+atomically) on a real ``Store``: a temp SQLite file, then the real PostgreSQL server, then two
+workers with a ``Store`` (an engine) each on one PostgreSQL database, each queueing half of the
+checks (as the replica that handled the click would), so each is woken for its own and finds
+the other's by its poll.
 The checks' due times are spread evenly over ``--spread-s`` seconds (30 by default: denser than
 a whole minute) starting once they are all scheduled. The check itself only records its id and
 the time it ran (no Slack, no Prometheus), so lateness is the scheduler's and the store's own:
@@ -28,12 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import figure, latency_ms, machine, print_summary, write_results
-from bot.service.checks import CheckScheduler
-from integrations.store import ScheduledCheck, Store
+from bot.service.jobs import JobWorker, Waker
+from commands.flows.jobs import Job, JobQueue
+from integrations.store import JobItem, Store
 from sandbox.postgres import Postgres
 
 GOAL_S = 1.0
-SETTLE_S = 3.5  # three more sweeps after the last check ran: a second run would show by then
+SETTLE_S = 3.5  # many more polls after the last check ran: a second run would show by then
 
 
 @dataclass
@@ -46,34 +49,44 @@ class Fired:
     all_ran: asyncio.Event = field(default_factory=asyncio.Event)
 
     def runner(self, replica: str) -> Any:
-        async def run(check: ScheduledCheck, late_s: float) -> dict[str, Any]:
+        async def run(check: JobItem) -> None:
+            assert check.due_at is not None
             self.runs.append((check.id, replica, (datetime.now(UTC) - check.due_at).total_seconds()))
             self.seen.add(check.id)
             if len(self.seen) >= self.expected:
                 self.all_ran.set()
-            return {"ok": True}
 
         return run
+
+
+async def _other_job(item: JobItem) -> None:
+    raise AssertionError(f"only checks are queued here, not {item.op}")
+
+
+def _worker(store: Store, run: Any) -> tuple[JobWorker, JobQueue]:
+    waker = Waker()
+    handlers = {job: run if job is Job.SLO_CHECK else _other_job for job in Job}
+    return JobWorker(store, handlers, waker=waker), JobQueue(store, kick=waker.now, wake_at=waker.at)
 
 
 async def _variant(name: str, urls: list[str], count: int, spread_s: float) -> dict[str, Any]:
     stores = [await Store.connect(url) for url in urls]
     fired = Fired(count)
     replicas = [f"replica-{n + 1}" for n in range(len(stores))]
-    schedulers = [CheckScheduler(s, fired.runner(r), sweep_s=1.0) for s, r in zip(stores, replicas, strict=True)]
+    workers = [_worker(s, fired.runner(r)) for s, r in zip(stores, replicas, strict=True)]
     try:
         incident, _ = await stores[0].open_or_get_incident(f"bench-{name}", title="checks benchmark")
         # Lead time: long enough to schedule everything before the first one is due.
         lead_s = 2.0 + count * 0.004
         first_due = datetime.now(UTC) + timedelta(seconds=lead_s)
-        for scheduler in schedulers:
-            scheduler.start()
+        for worker, _ in workers:
+            worker.start()
         began = time.perf_counter()
-        ids = []
         for i in range(count):
             due = first_due + timedelta(seconds=spread_s * i / max(1, count - 1))
-            check = await schedulers[i % len(schedulers)].schedule(incident.id, "slo", due, {"n": i})
-            ids.append(check.id)
+            queue = workers[i % len(workers)][1]
+            key = f"bench-{name}-{i}"
+            await queue.enqueue(Job.SLO_CHECK, {"n": i}, key=key, incident_id=incident.id, not_before=due)
         schedule_s = time.perf_counter() - began
         scheduled_before_first_due = datetime.now(UTC) < first_due
         last_due = first_due + timedelta(seconds=spread_s)
@@ -82,10 +95,12 @@ async def _variant(name: str, urls: list[str], count: int, spread_s: float) -> d
             await asyncio.wait_for(fired.all_ran.wait(), max(0.0, wait_s))
         await asyncio.sleep(SETTLE_S)
     finally:
-        for scheduler in schedulers:
-            scheduler.stop()
+        for worker, _ in workers:
+            await worker.stop()
     try:
-        states = Counter(c.state for c in await stores[0].checks.for_incident(incident.id))
+        checks = await stores[0].jobs.for_incident(incident.id, ops=[Job.SLO_CHECK])
+        ids = [c.id for c in checks]
+        states = Counter(c.state for c in checks)
     finally:
         for store in stores:
             await store.close()

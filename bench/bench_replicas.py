@@ -47,7 +47,7 @@ from sqlalchemy import func, select
 
 from bench.bench_ack import fire
 from bench.common import code_version, figure, latency_ms, machine, print_summary, write_results
-from integrations.store.schema import incidents, outbox
+from integrations.store.schema import incidents, jobs
 from sandbox.postgres import Postgres
 from sandbox.slack import payloads
 from sandbox.up import Sandbox
@@ -127,9 +127,9 @@ async def _store_counts(cluster: Cluster, prefix: str) -> dict[str, Any]:
         )
         items = (
             await conn.execute(
-                select(outbox.c.incident_id, outbox.c.op, func.count())
-                .where(outbox.c.op.in_(("post_parent", "triage")))
-                .group_by(outbox.c.incident_id, outbox.c.op)
+                select(jobs.c.incident_id, jobs.c.op, func.count())
+                .where(jobs.c.op.in_(("post_parent", "triage")))
+                .group_by(jobs.c.incident_id, jobs.c.op)
             )
         ).all()
     doubled = Counter(op for _, op, n in items if n > 1)

@@ -1,4 +1,5 @@
-"""`flk`: the bot's command line. `flk serve` runs the bot; every runbook verb (the same registry
+"""`flk`: the bot's command line. `flk serve` runs the bot (the front and its worker processes;
+`flk worker` runs workers alone); every runbook verb (the same registry
 Slack's `/flk` is parsed from) runs in a terminal, for the day Slack is down; `flk sandbox ...`
 runs fractal-lba in a box; `flk audit verify` checks the audit log."""
 
@@ -9,8 +10,14 @@ import asyncio
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from bot.service.app import Bot
+    from bot.service.settings import Settings
+    from bot.service.workers import WorkerPool
 
 EXIT_USAGE = 2
 # Verbs that only make sense in Slack (they open a modal or list Slack's own help).
@@ -27,18 +34,46 @@ def _settings(cls: type | None = None):  # type: ignore[no-untyped-def]
         raise SystemExit(EXIT_USAGE) from None
 
 
-async def _serve(socket_mode: bool) -> int:
+async def _serve(socket_mode: bool, workers: int | None) -> int:
+    """The front with ``workers`` worker processes; 0: the job worker in the front's process;
+    None: no worker at all (they run elsewhere, `flk worker`)."""
     from bot.service.app import Bot
-    from integrations.store import StoreConfigError
+    from bot.service.workers import WorkerPool
 
     settings, config = _settings()
     bot = Bot(settings, config)
+    pool = WorkerPool(workers) if workers else None
+    return await _run(bot, settings, http=True, socket_mode=socket_mode, worker=workers == 0, pool=pool)
+
+
+async def _worker(http: bool) -> int:
+    """Job workers alone: no Slack or Alertmanager endpoint (health and metrics with ``http``)."""
+    from bot.service.app import Bot
+
+    settings, config = _settings()
+    return await _run(Bot(settings, config), settings, http=http, socket_mode=False, front=False)
+
+
+async def _run(
+    bot: Bot,
+    settings: Settings,
+    *,
+    http: bool,
+    socket_mode: bool,
+    front: bool = True,
+    worker: bool = True,
+    pool: WorkerPool | None = None,
+) -> int:  # type: ignore[no-untyped-def]
+    from integrations.store import StoreConfigError
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await bot.start(http=True, socket_mode=socket_mode)
+        await bot.start(http=http, socket_mode=socket_mode, front=front, worker=worker)
+        if pool is not None:
+            await pool.start()
     except StoreConfigError as exc:
         print(f"flk: FLK_DATABASE_URL: {exc}", file=sys.stderr)
         await bot.stop()
@@ -47,9 +82,15 @@ async def _serve(socket_mode: bool) -> int:
         print(f"flk: cannot listen on {settings.listen}: {exc.strerror}", file=sys.stderr)
         await bot.stop()
         return 1
-    mode = " + Socket Mode" if socket_mode else ""
-    print(f"flk ready: {bot.url}/slack/events{mode}", flush=True)
+    if front:
+        mode = " + Socket Mode" if socket_mode else ""
+        workers = f" ({len(pool.pids)} worker processes)" if pool is not None else ""
+        print(f"flk ready: {bot.url}/slack/events{mode}{workers}", flush=True)
+    else:
+        print(f"flk worker ready (pid {os.getpid()})" + (f": {bot.url}/healthz" if http else ""), flush=True)
     await stop.wait()
+    if pool is not None:
+        await pool.stop()
     await bot.stop()
     return 0
 
@@ -108,6 +149,17 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
     serve = sub.add_parser("serve", help="run the bot (HTTP mode; --socket-mode adds Socket Mode)")
     serve.add_argument("--socket-mode", action="store_true")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="job worker processes beside the front (default: cores - 1, at least 1; 0: in the front's process)",
+    )
+    serve.add_argument(
+        "--front-only", action="store_true", help="run no job worker here: they run as `flk worker` elsewhere"
+    )
+    worker = sub.add_parser("worker", help="run job workers alone (no Slack endpoint), e.g. a worker Deployment")
+    worker.add_argument("--no-http", action="store_true", help="serve no /healthz, /readyz and /metrics")
     for verb in REGISTRY.values():
         if verb.name in _SLACK_ONLY:
             continue
@@ -186,7 +238,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return asyncio.run(run_doctor(manifest=args.slack_manifest))
     if args.cmd == "serve":
-        return asyncio.run(_serve(args.socket_mode))
+        from bot.service.workers import default_count
+
+        if (args.workers is not None and args.workers < 0) or (args.front_only and args.workers is not None):
+            print("flk: --workers takes 0 or more, and not with --front-only", file=sys.stderr)
+            return EXIT_USAGE
+        workers = None if args.front_only else default_count() if args.workers is None else args.workers
+        return asyncio.run(_serve(args.socket_mode, workers))
+    if args.cmd == "worker":
+        return asyncio.run(_worker(http=not args.no_http))
     return asyncio.run(_verb(args))
 
 

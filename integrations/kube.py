@@ -6,13 +6,15 @@ import asyncio
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from kubernetes_asyncio import client, config
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from integrations.errors import BackendError
+
+if TYPE_CHECKING:
+    from kubernetes_asyncio import client
+    from kubernetes_asyncio.client.exceptions import ApiException
 
 _VERB_BY_METHOD = {"GET": "get", "PATCH": "patch", "PUT": "update", "POST": "create", "DELETE": "delete"}
 # The pod-template annotation `kubectl rollout restart` sets; a new value rolls every pod.
@@ -55,30 +57,68 @@ class Event:
 
 
 class Kube:
-    def __init__(self, api: client.ApiClient, namespace: str, timeout_s: float = 5.0) -> None:
-        self._api = api
+    """The API client is made at the first call: kubernetes-asyncio's model classes cost ~38 MB
+    and only the processes that talk to the cluster (the workers, not the front) import them."""
+
+    def __init__(self, url: str | None, token: str | None, namespace: str, timeout_s: float = 5.0) -> None:
+        self._url = url
+        self._token = token
         self.namespace = namespace
         self.timeout_s = timeout_s
-        self.core = client.CoreV1Api(api)
-        self.apps = client.AppsV1Api(api)
+        self._api: client.ApiClient | None = None
+        self._core: client.CoreV1Api | None = None
+        self._apps: client.AppsV1Api | None = None
 
     @classmethod
     async def connect(cls, url: str | None, token: str | None, namespace: str, timeout_s: float) -> Kube:
         """A client for the given API server, or the in-cluster service account when url is None."""
-        if url is None:
-            configuration = client.Configuration()
-            config.load_incluster_config(client_configuration=configuration)
-        else:
-            configuration = client.Configuration(host=url)
-            if token:
-                configuration.api_key = {"BearerToken": token}
-                configuration.api_key_prefix = {"BearerToken": "Bearer"}
-        return cls(client.ApiClient(configuration), namespace, timeout_s)
+        return cls(url, token, namespace, timeout_s)
+
+    @property
+    def api(self) -> client.ApiClient:
+        if self._api is None:
+            from kubernetes_asyncio import client, config
+
+            if self._url is None:
+                configuration = client.Configuration()
+                try:
+                    config.load_incluster_config(client_configuration=configuration)
+                except config.ConfigException as exc:
+                    raise KubeError(f"no in-cluster service account ({exc})", 503, "Unavailable") from None
+            else:
+                configuration = client.Configuration(host=self._url)
+                if self._token:
+                    configuration.api_key = {"BearerToken": self._token}
+                    configuration.api_key_prefix = {"BearerToken": "Bearer"}
+            self._api = client.ApiClient(configuration)
+        return self._api
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        if self._core is None:
+            from kubernetes_asyncio.client import CoreV1Api
+
+            # Named as the attribute: kube_access derives the Role from such assignments.
+            core = CoreV1Api(self.api)
+            self._core = core
+        return self._core
+
+    @property
+    def apps(self) -> client.AppsV1Api:
+        if self._apps is None:
+            from kubernetes_asyncio.client import AppsV1Api
+
+            apps = AppsV1Api(self.api)
+            self._apps = apps
+        return self._apps
 
     async def close(self) -> None:
-        await self._api.close()
+        if self._api is not None:
+            await self._api.close()
 
     async def _call(self, verb: str, resource: str, coro: Any) -> Any:
+        from kubernetes_asyncio.client.exceptions import ApiException
+
         try:
             return await asyncio.wait_for(coro, self.timeout_s)
         except TimeoutError:

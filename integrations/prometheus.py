@@ -11,12 +11,12 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-import requests
-from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
-from urllib3.util.retry import Retry
+from typing import TYPE_CHECKING, Any
 
 from integrations.errors import BackendError
+
+if TYPE_CHECKING:
+    from prometheus_api_client import PrometheusConnect
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,26 @@ class Prometheus:
     def __init__(self, url: str, timeout_s: float = 5.0) -> None:
         self.url = url
         self.timeout_s = timeout_s
-        self._client = PrometheusConnect(url, disable_ssl=True, retry=Retry(total=0), timeout=timeout_s)
+        self._connect: PrometheusConnect | None = None
         # Its own threads: a hanging Prometheus must not starve the loop's default executor,
         # which aiohttp needs for name resolution (every other backend would stall too).
         self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="prometheus")
 
-    async def _call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    @property
+    def _client(self) -> PrometheusConnect:
+        # Made at the first query: prometheus-api-client (with requests and dateparser) costs
+        # ~15 MB and is imported only by the processes that query (the workers, not the front).
+        if self._connect is None:
+            from prometheus_api_client import PrometheusConnect
+            from urllib3.util.retry import Retry
+
+            self._connect = PrometheusConnect(self.url, disable_ssl=True, retry=Retry(total=0), timeout=self.timeout_s)
+        return self._connect
+
+    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        import requests
+        from prometheus_api_client import PrometheusApiClientException
+
         loop = asyncio.get_running_loop()
         try:
             return await asyncio.wait_for(

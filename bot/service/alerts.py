@@ -79,7 +79,7 @@ class AlertWebhook:
     def __init__(self, threads: IncidentThreads, token: str | None, *, threshold: int, window_s: float) -> None:
         self.threads = threads
         self._token = f"Bearer {token}".encode() if token else None
-        jobs = JobQueue(threads.store, threads.rt.kick_outbox)
+        jobs = JobQueue(threads.store, threads.rt.kick_jobs)
         self.intake = AlertIntake(threads.store, jobs, threads.opener, threshold=threshold, window_s=window_s)
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -104,7 +104,7 @@ class AlertWebhook:
             # Alertmanager retries a failed delivery; nothing was half-done that a retry repeats.
             return web.json_response({"error": "incident store unavailable, retry later"}, status=503)
         ALERTS.labels(outcome="accepted").inc(len(batch.firing) + len(batch.resolved))
-        self.threads.rt.kick_outbox()
+        self.threads.rt.kick_jobs()
         return web.json_response(
             {"firing": len(batch.firing), "resolved": len(batch.resolved), "skipped": len(batch.skipped)}
         )

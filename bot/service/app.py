@@ -1,10 +1,11 @@
 """The bot process: the Bolt app served over HTTP (and/or Socket Mode), the Alertmanager webhook,
-/healthz, /readyz and /metrics, and the outbox worker that sends what the store queued."""
+/healthz, /readyz and /metrics, and the job worker that runs what the store queued."""
 
 from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 from functools import partial
 
 from aiohttp import web
@@ -16,12 +17,12 @@ from slack_bolt.async_app import AsyncApp
 import commands.incidents
 import commands.triage
 from bot.service.alerts import AlertWebhook
-from bot.service.checks import CheckScheduler
 from bot.service.context import open_audit_log
+from bot.service.jobs import JobHandler, JobWorker, Waker
 from bot.service.leader import Leadership
-from bot.service.outbox import OutboxWorker
 from bot.service.readiness import Readiness
 from bot.service.runtime import Runtime
+from bot.service.scheduled import counted
 from bot.service.settings import Settings
 from bot.service.telemetry import REQUEST_SECONDS
 from bot.slack import listeners_actions, listeners_commands, listeners_events, listeners_views, steps
@@ -30,30 +31,27 @@ from bot.slack.comms import Communications
 from bot.slack.comms_ops import CommsOps
 from bot.slack.dispatch import Dispatcher
 from bot.slack.incidents import IncidentThreads
+from bot.slack.interactions import InteractionRunner, Interactions
 from bot.slack.mitigations import Mitigations
 from bot.slack.mrkdwn import SLACK
 from bot.slack.thread import ThreadMessages, tell_given_up
 from commands.comms import Templates
-from commands.comms.lifecycle import RCA_REMINDER
 from commands.config import RunbookConfig
 from commands.flows.comms import CommsFlow
 from commands.flows.gate import Gate
 from commands.flows.incidents import IncidentOpener
-from commands.flows.jobs import JobQueue
+from commands.flows.jobs import Job, JobQueue
 from commands.flows.mitigation import MitigationFlow
 from commands.flows.queued_thread import QueuedThread
 from commands.flows.record import Recorder
 from commands.flows.verification import Verification
-from integrations.store import ScheduledCheck
 from integrations.store.leader import LeaderLock
 
 log = logging.getLogger(__name__)
 assert commands.incidents and commands.diagnose and commands.export and commands.mitigate
 
 
-def create_bolt_app(
-    rt: Runtime, threads: IncidentThreads, mitigations: Mitigations, comms: Communications, ops: CommsOps
-) -> AsyncApp:
+def create_bolt_app(rt: Runtime, dispatcher: Dispatcher, interactions: Interactions) -> AsyncApp:
     app = AsyncApp(
         client=rt.io.client,
         signing_secret=rt.settings.slack_signing_secret.get_secret_value(),
@@ -66,16 +64,17 @@ def create_bolt_app(
     async def on_error(error: Exception) -> None:
         log.error("unhandled error in a Slack listener", exc_info=error)
 
-    dispatcher = Dispatcher(rt, threads, mitigations, comms)
-    listeners_commands.register(app, dispatcher)
-    listeners_actions.register(app, dispatcher)
-    listeners_views.register(app, dispatcher)
-    listeners_events.register(app, rt, ops)
+    listeners_commands.register(app, dispatcher, interactions)
+    listeners_actions.register(app, dispatcher, interactions)
+    listeners_views.register(app, dispatcher, interactions)
+    listeners_events.register(app, rt, interactions)
     return app
 
 
 class Bot:
-    """One bot process; `start()` returns once it listens."""
+    """One bot process; `start()` returns once it listens. ``front``: the Slack and Alertmanager
+    endpoints (verify, parse, ack, queue); ``worker``: the job worker. Both (the default) is one
+    process doing everything; `flk serve` runs the front with worker processes beside it."""
 
     def __init__(self, settings: Settings, config: RunbookConfig, *, channel_rate: float = 1.0) -> None:
         self.settings = settings
@@ -83,8 +82,7 @@ class Bot:
         self.channel_rate = channel_rate
         self.rt: Runtime | None = None
         self.app: AsyncApp | None = None
-        self.outbox: OutboxWorker | None = None
-        self.checks: CheckScheduler | None = None
+        self.jobs: JobWorker | None = None
         self.leader: Leadership | None = None
         self.mitigations: Mitigations | None = None
         self.comms: Communications | None = None
@@ -94,19 +92,22 @@ class Bot:
         self._readiness: Readiness | None = None
         self.url = ""
 
-    async def start(self, *, http: bool = True, socket_mode: bool = False) -> None:
+    async def start(
+        self, *, http: bool = True, socket_mode: bool = False, front: bool = True, worker: bool = True
+    ) -> None:
         self.rt = rt = await Runtime.create(self.settings, self.config, channel_rate=self.channel_rate)
         threads = IncidentThreads(rt, rt.store)
         authoriser = Authoriser(rt.io.client, self.config.mitigations.authorised_groups)
-        # Only the replica holding the store's leader lock sweeps the scheduled checks.
+        # Only the replica holding the store's leader lock sweeps the queue for given-up jobs.
         self.leader = Leadership(LeaderLock(rt.store.engine))
-        self.checks = CheckScheduler(rt.store, self._run_check, leader=self.leader)
-        jobs = JobQueue(rt.store, kick=rt.kick_outbox)
+        # A worker here is woken by what this process queues; a front alone queues for others.
+        waker = Waker(rt.wake) if worker else None
+        jobs = JobQueue(rt.store, kick=waker.now, wake_at=waker.at) if waker else JobQueue(rt.store)
         recorder = Recorder(rt.store, open_audit_log(self.settings))
         thread = QueuedThread(jobs)
         opener = IncidentOpener(rt.store, jobs, self.settings.incident_channel)
         gate = Gate(authoriser, recorder)
-        verification = Verification(rt.ctx, rt.store, self.checks, recorder, thread, opener, gate)
+        verification = Verification(rt.ctx, rt.store, jobs, recorder, thread, opener, gate)
         flow = MitigationFlow(rt.ctx, rt.store, gate, recorder, thread, jobs, opener, verification)
         self.mitigations = Mitigations(flow, verification)
         messages = ThreadMessages(rt.store, rt.io, threads.thread)
@@ -116,69 +117,81 @@ class Bot:
             gate,
             recorder,
             jobs,
-            self.checks,
             Templates(self.config.comms.templates_dir, messages=SLACK),
         )
         self.comms = Communications(rt, threads, comms_flow)
         self.comms_ops = CommsOps(rt, threads)
-        self.outbox = OutboxWorker(
-            rt.store,
-            {
-                "post_parent": threads.op_post_parent,
-                "post_blocks": threads.op_post_blocks,
-                "update_parent": threads.op_update_parent,
-                "post": threads.op_post,
-                "post_plan": messages.op_post_plan,
-                "update_plan": messages.op_update_plan,
-                "post_outcome": messages.op_post_outcome,
-                "thread_notice": messages.op_thread_notice,
-                "triage": partial(steps.op_triage, rt, threads),
-                "diagnose": partial(steps.op_diagnose, rt, threads),
-                "export": partial(steps.op_export, rt, threads),
-                "isolation_triage": partial(steps.op_isolation_triage, rt, threads),
-                "apply_plan": self.mitigations.op_apply,
-                "post_notice": self.comms_ops.op_post_notice,
-                "post_to": self.comms_ops.op_post_to,
-                "annotate": self.comms_ops.op_annotate,
-                "expire_silences": self.comms_ops.op_expire_silences,
-            },
-            on_quarantine=partial(tell_given_up, jobs),
-            wake=rt.wake,
-        )
-        self.outbox.start()
-        self.leader.start()
-        self.checks.start()
-        self.app = create_bolt_app(rt, threads, self.mitigations, self.comms, self.comms_ops)
-        token = self.settings.alert_webhook_token
-        webhook = AlertWebhook(
-            threads,
-            token.get_secret_value() if token else None,
-            threshold=self.config.incidents.isolation_threshold,
-            window_s=self.config.incidents.isolation_window_s,
-        )
-        self._runner = web.AppRunner(self._web_app(webhook), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port if http else 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://{self.settings.host}:{port}"
-        if socket_mode:
+        dispatcher = Dispatcher(rt, threads, self.mitigations, self.comms)
+        if worker:
+            handlers = self._handlers(rt, threads, messages)
+            handlers[Job.INTERACTION] = InteractionRunner(dispatcher, self.comms_ops).op_interaction
+            self.jobs = JobWorker(
+                rt.store,
+                handlers,
+                # Alone, it learns of the front's jobs by its poll (a read): poll often.
+                poll_s=0.25 if front else 0.1,
+                on_quarantine=partial(tell_given_up, jobs),
+                waker=waker,
+                leader=self.leader,
+                lease=timedelta(seconds=self.settings.job_lease_s),
+            )
+            self.jobs.start()
+            self.leader.start()
+        webhook: AlertWebhook | None = None
+        if front:
+            self.app = create_bolt_app(rt, dispatcher, Interactions(jobs))
+            token = self.settings.alert_webhook_token
+            webhook = AlertWebhook(
+                threads,
+                token.get_secret_value() if token else None,
+                threshold=self.config.incidents.isolation_threshold,
+                window_s=self.config.incidents.isolation_window_s,
+            )
+        if front or http:
+            self._runner = web.AppRunner(self._web_app(webhook), access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.settings.host, self.settings.port if http else 0)
+            await site.start()
+            port = self._runner.addresses[0][1]
+            self.url = f"http://{self.settings.host}:{port}"
+        if socket_mode and front:
             if self.settings.slack_app_token is None:
                 raise RuntimeError("SLACK_APP_TOKEN: required for Socket Mode")
+            assert self.app is not None
             self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
             await self._socket.connect_async()
 
-    async def _run_check(self, check: ScheduledCheck, late_s: float) -> dict:
-        """A scheduled check of either kind: an SLO check after a mitigation, or the RCA reminder."""
-        assert self.mitigations is not None
-        if check.kind == RCA_REMINDER:
-            return await self.comms_ops.remind_rca(check, late_s)
-        return await self.mitigations.run_check(check, late_s)
+    def _handlers(self, rt: Runtime, threads: IncidentThreads, messages: ThreadMessages) -> dict[Job, JobHandler]:
+        """Every job kind's handler but the interactions' (see start)."""
+        assert self.mitigations is not None and self.comms_ops is not None
+        return {
+            Job.POST_PARENT: threads.op_post_parent,
+            Job.POST_BLOCKS: threads.op_post_blocks,
+            Job.UPDATE_PARENT: threads.op_update_parent,
+            Job.POST: threads.op_post,
+            Job.POST_PLAN: messages.op_post_plan,
+            Job.UPDATE_PLAN: messages.op_update_plan,
+            Job.POST_OUTCOME: messages.op_post_outcome,
+            Job.THREAD_NOTICE: messages.op_thread_notice,
+            Job.TRIAGE: partial(steps.op_triage, rt, threads),
+            Job.DIAGNOSE: partial(steps.op_diagnose, rt, threads),
+            Job.EXPORT: partial(steps.op_export, rt, threads),
+            Job.ISOLATION_TRIAGE: partial(steps.op_isolation_triage, rt, threads),
+            Job.APPLY_PLAN: self.mitigations.op_apply,
+            Job.POST_NOTICE: self.comms_ops.op_post_notice,
+            Job.POST_TO: self.comms_ops.op_post_to,
+            Job.ANNOTATE: self.comms_ops.op_annotate,
+            Job.EXPIRE_SILENCES: self.comms_ops.op_expire_silences,
+            # Metric labels as before the checks became jobs: dashboards keep their series.
+            Job.SLO_CHECK: counted("slo", self.mitigations.run_check),
+            Job.RCA_REMINDER: counted("rca_reminder", self.comms_ops.remind_rca),
+        }
 
-    def _web_app(self, webhook: AlertWebhook) -> web.Application:
+    def _web_app(self, webhook: AlertWebhook | None) -> web.Application:
         web_app = web.Application()
-        web_app.router.add_post("/slack/events", self._slack_events)
-        web_app.router.add_post("/alerts/alertmanager", webhook.handle)
+        if webhook is not None:  # a worker alone serves only its health and metrics
+            web_app.router.add_post("/slack/events", self._slack_events)
+            web_app.router.add_post("/alerts/alertmanager", webhook.handle)
         web_app.router.add_get("/healthz", self._healthz)
         web_app.router.add_get("/readyz", self._readyz)
         web_app.router.add_get("/metrics", self._metrics)
@@ -209,11 +222,9 @@ class Bot:
             await self._socket.close_async()
         if self._runner is not None:
             await self._runner.cleanup()
-        if self.checks is not None:
-            self.checks.stop()
         if self.leader is not None:
             await self.leader.stop()
-        if self.outbox is not None:
-            await self.outbox.stop()
+        if self.jobs is not None:
+            await self.jobs.stop()
         if self.rt is not None:
             await self.rt.close()

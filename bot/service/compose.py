@@ -22,7 +22,7 @@ from commands.flows.mitigation import MitigationFlow
 from commands.flows.queued_thread import QueuedThread
 from commands.flows.record import Recorder
 from commands.flows.steps import StepRecords
-from commands.flows.verification import StoreScheduler, Verification
+from commands.flows.verification import Verification
 from integrations.store import Store
 
 
@@ -43,7 +43,7 @@ async def terminal_deps(settings: TerminalSettings, config: RunbookConfig) -> De
     thread = QueuedThread(jobs)
     opener = IncidentOpener(store, jobs, settings.incident_channel)
     gate = Gate(authority, recorder)
-    verification = Verification(ctx, store, StoreScheduler(store), recorder, thread, opener, gate)
+    verification = Verification(ctx, store, jobs, recorder, thread, opener, gate)
     mitigation = MitigationFlow(ctx, store, gate, recorder, thread, jobs, opener, verification)
 
     async def close() -> None:
@@ -54,6 +54,6 @@ async def terminal_deps(settings: TerminalSettings, config: RunbookConfig) -> De
 
     operator = Actor(settings.operator, via="terminal") if settings.operator else None
     templates = Templates(config.comms.templates_dir, messages=SLACK)
-    comms = CommsFlow(ctx, store, gate, recorder, jobs, StoreScheduler(store), templates)
+    comms = CommsFlow(ctx, store, gate, recorder, jobs, templates)
     steps = StepRecords(store, jobs, opener)
     return Deps(ctx, store, mitigation, verification, comms, steps, operator, close)

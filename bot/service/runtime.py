@@ -86,7 +86,7 @@ class Runtime:
         except StoreUnavailable:
             return self.dedupe.claim(key)
 
-    def kick_outbox(self) -> None:
+    def kick_jobs(self) -> None:
         self.wake.set()
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:

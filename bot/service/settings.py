@@ -101,6 +101,13 @@ class Settings(BaseSettings):
     progress_interval_s: float = Field(
         default=1.0, ge=0, le=30, description="At most one progress edit per message per this many seconds."
     )
+    job_lease_s: float = Field(
+        default=15.0,
+        ge=1,
+        le=300,
+        description="A running job's claim, renewed every third of it: a job whose worker died (SIGKILL, "
+        "lost node) is taken by another worker after this many seconds.",
+    )
     operator: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9._@-]{1,64}$",

@@ -60,7 +60,7 @@ CHECKS = Counter(
 )
 OUTBOX = Counter(
     "flk_bot_outbox_items",
-    "Outbox items run, by op and outcome (done; slack_error, backend_error, error: retried later; interrupted)",
+    "Jobs items run, by op and outcome (done; slack_error, backend_error, error: retried later; interrupted)",
     ["op", "outcome"],
 )
 

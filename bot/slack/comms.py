@@ -114,7 +114,7 @@ class Communications:
         except Refused as exc:
             if "already resolved" not in str(exc):
                 raise
-        self.rt.kick_outbox()
+        self.rt.kick_jobs()
 
     # -- /flk rca ----------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
-"""The outbox operations and scheduled work behind communications: a notice to a tenant's
+"""The jobs and scheduled work behind communications: a notice to a tenant's
 channel, a post to the stakeholder channel, the Grafana annotation and the silences expired on
-resolve (retried by the outbox while Grafana or Alertmanager are down, the trouble said once in
+resolve (retried by the job queue while Grafana or Alertmanager are down, the trouble said once in
 the thread), the 48 h RCA reminder, and messages pinned into the timeline with a reaction."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from commands.comms.templates import duration
 from commands.timeline import append
 from commands.timeline.events import AnnotationAdded, NotePinned, NoticeFailed, NoticeSent, RcaPosted
 from integrations.errors import BackendError
-from integrations.store import OutboxItem, ScheduledCheck
+from integrations.store import JobItem
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class CommsOps:
         incident = await self.store.get(incident_id)
         await self.threads.queue(incident, "post", {"text": text}, dedupe_key=dedupe_key)
 
-    async def op_post_notice(self, item: OutboxItem) -> None:
+    async def op_post_notice(self, item: JobItem) -> None:
         p = item.payload
         incident_id, tenant, notice, channel = p["incident_id"], p["tenant"], p["notice"], p["channel"]
         try:
@@ -75,10 +75,10 @@ class CommsOps:
             f":incoming_envelope: The {notice} notice was sent to <#{channel}> by {mention(p['user'])}:\n\n{p['text']}",
         )
 
-    async def op_post_to(self, item: OutboxItem) -> None:
+    async def op_post_to(self, item: JobItem) -> None:
         await self.rt.io.post(item.payload["channel"], item.payload["text"])
 
-    async def _trouble(self, item: OutboxItem, reason: str) -> None:
+    async def _trouble(self, item: JobItem, reason: str) -> None:
         """Said in the thread on the first failure only; the outbox keeps retrying."""
         if item.attempts <= 1:
             what = SYSTEMS[item.op]
@@ -88,7 +88,7 @@ class CommsOps:
                 " The incident is resolved; this part is retried in the background.",
             )
 
-    async def op_annotate(self, item: OutboxItem) -> None:
+    async def op_annotate(self, item: JobItem) -> None:
         p = item.payload
         grafana = self.rt.ctx.grafana
         if grafana is None:
@@ -109,7 +109,7 @@ class CommsOps:
         if item.attempts > 1:
             await self._say(p["incident_id"], ":white_check_mark: Grafana annotation added after all.")
 
-    async def op_expire_silences(self, item: OutboxItem) -> None:
+    async def op_expire_silences(self, item: JobItem) -> None:
         p = item.payload
         alertmanager = self.rt.ctx.alertmanager
         if alertmanager is None:
@@ -125,12 +125,13 @@ class CommsOps:
                 p["incident_id"], f":bell: {done} silence(s) of this incident expired: alerts are live again."
             )
 
-    async def remind_rca(self, check: ScheduledCheck, late_s: float) -> dict[str, Any]:
-        due = await overdue_rca(self.store, check.incident_id, now=datetime.now(UTC))
+    async def remind_rca(self, job: JobItem, late_s: float) -> dict[str, Any]:
+        assert job.incident_id is not None  # the reminder is queued for an incident
+        due = await overdue_rca(self.store, job.incident_id, now=datetime.now(UTC))
         if due is None:
             return {"reminded": False, "reason": "RCA posted"}
-        await self._say(check.incident_id, reminder_text(due), dedupe_key=f"rca-reminder:{check.id}")
-        await append(self.store, check.incident_id, "bot", RcaPosted(kind="rca.reminded"))
+        await self._say(job.incident_id, reminder_text(due), dedupe_key=f"rca-reminder-job:{job.id}")
+        await append(self.store, job.incident_id, "bot", RcaPosted(kind="rca.reminded"))
         return {"reminded": True}
 
     async def on_reaction(self, event: dict[str, Any]) -> None:

@@ -72,13 +72,17 @@ class Dispatcher:
             await respond(text=":x: The incident store is unavailable; try again in a minute.")
 
     async def once(self, key: str, work: Any, verb: str | None = None, respond: Respond | None = None) -> None:
-        """Slack retries and double deliveries reuse the key: the first one runs, across replicas.
-        With ``verb``, the run is counted in /metrics by its outcome (a repeat is not counted).
-        With ``respond``, a store outage is told to the person (plans and their state live there)
-        instead of leaving them with a button that did nothing."""
+        """Slack retries and double deliveries reuse the key: the first one runs, across replicas
+        (for the modal openers that run in the front; queued deliveries are one job per key)."""
         if not await self.rt.claim(key):
             work.close()
             return
+        await self.run(work, verb, respond)
+
+    async def run(self, work: Any, verb: str | None = None, respond: Respond | None = None) -> None:
+        """With ``verb``, the run is counted in /metrics by its outcome. With ``respond``, a store
+        outage is told to the person (plans and their state live there) instead of leaving them
+        with a button that did nothing."""
         try:
             if verb is None:
                 await work

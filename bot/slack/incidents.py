@@ -15,7 +15,7 @@ from commands.flows.steps import StepRecords
 from commands.models import Report
 from commands.timeline import append
 from commands.timeline.events import ThreadOpened
-from integrations.store import Incident, OutboxItem, Store
+from integrations.store import Incident, JobItem, Store
 
 if TYPE_CHECKING:
     from bot.service.runtime import Runtime
@@ -28,7 +28,7 @@ class IncidentThreads:
         self.rt = rt
         self.store = store
         self._thread_ready: dict[int, asyncio.Event] = {}
-        jobs = JobQueue(store, rt.kick_outbox)
+        jobs = JobQueue(store, rt.kick_jobs)
         self.opener = IncidentOpener(store, jobs, rt.settings.incident_channel)
         self.steps = StepRecords(store, jobs, self.opener)
 
@@ -47,8 +47,8 @@ class IncidentThreads:
         return await self.opener.open_for_tenant(tenant, Actor(actor), title, source=source)
 
     async def queue(self, incident: Incident, op: str, payload: dict, dedupe_key: str | None = None) -> None:
-        await self.store.outbox.enqueue(op, payload, incident_id=incident.id, dedupe_key=dedupe_key)
-        self.rt.kick_outbox()
+        await self.store.jobs.enqueue(op, payload, incident_id=incident.id, dedupe_key=dedupe_key)
+        self.rt.kick_jobs()
 
     async def thread(self, incident_id: int) -> tuple[str, str]:
         incident = await self.store.get(incident_id)
@@ -58,7 +58,7 @@ class IncidentThreads:
 
     # -- outbox operations ------------------------------------------------------------
 
-    async def op_post_parent(self, item: OutboxItem) -> None:
+    async def op_post_parent(self, item: JobItem) -> None:
         assert item.incident_id is not None
         incident = await self.store.get(item.incident_id)
         if incident.thread_ts is not None:
@@ -70,7 +70,7 @@ class IncidentThreads:
         await self.store.set_thread(incident.id, channel, response["ts"])
         await append(self.store, incident.id, "bot", ThreadOpened(ts=response["ts"], channel=channel))
 
-    async def op_update_parent(self, item: OutboxItem) -> None:
+    async def op_update_parent(self, item: JobItem) -> None:
         assert item.incident_id is not None
         incident = await self.store.get(item.incident_id)
         if incident.thread_ts is None or incident.channel is None:
@@ -79,12 +79,12 @@ class IncidentThreads:
         text, blocks = parent_message(incident, alerts, self.dashboard(incident.tenant))
         await self.rt.io.update(incident.channel, incident.thread_ts, text, blocks)
 
-    async def op_post(self, item: OutboxItem) -> None:
+    async def op_post(self, item: JobItem) -> None:
         assert item.incident_id is not None
         channel, ts = await self.thread(item.incident_id)
         await self.rt.io.post(channel, item.payload.get("text", ""), thread_ts=ts)
 
-    async def op_post_blocks(self, item: OutboxItem) -> None:
+    async def op_post_blocks(self, item: JobItem) -> None:
         assert item.incident_id is not None
         channel, ts = await self.thread(item.incident_id)
         await self.rt.io.post(channel, item.payload.get("text", ""), item.payload.get("blocks"), thread_ts=ts)

@@ -1,5 +1,5 @@
 """The Bolt listener of `/flk`: parsed and acked at once (a usage line or the help when the text
-is not a command), the work handed to the dispatcher in a task."""
+is not a command), the work queued for a worker (the modal openers run here, in a task)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.service.telemetry import COMMANDS
 from bot.slack.dispatch import Dispatcher
+from bot.slack.interactions import IN_FRONT, Interactions
 from bot.slack.render import help_blocks, usage_text
 from bot.slack.steps import Respond
 from commands.export import rows_for
 from commands.registry import UsageError, help_lines, parse
 
 
-def register(app: AsyncApp, d: Dispatcher) -> None:
+def register(app: AsyncApp, d: Dispatcher, queue: Interactions) -> None:
     @app.command(re.compile(r"^/flk"))
     async def on_command(ack: Any, command: dict[str, Any], respond: Respond) -> None:
         text = command.get("text", "")
@@ -34,5 +35,10 @@ def register(app: AsyncApp, d: Dispatcher) -> None:
             return
         await ack(text=f":hourglass_flowing_sand: `/flk {invocation.verb.name}` started…")
         key = f"cmd:{command.get('trigger_id') or command.get('response_url')}"
-        work = d.dispatch(invocation, command.get("user_id", ""), respond, text, command.get("trigger_id", ""))
-        d.rt.spawn(d.once(key, work, verb=invocation.verb.name), name=f"flk {invocation.verb.name}")
+        user, trigger = command.get("user_id", ""), command.get("trigger_id", "")
+        if invocation.verb.name in IN_FRONT:
+            work = d.dispatch(invocation, user, respond, text, trigger)
+            d.rt.spawn(d.once(key, work, verb=invocation.verb.name), name=f"flk {invocation.verb.name}")
+            return
+        payload = {"kind": "command", "text": text, "user": user, "response_url": command.get("response_url")}
+        d.rt.spawn(queue.queue(key, payload, respond), name=f"queue flk {invocation.verb.name}")

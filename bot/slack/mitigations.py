@@ -13,7 +13,7 @@ from bot.slack.steps import Respond
 from commands.flows.actors import Actor, AuditUnavailable, AuthorityUnavailable, FlowError, Refused, Unknown
 from commands.flows.mitigation import MitigationFlow
 from commands.flows.verification import Verification
-from integrations.store import OutboxItem, ScheduledCheck
+from integrations.store import JobItem
 
 T = TypeVar("T")
 
@@ -70,10 +70,10 @@ class Mitigations:
                 text=f":stopwatch: SLO check for `{tenant}` scheduled" + (f" in {delay} s" if delay else " now")
             )
 
-    async def op_apply(self, item: OutboxItem) -> None:
+    async def op_apply(self, item: JobItem) -> None:
         await self.flow.apply(item.payload["plan_id"])
 
-    async def run_check(self, check: ScheduledCheck, late_s: float) -> dict:
+    async def run_check(self, check: JobItem, late_s: float) -> dict:
         report, finding = await self.verification.run_check(check, late_s)
         count_backend_errors([finding])
         return {"ok": report.ok, "summary": report.summary}

@@ -10,8 +10,8 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
+from bot.service.jobs import until_stored
 from bot.service.logs import bind
-from bot.service.outbox import until_stored
 from bot.service.runtime import Runtime
 from bot.service.telemetry import BACKEND_ERRORS, note_outcome, observe_report
 from bot.slack.incidents import IncidentThreads
@@ -31,7 +31,7 @@ from commands.timeline import append
 from commands.timeline.events import CommandRun, ExportPosted
 from commands.triage import breaching_tenants, probes, run_triage
 from integrations.errors import BackendError
-from integrations.store import OutboxItem
+from integrations.store import JobItem
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,8 @@ async def request_step(
         await respond(text=f":information_source: {refusal}. Try `/flk triage` to list breaching tenants.")
         return
     if op in IN_CHANNEL and await threads.store.find_open(tenant) is None:
-        await threads.store.outbox.enqueue(op, {**args, "actor": user, "command": command})
-        rt.kick_outbox()
+        await threads.store.jobs.enqueue(op, {**args, "actor": user, "command": command})
+        rt.kick_jobs()
         return
     incident, _ = await threads.open_for_tenant(tenant, user, f"{tenant}: {op} requested by {user}")
     bind(incident_id=incident.id)
@@ -79,7 +79,7 @@ async def _upload_chart(rt: Runtime, channel: str, thread_ts: str, report: Repor
 async def _run_step(
     rt: Runtime,
     threads: IncidentThreads,
-    item: OutboxItem,
+    item: JobItem,
     step: str,
     step_probes: list,
     run: Callable[[Callable[..., Awaitable[None]]], Awaitable[Report]],
@@ -123,12 +123,12 @@ async def _record_in_channel(
         await append(threads.store, incident.id, actor, CommandRun(verb=report.step, text=command))
 
 
-async def op_triage(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
+async def op_triage(rt: Runtime, threads: IncidentThreads, item: JobItem) -> None:
     tenant = item.payload["tenant"]
     await _run_step(rt, threads, item, "triage", probes(), lambda cb: run_triage(rt.ctx, tenant, cb))
 
 
-async def op_diagnose(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
+async def op_diagnose(rt: Runtime, threads: IncidentThreads, item: JobItem) -> None:
     tenant = item.payload["tenant"]
     # Default: the scenario the triage found likely, else all four (and all four with no incident).
     incident = await threads.store.get(item.incident_id) if item.incident_id is not None else None
@@ -143,7 +143,7 @@ async def op_diagnose(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -
     )
 
 
-async def op_export(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
+async def op_export(rt: Runtime, threads: IncidentThreads, item: JobItem) -> None:
     assert item.incident_id is not None
     channel, thread_ts = await threads.thread(item.incident_id)
     tenant = item.payload["tenant"]
@@ -159,7 +159,7 @@ async def op_export(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> 
     await append(threads.store, item.incident_id, item.payload.get("actor", "bot"), posted)
 
 
-async def op_isolation_triage(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
+async def op_isolation_triage(rt: Runtime, threads: IncidentThreads, item: JobItem) -> None:
     assert item.incident_id is not None
     incident = await threads.store.get(item.incident_id)
     channel, thread_ts = await threads.thread(incident.id)

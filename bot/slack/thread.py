@@ -14,7 +14,7 @@ from bot.slack.sender import SlackIO
 from commands import mitigate
 from commands.flows.jobs import Job, JobQueue
 from commands.flows.notices import CheckReported
-from integrations.store import OutboxItem, PlanRecord, Store
+from integrations.store import JobItem, PlanRecord, Store
 
 log = logging.getLogger(__name__)
 # Slack's answers for a message that no longer exists to be edited.
@@ -67,7 +67,7 @@ def check_text(c: CheckReported) -> str:
     return text
 
 
-async def tell_given_up(jobs: JobQueue, item: OutboxItem) -> None:
+async def tell_given_up(jobs: JobQueue, item: JobItem) -> None:
     """A job set aside for good is said in its incident's thread (once)."""
     if item.incident_id is None or item.op == Job.THREAD_NOTICE:
         return
@@ -81,7 +81,7 @@ class ThreadMessages:
         self.io = io
         self.thread_of = thread_of
 
-    async def op_post_plan(self, item: OutboxItem) -> None:
+    async def op_post_plan(self, item: JobItem) -> None:
         record = await self.store.plans.get(item.payload["plan_id"])
         channel, ts = await self.thread_of(record.incident_id)
         plan = mitigate.Plan.from_dict(record.plan)
@@ -89,7 +89,7 @@ class ThreadMessages:
         response = await self.io.post(channel, f"{plan.action} plan for {plan.tenant}", blocks, thread_ts=ts)
         await self.store.plans.set_message(record.id, channel, response["ts"])
 
-    async def op_update_plan(self, item: OutboxItem) -> None:
+    async def op_update_plan(self, item: JobItem) -> None:
         record = await self.store.plans.get(item.payload["plan_id"])
         if record.channel is None or record.message_ts is None:
             return  # never shown (its post gave up): nothing to edit
@@ -105,7 +105,7 @@ class ThreadMessages:
                 raise
             log.warning("plan %s: its message cannot be edited (%s)", record.id, exc.response.get("error"))
 
-    async def op_post_outcome(self, item: OutboxItem) -> None:
+    async def op_post_outcome(self, item: JobItem) -> None:
         p = item.payload
         record = await self.store.plans.get(p["plan_id"])
         if record.applied is None:
@@ -119,7 +119,7 @@ class ThreadMessages:
             text, blocks = f"{applied.plan.action} applied", applied_blocks(applied, mention(p.get("by") or ""), line)
         await self.io.post(channel, text, blocks, thread_ts=ts)
 
-    async def op_thread_notice(self, item: OutboxItem) -> None:
+    async def op_thread_notice(self, item: JobItem) -> None:
         assert item.incident_id is not None
         p = dict(item.payload)
         channel, ts = await self.thread_of(item.incident_id)

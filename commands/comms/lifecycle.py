@@ -16,8 +16,6 @@ from commands.comms.templates import utc
 from commands.registry import UsageError
 from integrations.store import Incident, NotFound, Store
 
-RCA_REMINDER = "rca_reminder"
-
 
 def where_to_run(verb: str) -> str:
     return (

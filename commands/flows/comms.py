@@ -24,14 +24,13 @@ from commands.comms import (
     stakeholder_resolved,
     tenant_resolved,
 )
-from commands.comms.lifecycle import RCA_REMINDER, already_resolved, incident_for
+from commands.comms.lifecycle import already_resolved, incident_for
 from commands.comms.rca import RCA_POSTED
 from commands.context import Context
 from commands.flows.actors import Actor, Refused
 from commands.flows.gate import Gate
 from commands.flows.jobs import Job, JobQueue
 from commands.flows.record import Recorder
-from commands.flows.verification import Scheduler
 from commands.registry import UsageError
 from commands.timeline import append
 from commands.timeline.events import NoticeSent, RcaPosted, ResolvePosted
@@ -78,7 +77,6 @@ class CommsFlow:
         gate: Gate,
         recorder: Recorder,
         jobs: JobQueue,
-        scheduler: Scheduler,
         templates: Templates,
     ) -> None:
         self.ctx = ctx
@@ -86,7 +84,6 @@ class CommsFlow:
         self.gate = gate
         self.record = recorder
         self.jobs = jobs
-        self.scheduler = scheduler
         self.templates = templates
 
     @property
@@ -221,7 +218,13 @@ class CommsFlow:
             Job.EXPIRE_SILENCES, {"incident_id": incident.id, "user": actor.id}, key=f"{key}:silences"
         )
         due = (incident.resolved_at or datetime.now(UTC)) + timedelta(seconds=self.comms.rca_reminder_s)
-        await self.scheduler.schedule(incident.id, RCA_REMINDER, due, {"tenant": incident.tenant})
+        await self.jobs.enqueue(
+            Job.RCA_REMINDER,
+            {"tenant": incident.tenant},
+            key=f"{key}:rca-reminder",
+            incident_id=incident.id,
+            not_before=due,
+        )
         return Resolved(incident, text, posted=True)
 
     # -- RCA and silences ---------------------------------------------------------------------

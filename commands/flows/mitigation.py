@@ -242,7 +242,7 @@ class MitigationFlow:
         done = await self.store.plans.transition(plan_id, ("applying",), "applied", applied=applied.to_dict())
         if done is None:
             return await self.store.plans.get(plan_id)
-        delays = await self.verification.after_mitigation(incident, done, resumed=resumed)
+        delays = await self.verification.after_mitigation(incident, done)
         # The outcome first: it is what the people in the thread wait for; the plan's edit follows.
         await self.thread.tell(
             incident, MitigationDone(done, applied, confirmer.id, delays), key=f"plan:{plan_id}:done"

@@ -4,34 +4,19 @@ and what a check that ran says (only the last check after a mitigation escalates
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from commands.context import Context
 from commands.flows.actors import Actor, Unknown
 from commands.flows.gate import Gate
 from commands.flows.incidents import IncidentOpener
+from commands.flows.jobs import Job, JobQueue
 from commands.flows.notices import CheckReported, Thread
 from commands.flows.record import Recorder
 from commands.models import Finding
 from commands.timeline.events import CheckRan, SliValue
 from commands.verify import check_slo
-from integrations.store import Incident, PlanRecord, ScheduledCheck, Store
-
-SLO_CHECK = "slo"
-
-
-class Scheduler(Protocol):
-    async def schedule(self, incident_id: int, kind: str, due_at: datetime, payload: dict[str, Any]) -> Any: ...
-
-
-class StoreScheduler:
-    """Checks written to the store only: the running bot's sweep fires them."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    async def schedule(self, incident_id: int, kind: str, due_at: datetime, payload: dict[str, Any]) -> Any:
-        return await self.store.checks.schedule(incident_id, kind, due_at, payload)
+from integrations.store import Incident, JobItem, PlanRecord, Store
 
 
 def _slis(data: dict[str, Any]) -> tuple[SliValue, ...]:
@@ -45,7 +30,7 @@ class Verification:
         self,
         ctx: Context,
         store: Store,
-        scheduler: Scheduler,
+        jobs: JobQueue,
         recorder: Recorder,
         thread: Thread,
         incidents: IncidentOpener,
@@ -54,20 +39,16 @@ class Verification:
         self.gate = gate
         self.ctx = ctx
         self.store = store
-        self.scheduler = scheduler
+        self.jobs = jobs
         self.record = recorder
         self.thread = thread
         self.incidents = incidents
 
-    async def after_mitigation(self, incident: Incident, record: PlanRecord, *, resumed: bool) -> tuple[float, ...]:
+    async def after_mitigation(self, incident: Incident, record: PlanRecord) -> tuple[float, ...]:
         """Schedule the checks after an applied plan (none after an undo); their delays."""
         if record.undoes:
             return ()
         delays = self.ctx.config.mitigations.verify_delays_s
-        # A resumed apply: the attempt before may have scheduled them already.
-        scheduled = await self.store.checks.for_incident(incident.id) if resumed else []
-        if any(c.payload.get("plan_id") == record.id for c in scheduled):
-            return tuple(delays)
         now = datetime.now(UTC)
         for n, delay in enumerate(delays, 1):
             payload = {
@@ -77,7 +58,14 @@ class Verification:
                 "n": n,
                 "of": len(delays),
             }
-            await self.scheduler.schedule(incident.id, SLO_CHECK, now + timedelta(seconds=delay), payload)
+            # Keyed by plan and number: a resumed apply that scheduled them before queues none again.
+            await self.jobs.enqueue(
+                Job.SLO_CHECK,
+                payload,
+                key=f"slo-check:{record.id}:{n}",
+                incident_id=incident.id,
+                not_before=now + timedelta(seconds=delay),
+            )
         return tuple(delays)
 
     async def request(self, actor: Actor, tenant: str, delay_s: int) -> Incident:
@@ -89,12 +77,13 @@ class Verification:
         incident, _ = await self.incidents.open_for_tenant(tenant, actor, f"{tenant}: SLO check requested")
         due = datetime.now(UTC) + timedelta(seconds=delay_s)
         payload = {"tenant": tenant, "action": None, "n": 1, "of": 1, "requested_by": actor.id}
-        await self.scheduler.schedule(incident.id, SLO_CHECK, due, payload)
+        await self.jobs.enqueue(Job.SLO_CHECK, payload, incident_id=incident.id, not_before=due)
         await self.record.audit(actor, "verify.scheduled", tenant, incident.id, {"delay_s": delay_s})
         return incident
 
-    async def run_check(self, check: ScheduledCheck, late_s: float) -> tuple[CheckReported, Finding]:
+    async def run_check(self, check: JobItem, late_s: float) -> tuple[CheckReported, Finding]:
         """Run it, say it, record it; the finding too (a failed backend is counted by the caller)."""
+        assert check.incident_id is not None  # checks are queued for an incident
         incident = await self.store.get(check.incident_id)
         p = check.payload
         tenant, n, of = p["tenant"], int(p.get("n", 1)), int(p.get("of", 1))
@@ -124,5 +113,5 @@ class Verification:
             status=finding.status.value,
         )
         await self.record.timeline(incident.id, Actor("bot"), event)
-        await self.thread.tell(incident, report, key=f"check:{check.id}")
+        await self.thread.tell(incident, report, key=f"check-job:{check.id}")
         return report, finding

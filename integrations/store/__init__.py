@@ -18,15 +18,14 @@ from integrations.store.errors import (
 )
 from integrations.store.keys import Keys
 from integrations.store.plans import FINAL_STATES, PlanRecord, Plans, PlanState
-from integrations.store.queues import Checks, Outbox, default_backoff
+from integrations.store.queues import Jobs, default_backoff
 from integrations.store.records import (
     Alert,
     AlertIn,
     AlertUpdate,
     BreachStart,
     Incident,
-    OutboxItem,
-    ScheduledCheck,
+    JobItem,
     TimelineEvent,
 )
 from integrations.store.store import Store
@@ -38,17 +37,15 @@ __all__ = [
     "AlertIn",
     "AlertUpdate",
     "BreachStart",
-    "Checks",
     "Incident",
     "IncidentConflict",
+    "JobItem",
+    "Jobs",
     "Keys",
     "NotFound",
-    "Outbox",
-    "OutboxItem",
     "PlanRecord",
     "PlanState",
     "Plans",
-    "ScheduledCheck",
     "Store",
     "StoreConfigError",
     "StoreError",

@@ -9,7 +9,7 @@ from typing import Any, Literal
 IncidentKind = Literal["tenant", "isolation"]
 IncidentState = Literal["open", "mitigating", "verifying", "resolved"]
 AlertStatus = Literal["firing", "resolved"]
-CheckState = Literal["pending", "claimed", "done", "failed", "cancelled"]
+JobState = Literal["pending", "done", "failed"]
 
 INCIDENT_STATES: tuple[IncidentState, ...] = ("open", "mitigating", "verifying", "resolved")
 ALERT_STATUSES: tuple[AlertStatus, ...] = ("firing", "resolved")
@@ -106,7 +106,7 @@ class TimelineEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class OutboxItem:
+class JobItem:
     id: int
     incident_id: int | None
     op: str
@@ -116,17 +116,11 @@ class OutboxItem:
     created_at: datetime
     next_attempt_at: datetime
     last_error: str | None
+    ordered: bool = True
+    due_at: datetime | None = None
+    done_at: datetime | None = None
+    failed_at: datetime | None = None
 
-
-@dataclass(frozen=True, slots=True)
-class ScheduledCheck:
-    id: int
-    incident_id: int
-    kind: str
-    due_at: datetime
-    payload: dict[str, Any]
-    state: CheckState
-    attempts: int
-    claimed_by: str | None
-    claimed_at: datetime | None
-    result: dict[str, Any] | None
+    @property
+    def state(self) -> JobState:
+        return "done" if self.done_at else "failed" if self.failed_at else "pending"

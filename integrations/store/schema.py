@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     text,
+    true,
 )
 
 # Named constraints keep migrations identical on SQLite and PostgreSQL.
@@ -130,23 +132,38 @@ timeline = Table(
 )
 Index("ix_timeline_incident_id_at", timeline.c.incident_id, timeline.c.at, timeline.c.id)
 
-outbox = Table(
-    "outbox",
+# The job queue: Slack posts, triages, applies, Grafana and Alertmanager calls, SLO checks and
+# reminders. ``due_at`` is when it was first due (a check's lateness is measured from it);
+# ``next_attempt_at`` moves on with each claim (the lease) and each retry. An ``ordered`` job of
+# an incident waits for the incident's older ordered jobs (a reply waits for its parent post).
+jobs = Table(
+    "jobs",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("incident_id", Id, ForeignKey("incidents.id", ondelete="CASCADE")),
     Column("op", String(64), nullable=False),
     Column("payload", JSON, nullable=False),
     Column("dedupe_key", String(200), unique=True),
+    Column("ordered", Boolean, nullable=False, server_default=true()),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("claimed_by", String(64)),
     Column("last_error", Text),
     Column("done_at", UTCDateTime),
     Column("failed_at", UTCDateTime),
 )
-Index("ix_outbox_next_attempt_at", outbox.c.next_attempt_at)
+# Workers poll for due work often: only unfinished rows are indexed, so the poll does not walk
+# the finished history.
+_unfinished = and_(jobs.c.done_at.is_(None), jobs.c.failed_at.is_(None))
+Index(
+    "ix_jobs_unfinished_next_attempt_at",
+    jobs.c.next_attempt_at,
+    sqlite_where=_unfinished,
+    postgresql_where=_unfinished,
+)
+Index("ix_jobs_incident_id", jobs.c.incident_id)
 
 idempotency = Table(
     "idempotency",
@@ -156,23 +173,6 @@ idempotency = Table(
     Column("result", JSON),
 )
 Index("ix_idempotency_created_at", idempotency.c.created_at)
-
-scheduled_checks = Table(
-    "scheduled_checks",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("incident_id", Id, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
-    Column("kind", String(64), nullable=False),
-    Column("due_at", UTCDateTime, nullable=False),
-    Column("payload", JSON, nullable=False),
-    Column("state", String(16), nullable=False),  # pending | claimed | done | failed | cancelled
-    Column("attempts", Integer, nullable=False, server_default=text("0")),
-    Column("claimed_by", String(64)),
-    Column("claimed_at", UTCDateTime),
-    Column("finished_at", UTCDateTime),
-    Column("result", JSON),
-)
-Index("ix_scheduled_checks_state_due_at", scheduled_checks.c.state, scheduled_checks.c.due_at)
 
 # A mitigation plan and where it stands: one row, moved on by one conditional UPDATE per step
 # (planned → approved → applying → applied | partial | conflict | failed; planned → cancelled |

@@ -20,7 +20,7 @@ from integrations.store.engine import Clock, Db, create_engine, upgrade, utcnow
 from integrations.store.errors import IncidentConflict, NotFound
 from integrations.store.keys import Keys
 from integrations.store.plans import Plans
-from integrations.store.queues import Checks, Outbox
+from integrations.store.queues import Jobs
 from integrations.store.records import (
     INCIDENT_STATES,
     Incident,
@@ -63,10 +63,9 @@ _unresolved = incidents.c.state != "resolved"
 class Store(TimelineRows, AlertRows):
     """Async access to the incident database. Build it with ``await Store.connect(url)``."""
 
-    def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow, outbox_max_attempts: int = 20) -> None:
+    def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow, job_max_attempts: int = 20) -> None:
         self._db = Db(engine, clock)
-        self.outbox = Outbox(self._db, max_attempts=outbox_max_attempts)
-        self.checks = Checks(self._db)
+        self.jobs = Jobs(self._db, max_attempts=job_max_attempts)
         self.keys = Keys(self._db)
         self.plans = Plans(self._db)
 
@@ -77,7 +76,7 @@ class Store(TimelineRows, AlertRows):
         *,
         migrate: bool = True,
         clock: Clock = utcnow,
-        outbox_max_attempts: int = 20,
+        job_max_attempts: int = 20,
         pool_size: int = 10,
         connect_timeout: float = 5.0,
         busy_timeout: float = 10.0,
@@ -93,7 +92,7 @@ class Store(TimelineRows, AlertRows):
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine, clock=clock, outbox_max_attempts=outbox_max_attempts)
+        return cls(engine, clock=clock, job_max_attempts=job_max_attempts)
 
     @property
     def engine(self) -> AsyncEngine:

@@ -39,7 +39,7 @@ async def test_slack_down_while_an_incident_opens_then_a_restart_loses_nothing(s
         assert status == 200
         incident = await down.rt.store.find_open(tenant)  # type: ignore[union-attr]
         assert incident is not None and incident.thread_ts is None
-        pending = await down.rt.store.outbox.pending(incident_id=incident.id)  # type: ignore[union-attr]
+        pending = await down.rt.store.jobs.pending(incident_id=incident.id)  # type: ignore[union-attr]
         assert [item.op for item in pending] == ["post_parent", "triage"]
     finally:
         await down.stop()
@@ -54,7 +54,7 @@ async def test_slack_down_while_an_incident_opens_then_a_restart_loses_nothing(s
         assert len(parents(h, tenant)) == 1
 
         async def outbox_drained() -> bool:
-            return await back.rt.store.outbox.pending(incident_id=incident.id) == []  # type: ignore[union-attr]
+            return await back.rt.store.jobs.pending(incident_id=incident.id) == []  # type: ignore[union-attr]
 
         await eventually(outbox_drained)
     finally:

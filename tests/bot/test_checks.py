@@ -28,7 +28,9 @@ async def schedule_check(h: Harness, tenant: str, delay: str) -> None:
 
     async def scheduled() -> bool:
         incident = await store.find_open(tenant)
-        return incident is not None and bool(await store.checks.for_incident(incident.id, states=["pending"]))
+        if incident is None:
+            return False
+        return any(j.state == "pending" for j in await store.jobs.for_incident(incident.id, ops=["slo_check"]))
 
     await eventually(scheduled)
 

@@ -53,8 +53,8 @@ async def scripted(h: Harness) -> tuple[int, datetime]:
         if left is not None:  # from an earlier test that did not resolve it
             await store.set_state(left.id, "resolved", actor="test")
         incident_id = await script_incident(store, clock, resolve=False, base=base, channel=h.channel)
-    await h.bot.rt.store.outbox.enqueue("post_parent", {}, incident_id=incident_id, dedupe_key=f"parent:{incident_id}")
-    h.bot.rt.kick_outbox()
+    await h.bot.rt.store.jobs.enqueue("post_parent", {}, incident_id=incident_id, dedupe_key=f"parent:{incident_id}")
+    h.bot.rt.kick_jobs()
     await h.thread_ts(TENANT)
     return incident_id, base
 

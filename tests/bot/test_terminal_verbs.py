@@ -130,7 +130,8 @@ async def test_a_mitigation_refused_applied_checked_and_undone_from_the_terminal
     try:
         incident = await store.find_open(tenant)
         assert incident is not None
-        checks = [c for c in await store.checks.for_incident(incident.id) if c.payload.get("plan_id") == plan_id]
+        jobs = await store.jobs.for_incident(incident.id, ops=["slo_check"])
+        checks = [c for c in jobs if c.payload.get("plan_id") == plan_id]
         assert sorted(c.payload["n"] for c in checks) == [1, 2]
     finally:
         await store.close()

@@ -17,7 +17,7 @@ from commands.flows.jobs import JobQueue
 from commands.flows.mitigation import MitigationFlow
 from commands.flows.notices import Notice
 from commands.flows.record import Recorder
-from commands.flows.verification import StoreScheduler, Verification
+from commands.flows.verification import Verification
 from commands.tenants import well_formed
 from integrations.audit import AuditLog
 from integrations.store import Incident, Store
@@ -86,7 +86,7 @@ async def flow_world(world: World, config: RunbookConfig | None = None) -> Async
             jobs = JobQueue(store)
             opener = IncidentOpener(store, jobs, "C_INC")
             gate = Gate(members, recorder)
-            verification = Verification(kw.ctx, store, StoreScheduler(store), recorder, thread, opener, gate)
+            verification = Verification(kw.ctx, store, jobs, recorder, thread, opener, gate)
             flow = MitigationFlow(kw.ctx, store, gate, recorder, thread, jobs, opener, verification)
             yield FlowWorld(kw, store, flow, members, thread, folder / "audit.jsonl")
         finally:

@@ -150,7 +150,7 @@ async def test_with_the_audit_log_unwritable_nothing_is_applied(fw: FlowWorld) -
     with pytest.raises(AuditUnavailable):
         await fw.flow.confirm(ALICE, plan_id)
     assert (await fw.store.plans.get(plan_id)).state == "planned"
-    assert not [item for item in await fw.store.outbox.pending() if item.op == "apply_plan"]
+    assert not [item for item in await fw.store.jobs.pending() if item.op == "apply_plan"]
     assert fw.kw.snapshot() == before
 
 

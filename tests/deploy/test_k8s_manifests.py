@@ -77,7 +77,7 @@ def one(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> di
 
 
 def container(objects: list[dict[str, Any]]) -> dict[str, Any]:
-    containers = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    containers = one(objects, "Deployment", "flk-chatops")["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1
     return containers[0]
 
@@ -105,7 +105,7 @@ def test_every_object_is_valid_for_kubernetes(rendered: list[dict[str, Any]], ve
 
 
 def test_the_schema_check_rejects_a_broken_object(rendered: list[dict[str, Any]]) -> None:
-    broken = copy.deepcopy(one(rendered, "Deployment"))
+    broken = copy.deepcopy(one(rendered, "Deployment", "flk-chatops"))
     broken["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] = "yes"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, VERSIONS[-1], strict=True)
@@ -145,7 +145,7 @@ def _app_routes(method: str) -> set[str]:
 
 
 def test_pod_is_locked_down(rendered: list[dict[str, Any]]) -> None:
-    pod = one(rendered, "Deployment")["spec"]["template"]["spec"]
+    pod = one(rendered, "Deployment", "flk-chatops")["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] != 0
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -169,14 +169,14 @@ def test_probes_hit_the_bots_health_routes_on_its_port(rendered: list[dict[str, 
     assert c["readinessProbe"]["httpGet"]["port"] == c["livenessProbe"]["httpGet"]["port"] == port["name"]
     assert env_of(rendered)["FLK_LISTEN"] == f"0.0.0.0:{port['containerPort']}"
     service = one(rendered, "Service")
-    labels = one(rendered, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    labels = one(rendered, "Deployment", "flk-chatops")["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["ports"][0]["targetPort"] == port["name"]
     assert service["spec"]["selector"].items() <= labels.items()
     assert one(rendered, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
 
 def test_writable_paths_are_volumes_and_the_worm_log_is_read_only(rendered: list[dict[str, Any]]) -> None:
-    pod = one(rendered, "Deployment")["spec"]["template"]["spec"]
+    pod = one(rendered, "Deployment", "flk-chatops")["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["mountPath"]: m for m in container(rendered)["volumeMounts"]}
     assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
@@ -221,12 +221,13 @@ def test_secrets_come_from_secrets_and_settings_are_real(rendered: list[dict[str
 def test_image_user_matches_the_pod_user(rendered: list[dict[str, Any]]) -> None:
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text(encoding="utf-8")
     user = re.findall(r"^USER (\d+)", dockerfile, re.MULTILINE)[-1]
-    assert one(rendered, "Deployment")["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == int(user)
+    pod = one(rendered, "Deployment", "flk-chatops")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == int(user)
 
 
 def test_ha_overlay_runs_two_replicas_on_postgresql_apart() -> None:
     objects = render(HA)
-    deployment = one(objects, "Deployment")
+    deployment = one(objects, "Deployment", "flk-chatops")
     assert deployment["spec"]["replicas"] == 2
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     assert env_of(objects)["FLK_DATABASE_URL"]["secretKeyRef"]["key"] == "FLK_DATABASE_URL"
@@ -235,9 +236,34 @@ def test_ha_overlay_runs_two_replicas_on_postgresql_apart() -> None:
     assert term["topologyKey"] == "kubernetes.io/hostname"
     assert term["labelSelector"]["matchLabels"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
     assert one(objects, "PersistentVolumeClaim", "flk-chatops-data")["spec"]["accessModes"] == ["ReadWriteMany"]
-    base = one(render(BASE), "Deployment")
+    base = one(render(BASE), "Deployment", "flk-chatops")
     assert base["spec"]["replicas"] == 1 and base["spec"]["strategy"]["type"] == "Recreate"
     assert env_of(render(BASE))["FLK_DATABASE_URL"].startswith("sqlite")
+
+
+def test_ha_overlay_runs_the_front_and_the_workers_apart_with_the_same_pod() -> None:
+    objects = render(HA)
+    web, worker = one(objects, "Deployment", "flk-chatops"), one(objects, "Deployment", "flk-chatops-worker")
+    (web_c,) = web["spec"]["template"]["spec"]["containers"]
+    (worker_c,) = worker["spec"]["template"]["spec"]["containers"]
+    assert web_c["args"] == ["serve", "--front-only"] and worker_c["args"] == ["worker"]
+    # The Slack and Alertmanager traffic reaches the web replicas only.
+    worker_labels = worker["spec"]["template"]["metadata"]["labels"]
+    assert not one(objects, "Service")["spec"]["selector"].items() <= worker_labels.items()
+    assert worker["spec"]["replicas"] >= 2 and worker["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    # The same pod otherwise: account, lock-down, volumes (the shared audit log), image, settings.
+    web_pod, worker_pod = web["spec"]["template"]["spec"], worker["spec"]["template"]["spec"]
+    for key in ("serviceAccountName", "securityContext", "volumes"):
+        assert worker_pod[key] == web_pod[key], key
+    for key in ("image", "securityContext", "volumeMounts", "envFrom", "resources", "ports"):
+        assert worker_c[key] == web_c[key], key
+    web_env = {e["name"]: e for e in web_c["env"] if e["name"] != "SLACK_APP_TOKEN"}  # Socket Mode: the front's
+    assert {e["name"]: e for e in worker_c["env"]} == web_env
+    routes = _app_routes("get")
+    assert worker_c["readinessProbe"]["httpGet"]["path"] == "/readyz" in routes
+    assert worker_c["livenessProbe"]["httpGet"]["path"] == "/healthz" in routes
+    anti = worker_pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
+    assert anti["podAffinityTerm"]["labelSelector"]["matchLabels"].items() <= worker_labels.items()
 
 
 # -- least privilege -----------------------------------------------------------------------------
@@ -272,7 +298,7 @@ def test_role_is_bound_in_the_backends_namespace_to_the_bots_account(rendered: l
     assert env_of(rendered)["FLK_NAMESPACE"] == namespace
     role_ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]}
     assert binding["roleRef"] == role_ref
-    deployment, account = one(rendered, "Deployment"), one(rendered, "ServiceAccount")
+    deployment, account = one(rendered, "Deployment", "flk-chatops"), one(rendered, "ServiceAccount")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": account["metadata"]["namespace"]}
     ]

@@ -17,19 +17,38 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import select
 
-from bench.common import ServedBot, serve_bot
+from bench.common import ServedBot, flk_command, serve_bot
 from integrations.store import Store
-from integrations.store.schema import outbox
+from integrations.store.schema import jobs
 from sandbox.slack import SlackDriver
 from sandbox.up import Sandbox
 from tests.replicas.front import Front
+
+
+def worker_pids(pid: int) -> set[int]:
+    """The child processes of ``pid`` (`flk serve`'s workers), from /proc."""
+    children: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            children |= {int(p) for p in (task / "children").read_text().split()}
+    return children
+
 
 _LEADER = re.compile(r"^flk_bot_scheduler_leader (\S+)$", re.MULTILINE)
 
 
 class Cluster:
-    def __init__(self, sandbox: Sandbox, database_url: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        database_url: str,
+        env: Mapping[str, str] | None = None,
+        # Each replica a whole bot in one process (the leader's flag is on its /metrics); see
+        # test_worker_processes.py for `flk serve` with worker processes.
+        serve_args: tuple[str, ...] = ("--workers", "0"),
+    ) -> None:
         self.sandbox = sandbox
+        self.serve_args = serve_args
         self.database_url = database_url
         self.env = dict(env or {})
         self.front = Front()
@@ -73,7 +92,7 @@ class Cluster:
             "FLK_AUDIT_LOG": str(self._folder / f"audit-{n}-{time.monotonic_ns()}.jsonl"),
             **self.env,
         }
-        bot = await self._stack.enter_async_context(serve_bot(env))
+        bot = await self._stack.enter_async_context(serve_bot(env, flk_command("serve", *self.serve_args)))
         self.replicas.append(bot)
         self.front.backends.append(bot.url)
         return bot
@@ -120,11 +139,11 @@ class Cluster:
                 raise AssertionError(f"no leader within {wait_s:g} s")
             await asyncio.sleep(0.1)
 
-    async def holder(self, op: str, incident_id: int | None) -> tuple[int, ServedBot] | None:
-        """The unfinished ``op`` item of the incident (None: an unordered item) and the live replica
-        whose worker claimed it (worker ids are ``host:pid:suffix``)."""
+    async def claimed(self, op: str, incident_id: int | None) -> tuple[int, int] | None:
+        """The unfinished ``op`` job of the incident (None: one of no incident) and the pid of the
+        worker that claimed it (worker ids are ``host:pid:suffix``)."""
         assert self.store is not None
-        c = outbox.c
+        c = jobs.c
         of_incident = c.incident_id.is_(None) if incident_id is None else c.incident_id == incident_id
         async with self.store.engine.connect() as conn:
             row = (
@@ -139,9 +158,17 @@ class Cluster:
             ).first()
         if row is None or not row.claimed_by:
             return None
-        pid = int(row.claimed_by.split(":")[1])
-        bot = next((b for b in self.replicas if b.pid == pid), None)
-        return (row.id, bot) if bot is not None else None
+        return row.id, int(row.claimed_by.split(":")[1])
+
+    async def holder(self, op: str, incident_id: int | None) -> tuple[int, ServedBot] | None:
+        """The unfinished ``op`` job and the live replica whose process (or one of its worker
+        processes) claimed it."""
+        found = await self.claimed(op, incident_id)
+        if found is None:
+            return None
+        item_id, pid = found
+        bot = next((b for b in self.replicas if pid in {b.pid, *worker_pids(b.pid)}), None)
+        return (item_id, bot) if bot is not None else None
 
     def logs(self) -> str:
         """Every replica's log tail, for an assertion's message."""

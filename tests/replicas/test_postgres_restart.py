@@ -71,7 +71,7 @@ async def test_the_replicas_reconnect_and_lose_nothing(restarted: tuple[Cluster,
     store = cluster.store
     await until(lambda: _none_pending(store), 30, "the outbox drained", cluster)
     await asyncio.sleep(2)
-    assert await store.outbox.given_up() == []
+    assert await store.jobs.given_up() == []
     assert len(containing(cluster, meridian, "SLO check 1/1")) == 1
     for tenant in ("orbit", "halcyon", "tundra-3"):
         ts = await thread_ts(cluster, tenant)
@@ -84,4 +84,4 @@ async def _all(cluster: Cluster, path: str, status: int) -> bool:
 
 
 async def _none_pending(store: Store) -> bool:
-    return await store.outbox.pending() == []
+    return await store.jobs.pending() == []

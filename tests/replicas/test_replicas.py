@@ -89,5 +89,6 @@ async def test_confirm_clicked_on_both_replicas_applies_once_and_each_check_fire
     assert cluster.store is not None
     incident = await cluster.store.find_open(tenant)
     assert incident is not None
-    checks = [c for c in await cluster.store.checks.for_incident(incident.id) if c.payload.get("plan_id") == plan_id]
+    jobs = await cluster.store.jobs.for_incident(incident.id, ops=["slo_check"])
+    checks = [c for c in jobs if c.payload.get("plan_id") == plan_id]
     assert [(c.state, c.attempts) for c in checks] == [("done", 1), ("done", 1)]

@@ -14,7 +14,7 @@ from integrations.store import Store
 from integrations.store.engine import alembic_config, create_engine, current_revision, upgrade
 from integrations.store.schema import metadata
 
-TABLES = {"incidents", "alerts", "timeline", "outbox", "idempotency", "scheduled_checks"}
+TABLES = {"incidents", "alerts", "timeline", "jobs", "idempotency", "plans"}
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 

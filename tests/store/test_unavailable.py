@@ -41,7 +41,7 @@ async def test_postgres_down_then_back(own_postgres: Postgres) -> None:
             store.open_or_get_incident("t2", title="breach"),
             store.get(incident.id),
             store.keys.claim("k"),
-            store.outbox.claim_due(worker_id="w"),
+            store.jobs.claim_due(worker_id="w"),
         ):
             with pytest.raises(StoreUnavailable) as caught:
                 await call
