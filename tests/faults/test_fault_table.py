@@ -4,7 +4,7 @@ and the audit log hold afterwards. Slack's faults come from the emulator (``fail
 API server's from the Kubernetes fake (``fail_next``, RBAC, ``stall``), a full disk from an audit
 log that is a symlink to /dev/full. The replica and store rows are in test_fault_table_replicas.
 
-Runs on a generated world of its own (seed 14), so that nothing here depends on the default
+Runs on a generated world of its own (tests/faults/conftest.py), so that nothing here depends on the default
 world's tenants. Each row restores the tenant's configmap and clears its fault afterwards."""
 
 from __future__ import annotations
