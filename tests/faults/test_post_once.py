@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from integrations.store import StoreUnavailable
+from integrations.store import Incident, StoreUnavailable
 from sandbox.slack.models import View
 from sandbox.up import Sandbox
 from tests.bot.harness import Harness, eventually, runbook_files, running
@@ -45,14 +45,15 @@ def failing_once(real: Callable[..., Awaitable[Any]], when: Callable[..., bool] 
     return call
 
 
-def marked(h: Harness, channel: str, incident_id: int, kind: str) -> list[Any]:
-    """The bot's messages in ``channel`` whose metadata names this incident and kind."""
+def marked(h: Harness, channel: str, incident: Incident, kind: str) -> list[Any]:
+    """The bot's messages in ``channel`` whose metadata names this incident and kind (the other
+    tables' bots, on databases of their own, post incidents with the same ids here)."""
     return [
         m
         for m in h.sandbox.slack.channel_messages(channel)
         if m.metadata
-        and m.metadata["event_payload"].get("incident_id") == incident_id
-        and m.metadata["event_payload"].get("kind") == kind
+        and m.metadata["event_payload"]
+        == {"incident_id": incident.id, "opened_at": incident.opened_at.isoformat(), "kind": kind}
     ]
 
 
@@ -81,7 +82,7 @@ async def test_the_parent_post_is_made_once_when_the_store_fails_to_record_it(
     incident_id = await open_incident(h, "polaris")
     assert set_thread.failed, "the store never failed: the test did not test the retry"
     await asyncio.sleep(0.5)
-    [parent] = marked(h, h.channel, incident_id, "parent")
+    [parent] = marked(h, h.channel, await store.get(incident_id), "parent")
     assert (await store.get(incident_id)).thread_ts == parent.ts
     # The retry looked for the first attempt's post (and found it) instead of posting again.
     assert h.sandbox.slack.calls("conversations.history")
@@ -107,7 +108,7 @@ async def test_the_tenant_notice_is_sent_once_when_the_store_fails_to_record_it(
     assert append.failed
     await h.sandbox.slack.wait_for(lambda: any(":incoming_envelope:" in m.all_text() for m in h.thread("atlas")), 10)
     await asyncio.sleep(0.5)
-    assert len(marked(h, NOTICE_CHANNEL, incident_id, "notice:investigating:atlas")) == 1
+    assert len(marked(h, NOTICE_CHANNEL, await store.get(incident_id), "notice:investigating:atlas")) == 1
     assert sum(":incoming_envelope:" in m.all_text() for m in h.thread("atlas")) == 1
     assert sum(e.kind == "notice.sent" for e in await store.timeline(incident_id)) == 1
 
