@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,9 @@ from integrations.errors import BackendError
 _VERB_BY_METHOD = {"GET": "get", "PATCH": "patch", "PUT": "update", "POST": "create", "DELETE": "delete"}
 # The pod-template annotation `kubectl rollout restart` sets; a new value rolls every pod.
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+
+
+log = logging.getLogger(__name__)
 
 
 class KubeError(BackendError):
@@ -164,7 +168,11 @@ class Kube:
             if response.status >= 400 or max_bytes is None:
                 text = await response.text()
             else:
-                text = await _newest(response.content, max_bytes)
+                text, cut = await _newest(response.content, max_bytes)
+                if cut:
+                    log.warning(
+                        "pod %s: log over %d bytes; only its newest %d bytes were read", pod, max_bytes, max_bytes
+                    )
         if response.status >= 400:
             # Unpreloaded answers are not checked by the client: an error is a Status, not log lines.
             try:
@@ -225,8 +233,8 @@ class Kube:
         ]
 
 
-async def _newest(stream: Any, max_bytes: int) -> str:
-    """The last ``max_bytes`` of a streamed body, from its first whole line on."""
+async def _newest(stream: Any, max_bytes: int) -> tuple[str, bool]:
+    """The last ``max_bytes`` of a streamed body, from its first whole line on; and whether it was cut."""
     kept = bytearray()
     cut = False
     async for chunk in stream.iter_chunked(64 * 1024):
@@ -237,7 +245,7 @@ async def _newest(stream: Any, max_bytes: int) -> str:
     if cut:
         newline = kept.find(b"\n")
         del kept[: newline + 1 if newline >= 0 else len(kept)]
-    return kept.decode("utf-8", "replace")
+    return kept.decode("utf-8", "replace"), cut
 
 
 def _iso(value: Any) -> str:
