@@ -63,6 +63,9 @@ class Diagnosis(_Strict):
 
     # Backend log lines read per pod (`kubectl logs --since=1h`).
     log_window_s: int = Field(default=3600, ge=60, le=86400)
+    # At most this much of each pod's log window is kept (its newest part): a chatty backend
+    # cannot make a diagnosis hold its whole log in memory.
+    log_max_bytes_per_pod: int = Field(default=8 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)
     signature_failure_message: str = "signature verification failed"
     quota_exceeded_message: str = "quota exceeded"
     # A signature timestamp this far from the receive time is clock skew.
@@ -94,6 +97,9 @@ class Export(_Strict):
     max_rows: int = Field(default=100_000, ge=1)
     # How far back the newest escalations are looked for.
     lookback_days: int = Field(default=7, ge=1, le=366)
+    # Exports one replica runs at once (each reads up to max_rows WORM records); more are told
+    # "busy, try again" rather than queued behind them.
+    max_concurrent: int = Field(default=2, ge=1, le=16)
 
 
 class Incidents(_Strict):
@@ -157,6 +163,15 @@ class Comms(_Strict):
         return value
 
 
+class Limits(_Strict):
+    """Sizes of what arrives from outside, refused with a short answer beyond them."""
+
+    # An Alertmanager notification body (a batch of alerts); Alertmanager is told 413.
+    alert_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # The text of a `/flk` command.
+    command_text_chars: int = Field(default=1000, ge=100, le=40_000)
+
+
 class RunbookConfig(_Strict):
     alert_name: str = "FLKTenantSLOBreach"
     incidents: Incidents = Incidents()
@@ -168,6 +183,7 @@ class RunbookConfig(_Strict):
     export: Export = Export()
     comms: Comms = Comms()
     mitigations: Mitigations = Mitigations()
+    limits: Limits = Limits()
     grafana_dashboard: str = "http://grafana/d/flk-tenant-health/tenant-health?var-tenant={tenant}"
 
     def name(self, template: str, tenant: str) -> str:

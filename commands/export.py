@@ -2,20 +2,22 @@
 log as a CSV file (runbook §5, short-term 3: "export last 1000 escalations to CSV").
 
 Exactly that tenant's records (the parsed ``tenant_id``, not a substring), newest first,
-across day folders; the bot uploads ``CsvExport.content`` as ``CsvExport.filename`` with
+across day folders; the bot uploads the file at ``CsvExport.path`` as ``CsvExport.filename`` with
 ``CsvExport.summary`` as its comment.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
-import io
 import re
+import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 from commands.config import RunbookConfig
 from commands.context import Context
@@ -73,7 +75,7 @@ def rows_for(n: int | None, config: RunbookConfig) -> int:
 class CsvExport:
     tenant: str
     filename: str
-    content: bytes  # UTF-8 CSV
+    path: Path  # the UTF-8 CSV, in a temporary file the caller moves or deletes
     rows: int
     requested: int
     summary: str
@@ -91,10 +93,10 @@ def _iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def to_csv(records: Sequence[WormRecord]) -> bytes:
-    buffer = io.StringIO()
+def write_csv(records: Iterable[WormRecord], out: TextIO) -> None:
+    """The CSV, row by row into ``out`` (never the whole document in memory)."""
     # Every cell quoted: no value can end its cell or its row early.
-    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(HEADER)
     for r in records:
         writer.writerow(
@@ -107,7 +109,14 @@ def to_csv(records: Sequence[WormRecord]) -> bytes:
                 _text(r.policy_version),
             )
         )
-    return buffer.getvalue().encode()
+
+
+def _to_temp_file(records: Sequence[WormRecord], tenant: str) -> Path:
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", newline="", prefix=f"flk-export-{tenant}-", suffix=".csv", delete=False
+    ) as out:
+        write_csv(records, out)
+    return Path(out.name)
 
 
 def _summary(tenant: str, records: Sequence[WormRecord], requested: int, days: int, skipped: str) -> str:
@@ -136,7 +145,7 @@ async def run_export(ctx: Context, tenant: str, n: int | None = None, *, now: da
     return CsvExport(
         tenant=tenant,
         filename=f"escalations-{tenant}-{end:%Y%m%dT%H%MZ}.csv",
-        content=to_csv(result.records),
+        path=await asyncio.to_thread(_to_temp_file, result.records, tenant),
         rows=len(result.records),
         requested=rows,
         summary=_summary(tenant, result.records, rows, days, skipped),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
 _VERB_BY_METHOD = {"GET": "get", "PATCH": "patch", "PUT": "update", "POST": "create", "DELETE": "delete"}
 # The pod-template annotation `kubectl rollout restart` sets; a new value rolls every pod.
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+
+
+log = logging.getLogger(__name__)
 
 
 class KubeError(BackendError):
@@ -180,8 +184,15 @@ class Kube:
         return [p.metadata.name for p in pods.items]
 
     async def pod_log(
-        self, pod: str, container: str | None, tail_lines: int | None = None, since_seconds: int | None = None
+        self,
+        pod: str,
+        container: str | None,
+        tail_lines: int | None = None,
+        since_seconds: int | None = None,
+        max_bytes: int | None = None,
     ) -> list[str]:
+        """The pod's log lines; with ``max_bytes`` only the newest ``max_bytes`` of them are kept
+        while the answer streams in (the first, cut line dropped), so memory stays bounded."""
         kwargs: dict[str, Any] = {"container": container}
         if tail_lines is not None:
             kwargs["tail_lines"] = tail_lines
@@ -194,7 +205,14 @@ class Kube:
             self.core.read_namespaced_pod_log(pod, self.namespace, _preload_content=False, **kwargs),
         )
         async with response:
-            text = await response.text()
+            if response.status >= 400 or max_bytes is None:
+                text = await response.text()
+            else:
+                text, cut = await _newest(response.content, max_bytes)
+                if cut:
+                    log.warning(
+                        "pod %s: log over %d bytes; only its newest %d bytes were read", pod, max_bytes, max_bytes
+                    )
         if response.status >= 400:
             # Unpreloaded answers are not checked by the client: an error is a Status, not log lines.
             try:
@@ -253,6 +271,21 @@ class Kube:
             )
             for e in events.items
         ]
+
+
+async def _newest(stream: Any, max_bytes: int) -> tuple[str, bool]:
+    """The last ``max_bytes`` of a streamed body, from its first whole line on; and whether it was cut."""
+    kept = bytearray()
+    cut = False
+    async for chunk in stream.iter_chunked(64 * 1024):
+        kept += chunk
+        if len(kept) > max_bytes:
+            del kept[: len(kept) - max_bytes]
+            cut = True
+    if cut:
+        newline = kept.find(b"\n")
+        del kept[: newline + 1 if newline >= 0 else len(kept)]
+    return kept.decode("utf-8", "replace"), cut
 
 
 def _iso(value: Any) -> str:

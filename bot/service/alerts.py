@@ -87,8 +87,13 @@ class AlertWebhook:
         if self._token is None or not hmac.compare_digest(given, self._token):
             ALERTS.labels(outcome="unauthorised").inc()
             return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+        cap = self.threads.rt.config.limits.alert_body_bytes
+        raw = await request.content.read(cap + 1)
+        if len(raw) > cap:
+            ALERTS.labels(outcome="too_large").inc()
+            return web.json_response({"error": f"body over {cap:,} bytes (limits.alert_body_bytes)"}, status=413)
         try:
-            body = json.loads(await request.read())
+            body = json.loads(raw)
             batch = parse_batch(body, self.threads.rt.config.alert_name)
         except ValueError as exc:
             ALERTS.labels(outcome="bad_request").inc()

@@ -47,6 +47,8 @@ class Runtime:
     # Set when a job is queued: the job workers wake at once instead of at their next poll.
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     schema_ready: bool = False
+    # Exports running in this replica (at most export.max_concurrent; see steps.op_export).
+    exports: int = 0
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import socket
 from collections.abc import Mapping
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
@@ -9,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from commands.audit import REPLICA
 from commands.config import ConfigError, RunbookConfig, load_runbook_config
 
 
@@ -85,7 +88,9 @@ class Settings(BaseSettings):
     grafana_token: SecretStr | None = Field(default=None, description="Grafana API token.")
     audit_log: str = Field(
         default="flk-audit.jsonl",
-        description="The hash-chained audit log of every command, plan, confirmation, refusal, application and undo.",
+        description="The hash-chained audit log of every command, plan, confirmation, refusal, application and undo; "
+        "`{replica}` in it becomes this replica's host name (its pod's name), so that replicas sharing a volume "
+        "each keep a chain of their own (`flk audit verify` checks them all).",
     )
     audit_key: SecretStr | None = Field(
         default=None,
@@ -118,6 +123,13 @@ class Settings(BaseSettings):
         default="json",
         description="Logs on stderr: `json` (one object per line with incident_id, tenant_id, user) or `text`.",
     )
+
+    @field_validator("audit_log")
+    @classmethod
+    def _per_replica(cls, v: str) -> str:
+        # One writer per chain: replicas on different nodes cannot rely on flock over a shared
+        # (network) volume, whose appends from two clients may also interleave.
+        return v.replace(REPLICA, re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "replica")
 
     @field_validator("audit_key")
     @classmethod

@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from bot.service.runtime import Runtime
 from bot.slack.incidents import IncidentThreads
 from bot.slack.mrkdwn import escape, mention, plain_text
+from bot.slack.posted import marker, posted_before
 from commands.comms import expire_silences
 from commands.comms.lifecycle import OverdueRca, overdue_rca
 from commands.comms.templates import duration
@@ -53,8 +54,11 @@ class CommsOps:
     async def op_post_notice(self, item: JobItem) -> None:
         p = item.payload
         incident_id, tenant, notice, channel = p["incident_id"], p["tenant"], p["notice"], p["channel"]
+        kind, incident = f"notice:{notice}:{tenant}", await self.store.get(incident_id)
         try:
-            await self.rt.io.post(channel, p["text"])
+            # A retry may follow a post the store never recorded (a blip after Slack's answer).
+            if item.attempts <= 1 or not await posted_before(self.rt.io, channel, incident, kind, item.created_at):
+                await self.rt.io.post(channel, p["text"], metadata=marker(incident, kind))
         except SlackApiError as exc:
             error = str(exc.response.get("error", "")) if exc.response is not None else ""
             if error not in PERMANENT:
@@ -73,6 +77,7 @@ class CommsOps:
         await self._say(
             incident_id,
             f":incoming_envelope: The {notice} notice was sent to <#{channel}> by {mention(p['user'])}:\n\n{p['text']}",
+            dedupe_key=f"notice-sent:{item.id}",
         )
 
     async def op_post_to(self, item: JobItem) -> None:

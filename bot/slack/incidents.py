@@ -7,6 +7,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from bot.slack.posted import marker, posted_before
 from bot.slack.render_incident import parent_message
 from commands.flows.actors import Actor
 from commands.flows.incidents import IncidentOpener
@@ -66,9 +67,14 @@ class IncidentThreads:
         alerts = await self.store.alerts(incident.id)
         text, blocks = parent_message(incident, alerts, self.dashboard(incident.tenant))
         channel = incident.channel or self.channel
-        response = await self.rt.io.post(channel, text, blocks)
-        await self.store.set_thread(incident.id, channel, response["ts"])
-        await append(self.store, incident.id, "bot", ThreadOpened(ts=response["ts"], channel=channel))
+        # A retry may follow a post whose ts the store never got: find that post, not a second one.
+        ts = (
+            await posted_before(self.rt.io, channel, incident, "parent", item.created_at) if item.attempts > 1 else None
+        )
+        if ts is None:
+            ts = str((await self.rt.io.post(channel, text, blocks, metadata=marker(incident, "parent")))["ts"])
+        await self.store.set_thread(incident.id, channel, ts)
+        await append(self.store, incident.id, "bot", ThreadOpened(ts=ts, channel=channel))
 
     async def op_update_parent(self, item: JobItem) -> None:
         assert item.incident_id is not None

@@ -21,6 +21,13 @@ def register(app: AsyncApp, d: Dispatcher, queue: Interactions) -> None:
     @app.command(re.compile(r"^/flk"))
     async def on_command(ack: Any, command: dict[str, Any], respond: Respond) -> None:
         text = command.get("text", "")
+        cap = d.rt.config.limits.command_text_chars
+        if len(text) > cap:
+            COMMANDS.labels(verb="?", outcome="usage").inc()
+            await ack(
+                text=f":x: That command is {len(text):,} characters long; at most {cap:,} are read. Nothing was done."
+            )
+            return
         try:
             invocation = parse(text)
             if invocation.verb.name == "export":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -108,16 +109,24 @@ class SlackIO:
         await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
 
     async def upload(
-        self, channel: str, thread_ts: str | None, filename: str, content: str | bytes, title: str, comment: str = ""
+        self,
+        channel: str,
+        thread_ts: str | None,
+        filename: str,
+        content: str | bytes | Path,
+        title: str,
+        comment: str = "",
     ) -> None:
+        """``content``: the file's text or bytes, or a Path to upload from (read by slack_sdk)."""
         await self.limiter.wait(channel)
+        body = {"file": str(content)} if isinstance(content, Path) else {"content": content}
         await self.client.files_upload_v2(
             channel=channel,
             thread_ts=thread_ts,
             filename=filename,
-            content=content,
             title=title,
             initial_comment=comment or None,
+            **body,
         )
 
     async def permalink(self, channel: str, ts: str) -> str | None:

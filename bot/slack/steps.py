@@ -147,6 +147,21 @@ async def op_export(rt: Runtime, threads: IncidentThreads, item: JobItem) -> Non
     assert item.incident_id is not None
     channel, thread_ts = await threads.thread(item.incident_id)
     tenant = item.payload["tenant"]
+    cap = rt.config.export.max_concurrent
+    if rt.exports >= cap:
+        # Each export may read up to export.max_rows records: more at once could exhaust the replica.
+        text = f":hourglass: Busy: {cap} export(s) are running. Nothing was exported; try again in a minute."
+        await rt.io.post(channel, text, thread_ts=thread_ts)
+        return
+    rt.exports += 1
+    try:
+        await _export(rt, channel, thread_ts, tenant, item)
+    finally:
+        rt.exports -= 1
+
+
+async def _export(rt: Runtime, channel: str, thread_ts: str, tenant: str, item: OutboxItem) -> None:
+    assert item.incident_id is not None
     try:
         export = await run_export(rt.ctx, tenant, item.payload.get("n"))
     except (BackendError, UsageError) as exc:
@@ -154,9 +169,12 @@ async def op_export(rt: Runtime, threads: IncidentThreads, item: JobItem) -> Non
             BACKEND_ERRORS.labels(system=exc.system).inc()
         await rt.io.post(channel, f":x: Export for `{tenant}` failed: {exc}", thread_ts=thread_ts)
         return
-    await rt.io.upload(channel, thread_ts, export.filename, export.content, f"{tenant} escalations", export.summary)
+    try:
+        await rt.io.upload(channel, thread_ts, export.filename, export.path, f"{tenant} escalations", export.summary)
+    finally:
+        export.path.unlink(missing_ok=True)
     posted = ExportPosted(filename=export.filename, rows=export.rows)
-    await append(threads.store, item.incident_id, item.payload.get("actor", "bot"), posted)
+    await append(rt.store, item.incident_id, item.payload.get("actor", "bot"), posted)
 
 
 async def op_isolation_triage(rt: Runtime, threads: IncidentThreads, item: JobItem) -> None:

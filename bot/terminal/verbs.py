@@ -4,6 +4,7 @@ with rich (or as JSON with ``--json``). Exit status: 0 ok, 1 a breach or a failu
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -117,7 +118,7 @@ class Verbs:
         await self._known(args["tenant"])
         export = await run_export(self.deps.ctx, args["tenant"], args.get("n"))
         path = Path(self.options.out or export.filename)
-        await asyncio.to_thread(path.write_bytes, export.content)
+        await asyncio.to_thread(shutil.move, export.path, path)
         if self.options.json:
             self._emit({"file": str(path), "rows": export.rows, "requested": export.requested})
         else:

@@ -166,10 +166,13 @@ class Inputs:
         return self.once("pod_lines", self._pod_lines)
 
     async def _pod_lines(self) -> list[list[str]]:
-        res, window = self.ctx.config.resources, self.ctx.config.diagnosis.log_window_s
+        res, diagnosis = self.ctx.config.resources, self.ctx.config.diagnosis
+        window, cap = diagnosis.log_window_s, diagnosis.log_max_bytes_per_pod
         pods = await self.ctx.kube.backend_pods(res.backend_selector)
         return list(
-            await asyncio.gather(*(self.ctx.kube.pod_log(p, res.backend_container, since_seconds=window) for p in pods))
+            await asyncio.gather(
+                *(self.ctx.kube.pod_log(p, res.backend_container, since_seconds=window, max_bytes=cap) for p in pods)
+            )
         )
 
     def tenant_lines(self) -> Awaitable[list[LogLine]]:

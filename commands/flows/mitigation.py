@@ -9,6 +9,7 @@ resumes from what the cluster shows.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +41,7 @@ from commands.timeline.events import (
     RestartRetried,
 )
 from integrations.errors import BackendError
-from integrations.store import Incident, PlanRecord, Store
+from integrations.store import Incident, PlanRecord, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +212,18 @@ class MitigationFlow:
         if started is None:
             return None
         record, resumed = started
+        try:
+            return await self._apply(record, resumed)
+        except Exception:
+            # Stopped part-way by the audit log or the store (the cluster may already be changed):
+            # the job's retry must resume from what the cluster shows, not find the apply "running"
+            # and do nothing, which left a changed cluster unaudited and the plan applying for ever.
+            with contextlib.suppress(StoreUnavailable):
+                await self.store.plans.stop_apply(plan_id)
+            raise
+
+    async def _apply(self, record: PlanRecord, resumed: bool) -> PlanRecord | None:
+        plan_id = record.id
         plan = mitigate.Plan.from_dict(record.plan)
         incident = await self.store.get(record.incident_id)
         confirmer = Actor(record.confirmed_by or "bot")

@@ -179,6 +179,16 @@ class Plans:
                     return _record(row), resumed
         return None
 
+    async def stop_apply(self, plan_id: str) -> None:
+        """An attempt that failed part-way (the audit log or the store under it): its start is
+        marked stale at once, so that the job's retry resumes from what the cluster shows."""
+        async with self._db.write() as conn:
+            await conn.execute(
+                update(plans)
+                .where(plans.c.id == plan_id, plans.c.state == "applying")
+                .values(apply_started_at=self._db.clock() - timedelta(days=1))
+            )
+
     async def set_applied(self, plan_id: str, applied: dict[str, Any]) -> None:
         """What the cluster holds now (before the outcome is settled): for a resumed apply."""
         async with self._db.write() as conn:

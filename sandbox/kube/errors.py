@@ -103,6 +103,14 @@ def invalid(resource: Resource, name: str, causes: list[tuple[str, str]]) -> Kub
     return KubeError("Invalid", f'{resource.qualified_kind} "{name}" is invalid: {text}', details)
 
 
+def internal_error(resource: Resource, name: str | None) -> KubeError:
+    """What the API server answers when etcd or an admission webhook fails under it."""
+    message = "Internal error occurred: etcdserver: request timed out"
+    details = _details(resource, name)
+    details["causes"] = [{"message": "etcdserver: request timed out"}]
+    return KubeError("InternalError", message, details)
+
+
 def unsupported_media_type() -> KubeError:
     accepted = ", ".join(PATCH_TYPES)
     message = f"the body of the request was in an unknown format - accepted media types include: {accepted}"

@@ -23,7 +23,16 @@ import aiohttp
 from aiohttp import web
 
 from sandbox.kube import proxy
-from sandbox.kube.errors import KubeError, bad_request, forbidden, invalid, no_such_path, unauthorized
+from sandbox.kube.errors import (
+    KubeError,
+    bad_request,
+    conflict,
+    forbidden,
+    internal_error,
+    invalid,
+    no_such_path,
+    unauthorized,
+)
 from sandbox.kube.logs import LogOptions, PodLogs, check_container, no_logs, render
 from sandbox.kube.patch import patch_type_for
 from sandbox.kube.rbac import Rbac
@@ -40,6 +49,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 STALL_S = 30.0
+# The faults ``fail_next`` can inject: the API server's answers when it, or the object, says no.
+FAULTS = ("Conflict", "Forbidden", "InternalError")
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,10 @@ class KubeFake:
         self.requests: deque[Recorded] = deque(maxlen=1000)
         # A stalled API server (see stall()): tests use it to act in the middle of the bot's write.
         self.stalled: set[str] = set()
+        # "METHOD path" of each request waiting in a stall, so a test can act while one waits.
+        self.waiting: list[str] = []
+        # (HTTP method, plural) -> the faults its next requests answer with (see fail_next).
+        self.failing: dict[tuple[str, str], list[str]] = {}
         self._released = asyncio.Event()
         self._token = token
         self._clock = clock
@@ -115,6 +130,13 @@ class KubeFake:
         self.stalled.clear()
         self._released.set()
 
+    def fail_next(self, method: str, plural: str, reason: str, count: int = 1) -> None:
+        """The next ``count`` ``method`` requests to ``plural`` answer the API server's Status for
+        ``reason`` (one of FAULTS: 409 Conflict, 403 Forbidden, 500 InternalError) and change nothing."""
+        if reason not in FAULTS:
+            raise ValueError(f"no injectable fault {reason!r}; one of {FAULTS}")
+        self.failing[(method.upper(), plural)] = [reason] * count
+
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
@@ -125,7 +147,7 @@ class KubeFake:
         self._url = ""
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors, self._authenticate, self._stall])
+        app = web.Application(middlewares=[self._errors, self._authenticate, self._stall, self._inject])
         ns = "/namespaces/{ns}"
         for prefix in ("/api/{version:v1}", "/apis/{group}/{version}"):
             app.router.add_get(prefix + "/{plural}", self._list)
@@ -176,9 +198,32 @@ class KubeFake:
     @web.middleware
     async def _stall(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.match_info.get("plural") in self.stalled:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._released.wait(), STALL_S)
+            waiting = f"{request.method} {request.path}"
+            self.waiting.append(waiting)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._released.wait(), STALL_S)
+            finally:
+                self.waiting.remove(waiting)
+            # Like a request queued by the API server's priority and fairness: one whose client
+            # went away while it waited is dropped, never executed.
+            if request.transport is None or request.transport.is_closing():
+                raise KubeError("InternalError", "the client went away while the request was queued")
         return await handler(request)
+
+    @web.middleware
+    async def _inject(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        plural = request.match_info.get("plural", "")
+        queued = self.failing.get((request.method, plural))
+        if not queued:
+            return await handler(request)
+        reason = queued.pop(0)
+        res, name = RESOURCES.get(plural) or Resource(plural, plural), request.match_info.get("name")
+        if reason == "Conflict":
+            raise conflict(res, name or "")
+        if reason == "Forbidden":
+            raise forbidden(res, _VERBS[request.method], self.user, request.match_info.get("ns"), name)
+        raise internal_error(res, name)
 
     # --- helpers -----------------------------------------------------------------------------
 

@@ -73,6 +73,15 @@ def check_token(ws: Workspace, method: str, token: str | None) -> None:
         raise SlackError("invalid_auth")
 
 
+def injected(code: str) -> SlackError:
+    """A fault asked for by a test or the world panel, in the status Slack sends it with."""
+    if code == "internal_error":
+        return SlackError(code, status=500)
+    if code == "ratelimited":
+        return SlackError(code, status=429, headers={"Retry-After": "1"})
+    return SlackError(code)
+
+
 async def handle_api(request: web.Request) -> web.Response:
     ws = request.app[WORKSPACE]
     name = request.match_info["method"]
@@ -87,7 +96,7 @@ async def handle_api(request: web.Request) -> web.Response:
         check_token(ws, name, token)
         if ws.failing.get(name):
             ws.failing[name] -= 1
-            raise SlackError("internal_error", status=500)
+            raise injected(ws.failing_with.get(name, "internal_error"))
         retry_after = ws.limiter.check(name)
         if retry_after:
             raise SlackError("ratelimited", status=429, headers={"Retry-After": str(retry_after)})

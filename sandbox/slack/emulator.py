@@ -152,10 +152,12 @@ class SlackEmulator:
             v for v in self.workspace.opened_views.values() if user in (None, v.user) and not (open_only and v.closed)
         ]
 
-    def fail_next(self, method: str, count: int = 1) -> None:
-        """The next ``count`` calls of ``method`` answer HTTP 500 ``internal_error``, as Slack
-        does when it has trouble of its own."""
+    def fail_next(self, method: str, count: int = 1, error: str = "internal_error") -> None:
+        """The next ``count`` calls of ``method`` fail as Slack fails them: ``internal_error``
+        (HTTP 500, trouble of its own), ``ratelimited`` (HTTP 429 with Retry-After: 1), or any
+        other error code with HTTP 200 (``message_not_found``, ``channel_not_found``...)."""
         self.workspace.failing[method] = count
+        self.workspace.failing_with[method] = error
 
     def calls(self, method: str | None = None) -> list[Call]:
         """Every API call (and ``"response_url"`` post) with its parsed arguments."""

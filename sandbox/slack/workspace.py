@@ -51,6 +51,7 @@ class Workspace:
         self.call_log: list[Call] = []
         # Method -> how many of its next calls answer 500 internal_error (see fail_next).
         self.failing: dict[str, int] = {}
+        self.failing_with: dict[str, str] = {}
         self.triggers: dict[str, Trigger] = {}
         self.response_urls: dict[str, ResponseUrl] = {}
         self.socket_tickets: set[str] = set()

@@ -51,6 +51,7 @@ class SlackFault(_Fault):
     kind: Literal["slack"]
     method: str
     count: int = Field(ge=0, le=50)
+    error: Literal["internal_error", "ratelimited", "message_not_found", "channel_not_found"] = "internal_error"
 
 
 class GrafanaFault(_Fault):
@@ -157,7 +158,7 @@ class WorldPanel:
         elif isinstance(fault, SlackFault):
             if fault.method not in METHODS:
                 return 400, {"error": f"method: no Slack method {fault.method!r}"}
-            sb.slack.fail_next(fault.method, fault.count)
+            sb.slack.fail_next(fault.method, fault.count, fault.error)
         else:
             sb.grafana.fail_with = 500 if fault.on else None
         return 200, self.faults()

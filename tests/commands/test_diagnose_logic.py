@@ -66,7 +66,9 @@ class PodLogs:
     async def backend_pods(self, selector: str) -> list[str]:
         return list(self.pods)
 
-    async def pod_log(self, pod: str, container: str | None, since_seconds: int | None = None) -> list[str]:
+    async def pod_log(
+        self, pod: str, container: str | None, since_seconds: int | None = None, max_bytes: int | None = None
+    ) -> list[str]:
         return self.pods[pod]
 
 

@@ -82,7 +82,7 @@ async def test_newest_n_of_exactly_that_tenant_across_midnight(worm_root: Path) 
     # Up to NOW (00:30) t1 escalated 21 times after midnight: 25 reach back into the day before,
     # and nothing after NOW is taken.
     export = await run_export(context_on(worm_root), "t1", 25, now=NOW)
-    got = rows(export.content)
+    got = rows(export.path.read_bytes())
     assert [r["pcs_id"] for r in got] == [f"pcs-t1-{k}" for k in range(180, 180 - 25 * 3, -3)]
     assert got[-1]["ts"].startswith("2031-03-09T23:") and got[0]["ts"].startswith("2031-03-10T00:")
     assert export.rows == export.requested == 25
@@ -97,9 +97,9 @@ async def test_newest_n_of_exactly_that_tenant_across_midnight(worm_root: Path) 
 async def test_fewer_escalations_than_asked(worm_root: Path) -> None:
     export = await run_export(context_on(worm_root), "t10", 1000, now=NOW)
     assert export.rows == 61 and "all 61 escalations of `t10` in the last 7 days" in export.summary
-    assert {r["pcs_id"].rsplit("-", 1)[0] for r in rows(export.content)} == {"pcs-t10"}
+    assert {r["pcs_id"].rsplit("-", 1)[0] for r in rows(export.path.read_bytes())} == {"pcs-t10"}
     nothing = await run_export(context_on(worm_root), "t2", None, now=NOW)
-    assert nothing.rows == 0 and rows(nothing.content) == []
+    assert nothing.rows == 0 and rows(nothing.path.read_bytes()) == []
     assert "no escalations of `t2`" in nothing.summary
 
 
@@ -173,7 +173,7 @@ async def test_sandbox_export_matches_every_file(sandbox: Sandbox, sandbox_ctx: 
         # Reach past midnight whenever there is a day before in the files.
         n = min(len(expected), today + 5)
         export = await run_export(sandbox_ctx, tenant, n, now=end)
-        got = [(r["ts"], r["pcs_id"]) for r in rows(export.content)]
+        got = [(r["ts"], r["pcs_id"]) for r in rows(export.path.read_bytes())]
         assert got == expected[:n], tenant
         # Right after midnight there may be nothing today: then every row is from before.
         crosses = 0 < today < len(expected)

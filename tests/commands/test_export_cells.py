@@ -12,12 +12,18 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from commands.export import HEADER, to_csv
+from commands.export import HEADER, write_csv
 from integrations.worm import WormRecord
 
 # What a spreadsheet in any locale may treat as the start of a formula.
 STARTS_FORMULA = re.compile(r"(?:^|[,;\t|])\s*[=+\-@\t\r]")
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
+
+
+def to_csv(records: list[WormRecord]) -> str:
+    out = io.StringIO(newline="")
+    write_csv(records, out)
+    return out.getvalue()
 
 
 def record(reason: str, pcs_id: str, policy: str) -> WormRecord:
@@ -27,7 +33,7 @@ def record(reason: str, pcs_id: str, policy: str) -> WormRecord:
 
 @given(st.lists(st.tuples(text, text, text), min_size=1, max_size=8))
 def test_every_row_reads_back_and_no_cell_is_a_formula(rows: list[tuple[str, str, str]]) -> None:
-    content = to_csv([record(*r) for r in rows]).decode()
+    content = to_csv([record(*r) for r in rows])
     parsed = list(csv.reader(io.StringIO(content, newline="")))
     assert parsed[0] == list(HEADER)
     assert len(parsed) == len(rows) + 1
@@ -37,6 +43,6 @@ def test_every_row_reads_back_and_no_cell_is_a_formula(rows: list[tuple[str, str
 
 
 def test_a_formula_after_a_locale_separator_is_defused() -> None:
-    content = to_csv([record('x;=cmd|" /C calc"!A0', "p1", "v1")]).decode()
+    content = to_csv([record('x;=cmd|" /C calc"!A0', "p1", "v1")])
     assert '"\'x;=cmd|"" /C calc""!A0"' in content
     assert content.splitlines()[1].startswith('"p1",')
