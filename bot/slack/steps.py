@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -22,6 +23,7 @@ from bot.text_report import report_text
 from commands import diagnose
 from commands.charts import trend_chart
 from commands.export import run_export
+from commands.flows.steps import triage_lead
 from commands.isolation import run_isolation_triage
 from commands.models import Report
 from commands.promql import pct
@@ -103,15 +105,17 @@ async def op_triage(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> 
 async def op_diagnose(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
     assert item.incident_id is not None
     tenant = item.payload["tenant"]
-    # Default: the scenario the triage found likely, else all four.
-    scenario = item.payload.get("scenario") or (await threads.store.get(item.incident_id)).scenario or "all"
+    # Without a scenario: the ones the incident's latest triage left plausible (all when none).
+    scenario = item.payload.get("scenario")
+    lead = None if scenario else await triage_lead(threads.store, item.incident_id)
+    shown = scenario or (lead.plausible(datetime.now(UTC), rt.ctx.config.diagnosis.triage_max_age_s) if lead else "all")
     await _run_step(
         rt,
         threads,
         item,
         "diagnose",
-        diagnose.probes(scenario),
-        lambda cb: diagnose.run_diagnose(rt.ctx, tenant, scenario, cb),
+        diagnose.probes(shown),
+        lambda cb: diagnose.run_diagnose(rt.ctx, tenant, scenario, cb, lead=lead),
     )
 
 
