@@ -14,6 +14,7 @@ from commands.config import RunbookConfig
 from commands.diagnose.common import Inputs, Outcome, clock, fired, parse_time, quiet, ratio_finding, unknown
 from commands.models import Finding, Scenario, Status
 from commands.promql import pct
+from integrations.errors import BackendError
 
 SCENARIO: Scenario = "signatures"
 # A rotation up to this long after the breach's computed start still counts as before it:
@@ -90,7 +91,11 @@ async def rejections(inp: Inputs) -> Finding:
         if skews:
             summary += f"; {skewed} of {len(skews)} timestamped beyond ±{cfg.clock_skew_s:g} s"
         # The failures are the breach when the ratio is over its SLO; else a few, worth a look.
-        status = Status.BREACH if (await inp.trend("signatures")).breaching else Status.WARN
+        try:
+            breaching = (await inp.trend("signatures")).breaching
+        except BackendError:
+            breaching = False  # the ratio's own finding says it could not be read
+        status = Status.BREACH if breaching else Status.WARN
     facts = {"rejected": str(len(lines)), "reasons": ", ".join(f"{r} ×{n}" for r, n in reasons.most_common(3))}
     if median_skew is not None:
         facts["median skew"] = f"{median_skew:+.1f} s"
