@@ -15,6 +15,7 @@ import asyncio
 import itertools
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
@@ -23,6 +24,7 @@ from commands.diagnose.common import Inputs, LogLine, Outcome, breaching, clock,
 from commands.models import Finding, Scenario, Status
 from commands.promql import selector
 from commands.signals import SAME_TIME_S, gini, level_onset, rise
+from integrations.errors import BackendError
 
 SCENARIO: Scenario = "quota"
 MIN_LINES_PER_SOURCE = 3
@@ -60,7 +62,21 @@ async def limits(inp: Inputs) -> Finding:
     )
 
 
-async def hits(inp: Inputs) -> Finding:
+def hits(inp: Inputs) -> Awaitable[Finding]:
+    """Read once: the log and pattern probes take their status from whether it is a lead."""
+    return inp.once("quota:hits", lambda: _hits(inp))
+
+
+async def _lead_status(inp: Inputs) -> Status:
+    """WARN when the rejections explain (part of) a breach, else OK: a trickle is the limit working."""
+    try:
+        found = await hits(inp)
+    except BackendError:
+        return Status.WARN  # cannot tell: the hits finding says why
+    return Status.WARN if found.status is Status.BREACH else Status.OK
+
+
+async def _hits(inp: Inputs) -> Finding:
     cfg = inp.config
     sel, w = selector(cfg, inp.tenant), cfg.slo.window
     prom = inp.ctx.prometheus
@@ -129,7 +145,7 @@ async def logs(inp: Inputs) -> Finding:
             f"{len(lines):,} `{cfg.quota_exceeded_message}` lines in the last {window} from {len(sources)} source(s)"
         )
         summary += "; top: " + ", ".join(f"{ip} ×{n:,}" for ip, n in top[:3])
-        status = Status.WARN
+        status = await _lead_status(inp)
     return Finding(
         "quota.logs",
         "Quota-exceeded lines and top sources (1h)",
@@ -203,7 +219,7 @@ async def timing(inp: Inputs) -> Finding:
     return Finding(
         "quota.pattern",
         "Request pattern",
-        Status.WARN,
+        await _lead_status(inp),
         summary,
         evidence=evidence,
         data={k: v for k, v in asdict(p).items() if k != "per_source"},
