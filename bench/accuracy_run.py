@@ -2,8 +2,8 @@
 
 A worker runs its seeds one after another and starts the next world's sandbox while it scores
 the current one (a start is mostly Prometheus waiting for its first scrape). Each tenant gets
-the bot's own sequence: ``run_triage``, then ``run_diagnose`` with triage's scenario (what
-``/flk diagnose <tenant>`` does; ``all`` when triage named none), then ``run_diagnose(..., "all")``.
+the bot's own sequence: ``run_triage``, then ``run_diagnose`` steered by that triage (what
+``/flk diagnose <tenant>`` does: the scenarios triage left plausible), then ``run_diagnose(..., "all")``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bench.accuracy_labels import CauseCall, ScenarioCall, alarm, diagnose_call, triage_call
+from bench.accuracy_labels import CauseCall, ScenarioCall, alarm, among, diagnose_call, triage_call
 from commands.config import RunbookConfig
 from commands.context import Context
-from commands.diagnose import run_diagnose
+from commands.diagnose import Lead, run_diagnose
 from commands.models import Report, Status, Verdict
 from commands.tenants import TenantDirectory
 from commands.triage import run_triage
@@ -44,6 +44,8 @@ class Said:
     call: ScenarioCall | CauseCall
     alarm: bool  # the verdict says something is wrong (``accuracy_labels.alarm``)
     asked: str = ""  # the scenario diagnose was asked for
+    among: tuple[str, ...] = ()  # an inconclusive triage's scenarios
+    overturns: str | None = None  # the triage scenario a diagnosis overturned
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,15 @@ async def sandbox_context(sandbox: Sandbox, config: RunbookConfig) -> Context:
 
 
 def _said(verdict: Verdict | None, call: ScenarioCall | CauseCall, asked: str = "") -> Said:
-    return Said(verdict.scenario if verdict else None, verdict.headline if verdict else "", call, alarm(verdict), asked)
+    return Said(
+        verdict.scenario if verdict else None,
+        verdict.headline if verdict else "",
+        call,
+        alarm(verdict),
+        asked,
+        among(verdict),
+        verdict.overturns if verdict else None,
+    )
 
 
 def _errors(*reports: Report) -> tuple[str, ...]:
@@ -95,8 +105,10 @@ def _errors(*reports: Report) -> tuple[str, ...]:
 
 async def score_tenant(ctx: Context, seed: int, tenant: str, truth: Truth) -> TenantResult:
     triage = await run_triage(ctx, tenant)
-    asked = (triage.verdict.scenario if triage.verdict else None) or "all"
-    default = await run_diagnose(ctx, tenant, asked)
+    # What `/flk diagnose <tenant>` does: steered by the triage just made (``Lead.plausible``).
+    lead = Lead.of(triage.verdict, triage.finished_at) if triage.verdict else None
+    default = await run_diagnose(ctx, tenant, None, lead=lead)
+    asked = ",".join(sorted({f.key.split(".")[0] for f in default.findings}))
     every = await run_diagnose(ctx, tenant, "all")
     return TenantResult(
         seed,

@@ -61,20 +61,20 @@ def section(results: list[TenantResult], verdict: str) -> Section:
     confusion: dict[str, Counter[str]] = defaultdict(Counter)
     # truth label -> [(call, example)]
     misses: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
-    right = breaching = healthy_as_breach = breach_as_healthy = inconclusive = unmapped = 0
+    right = breaching = healthy_as_breach = breach_as_healthy = inconclusive = overturned = 0
     for r in results:
         said, truth = _said(r, verdict), _truth_label(r, verdict)
         call = str(said.call)
         confusion[truth][call] += 1
         inconclusive += call == "inconclusive"
-        unmapped += call == "unmapped"
+        overturned += said.overturns is not None
         if r.truth.healthy:
             if said.alarm:
                 healthy_as_breach += 1
                 misses["healthy"].append((call, _example(r, said)))
             continue
         breaching += 1
-        if call == truth:
+        if call == truth or (call == "inconclusive" and truth in said.among):
             right += 1
             continue
         breach_as_healthy += call == "healthy"
@@ -87,7 +87,7 @@ def section(results: list[TenantResult], verdict: str) -> Section:
         "healthy_called_breaching": healthy_as_breach,
         "breaching_called_healthy": breach_as_healthy,
         "inconclusive": inconclusive,
-        "unmapped": unmapped,
+        "overturned_triage": overturned,
         "confusion": {label: dict(confusion[label].most_common()) for label in order if label in confusion},
         "misses": {
             label: {
@@ -131,7 +131,8 @@ def _bands(results: list[TenantResult]) -> dict[str, Any]:
 
 
 def _ok(result: TenantResult, verdict: str) -> bool:
-    return str(_said(result, verdict).call) == _truth_label(result, verdict)
+    said, truth = _said(result, verdict), _truth_label(result, verdict)
+    return str(said.call) == truth or (said.call == "inconclusive" and truth in said.among)
 
 
 def tabulate(results: Iterable[TenantResult]) -> dict[str, Any]:

@@ -1,13 +1,14 @@
 """Accuracy of triage and diagnose on generated worlds nobody tuned for.
 
-Run: ``python -m bench.bench_accuracy [--worlds 200] [--first-seed 1] [--workers 2]``. Each seed's
+Run: ``python -m bench.bench_accuracy [--worlds 200] [--first-seed 1] [--workers 2] [--results accuracy]``. Each seed's
 world (``sandbox.world.generate``: 3–8 tenants, healthy or in one of the runbook's eleven causes,
 with noise and some isolation breaches) runs in its own sandbox, so that no world's tenants
 change another's evidence (other tenants breaching, log shares, the policy registry). Worker
 processes take the seeds round robin; each starts its next sandbox while it scores the current
-one (``bench/accuracy_run.py``). Every tenant: triage, diagnose with triage's scenario (the bot's
-default), diagnose ``all``; the verdicts are mapped to scenarios and causes by
-``bench/accuracy_labels.py`` and compared with the truth (``bench/accuracy_table.py``).
+one (``bench/accuracy_run.py``). Every tenant: triage, diagnose steered by that triage (the bot's
+default: the scenarios triage left plausible), diagnose ``all``; the verdicts' typed scenario,
+inconclusive pair and cause (``bench/accuracy_labels.py``) are compared with the truth
+(``bench/accuracy_table.py``; an inconclusive triage is right when its pair holds the truth).
 
 Goals (reported, not tuned for): triage's scenario right for ≥ 98% of breaching tenants,
 diagnose's cause for ≥ 95%, no healthy tenant called breaching, no breaching one called healthy.
@@ -53,8 +54,8 @@ def run(worlds: int, first_seed: int, workers: int) -> dict[str, Any]:
         "method": (
             f"seeds {seeds[0]}..{seeds[-1]} of sandbox.world.generate, one sandbox per world, {workers} worker "
             "process(es), the next sandbox starting while the current world is scored; per tenant run_triage, "
-            "run_diagnose with triage's scenario ('all' when none), run_diagnose 'all'; verdicts mapped by "
-            f"bench/accuracy_labels.py; probe timeout {PROBE_TIMEOUT_S:g} s"
+            "run_diagnose steered by that triage (Lead.plausible), run_diagnose 'all'; verdicts read from their "
+            f"typed scenario / inconclusive / cause (bench/accuracy_labels.py); probe timeout {PROBE_TIMEOUT_S:g} s"
         ),
         "worlds": len(results),
         "isolation_worlds": sum(any(r.truth.group for r in w.tenants) for w in results),
@@ -74,11 +75,14 @@ def main() -> None:
     parser.add_argument("--worlds", type=int, default=200, help="generated worlds to score (seeds from --first-seed)")
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2, help="processes, each with one sandbox at a time")
+    parser.add_argument(
+        "--results", default="accuracy", help="bench/results/<name>.json (e.g. accuracy_dev for development seeds)"
+    )
     args = parser.parse_args()
     if args.worlds < 1 or args.workers < 1:
         parser.error("--worlds and --workers must be at least 1")
     report = run(args.worlds, args.first_seed, args.workers)
-    path = write_results("accuracy", report)
+    path = write_results(args.results, report)
     print(f"accuracy -> {path}")
     print(misses_text(report))
     print_summary(report["summary"])

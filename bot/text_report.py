@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from commands.models import Report, Status
+from commands.models import SCENARIO_TITLE, Report, Status, Verdict
 
 STYLE = {
     Status.OK: "green",
@@ -19,10 +19,28 @@ STYLE = {
 }
 
 
+def basis_line(verdict: Verdict) -> str | None:
+    """How sure the verdict is and why, with the runner-up or the scenarios it could not tell apart."""
+    if verdict.confidence is None:
+        return None
+    line = f"{verdict.confidence} confidence"
+    if verdict.rule:
+        line += f": {verdict.rule}"
+    if len(verdict.inconclusive) >= 2:
+        line += " · could be " + " or ".join(SCENARIO_TITLE[s] for s in verdict.inconclusive)
+    elif verdict.runner_up:
+        line += f" · runner-up {SCENARIO_TITLE[verdict.runner_up]}"
+    if verdict.overturns:
+        line += f" · overturns triage's {SCENARIO_TITLE[verdict.overturns]}"
+    return line
+
+
 def print_report(report: Report, console: Console) -> None:
     console.rule(f"{report.step} · {report.tenant} · {report.status.value}")
     if report.verdict is not None:
         console.print(Text(report.verdict.headline, style="bold"))
+        if (basis := basis_line(report.verdict)) is not None:
+            console.print(f"  {basis}", style="dim", markup=False)
         for line in report.verdict.evidence:
             console.print(f"  • {line}", markup=False)
         for step in report.verdict.next_steps:

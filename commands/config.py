@@ -90,6 +90,8 @@ class Diagnosis(_Strict):
     corruption_share: float = Field(default=0.05, gt=0, le=1)
     d_hat_range: tuple[float, float] = (0.0, 3.0)
     coh_star_range: tuple[float, float] = (0.0, 1.0)
+    # A triage older than this no longer steers a diagnosis: it runs all four scenarios.
+    triage_max_age_s: float = Field(default=300, gt=0)
 
 
 class Export(_Strict):

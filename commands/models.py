@@ -83,6 +83,8 @@ class Verdict:
     runner_up: Scenario | None = None
     # The scenarios the evidence could not tell apart (two or more: the verdict is inconclusive).
     inconclusive: tuple[Scenario, ...] = ()
+    # A diagnosis naming another scenario than the triage that steered it: triage's scenario.
+    overturns: Scenario | None = None
 
 
 @dataclass

@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import (
 
 from bot.slack.limits import MAX_CONTEXT_TEXT, MAX_HEADER_TEXT, MAX_SECTION_TEXT, clip, fit
 from bot.slack.mrkdwn import escape
+from bot.text_report import basis_line
 from commands.models import SCENARIO_LETTER, SEVERITY, Finding, Probe, Report, Status
 from commands.registry import REGISTRY
 
@@ -58,11 +59,12 @@ def command_button(command: str, label: str, *, primary: bool = False) -> Button
 
 
 def button_label(command: str) -> str:
-    """`diagnose acme quota` -> "Diagnose C"; `mitigate acme key-window` -> "Mitigate: key-window"."""
+    """`diagnose acme quota` -> "Diagnose C"; `diagnose acme escalations,quota` -> "Diagnose B + C";
+    `mitigate acme key-window` -> "Mitigate: key-window"."""
     verb, *rest = command.split()
     details = rest[1:]
     if verb == "diagnose" and details:
-        return f"Diagnose {SCENARIO_LETTER.get(details[0], details[0])}"
+        return "Diagnose " + " + ".join(SCENARIO_LETTER.get(s, s) for s in details[0].split(","))
     return f"{verb.capitalize()}: {' '.join(details)}" if details else verb.capitalize()
 
 
@@ -115,9 +117,8 @@ def _verdict_blocks(report: Report) -> list[Block]:
     if verdict is None:
         return []
     text = f"*{escape(verdict.headline)}*"
-    if verdict.confidence:
-        sure = f"confidence {verdict.confidence}" + (f" ({escape(verdict.rule)})" if verdict.rule else "")
-        text += f"\n_{sure}_"
+    if (basis := basis_line(verdict)) is not None:
+        text += f"\n_{escape(basis)}_"
     if verdict.evidence:
         text += "\n" + "\n".join(f"• {escape(e)}" for e in verdict.evidence)
     blocks: list[Block] = [SectionBlock(text=_md(text))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -23,6 +24,7 @@ from commands import diagnose
 from commands.charts import trend_chart
 from commands.export import run_export
 from commands.flows.actors import Actor
+from commands.flows.steps import triage_lead
 from commands.isolation import run_isolation_triage
 from commands.models import Report
 from commands.promql import pct
@@ -130,16 +132,18 @@ async def op_triage(rt: Runtime, threads: IncidentThreads, item: JobItem) -> Non
 
 async def op_diagnose(rt: Runtime, threads: IncidentThreads, item: JobItem) -> None:
     tenant = item.payload["tenant"]
-    # Default: the scenario the triage found likely, else all four (and all four with no incident).
-    incident = await threads.store.get(item.incident_id) if item.incident_id is not None else None
-    scenario = item.payload.get("scenario") or (incident.scenario if incident else None) or "all"
+    # Without a scenario: the ones the incident's latest triage left plausible (all when none, and
+    # all with no incident: a diagnosis in the channel has no triage to lean on).
+    scenario = item.payload.get("scenario")
+    lead = None if scenario or item.incident_id is None else await triage_lead(threads.store, item.incident_id)
+    shown = scenario or (lead.plausible(datetime.now(UTC), rt.ctx.config.diagnosis.triage_max_age_s) if lead else "all")
     await _run_step(
         rt,
         threads,
         item,
         "diagnose",
-        diagnose.probes(scenario),
-        lambda cb: diagnose.run_diagnose(rt.ctx, tenant, scenario, cb),
+        diagnose.probes(shown),
+        lambda cb: diagnose.run_diagnose(rt.ctx, tenant, scenario, cb, lead=lead),
     )
 
 
@@ -160,7 +164,7 @@ async def op_export(rt: Runtime, threads: IncidentThreads, item: JobItem) -> Non
         rt.exports -= 1
 
 
-async def _export(rt: Runtime, channel: str, thread_ts: str, tenant: str, item: OutboxItem) -> None:
+async def _export(rt: Runtime, channel: str, thread_ts: str, tenant: str, item: JobItem) -> None:
     assert item.incident_id is not None
     try:
         export = await run_export(rt.ctx, tenant, item.payload.get("n"))

@@ -8,6 +8,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from commands import diagnose, triage
 from commands.comms import Templates
 from commands.export import run_export
 from commands.flows.actors import Actor, FlowError, Unknown
+from commands.flows.steps import triage_lead
 from commands.incidents import open_incidents, status_of
 from commands.models import Status
 from commands.registry import UsageError
@@ -95,8 +97,15 @@ class Verbs:
         tenant = args["tenant"]
         await self._known(tenant)
         scenario = args.get("scenario")
-        async with live_checklist(self.console, diagnose.probes(scenario), quiet=self.options.json) as on_finding:
-            report = await diagnose.run_diagnose(self.deps.ctx, tenant, scenario, on_finding)
+        # Without a scenario: the ones the tenant's open incident's latest triage left plausible.
+        lead = None
+        if not scenario and (open_incident := await self.deps.steps.store.find_open(tenant)) is not None:
+            lead = await triage_lead(self.deps.steps.store, open_incident.id)
+        shown = scenario or (
+            lead.plausible(datetime.now(UTC), self.deps.ctx.config.diagnosis.triage_max_age_s) if lead else None
+        )
+        async with live_checklist(self.console, diagnose.probes(shown), quiet=self.options.json) as on_finding:
+            report = await diagnose.run_diagnose(self.deps.ctx, tenant, scenario, on_finding, lead=lead)
         await self._record(report)
         self._report(report)
         return FAILED if report.status is Status.BREACH else OK

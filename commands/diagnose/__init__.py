@@ -2,12 +2,15 @@
 analysis, every probe concurrent, each scenario ending in a verdict with the runbook's resolution
 as next commands.
 
-Without a scenario the caller passes triage's likely one; ``None`` or ``all`` runs the four.
+Without a scenario, the scenarios the tenant's triage left plausible run (``Lead``): all four
+when there is no triage, it was inconclusive or it is older than a few minutes. A diagnosis
+whose verdict names another scenario than triage's says it overturns it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
@@ -15,7 +18,16 @@ from typing import Any
 from commands.context import Context
 from commands.diagnose import escalations, policy, quota, signatures
 from commands.diagnose.common import Inputs, Outcome
-from commands.models import SCENARIO_LETTER, SCENARIO_TITLE, Probe, Report, Status, Verdict
+from commands.models import (
+    SCENARIO_LETTER,
+    SCENARIO_TITLE,
+    Confidence,
+    Probe,
+    Report,
+    Scenario,
+    Status,
+    Verdict,
+)
 from commands.registry import UsageError, Verb, register, tenant_arg
 from commands.runner import OnFinding, ProbeSpec, run_probes
 
@@ -38,12 +50,22 @@ def _scenario(word: str) -> str:
     return name
 
 
+def _scenarios(word: str) -> str | tuple[str, ...]:
+    """One scenario, ``all``, or several joined by commas (``quota,escalations``)."""
+    names = tuple(dict.fromkeys(_scenario(part) for part in word.split(",") if part))
+    if not names:
+        raise UsageError("which scenario?")
+    if "all" in names:
+        return "all"
+    return names[0] if len(names) == 1 else names
+
+
 def parse_args(args: list[str]) -> dict[str, Any]:
     if not args:
         raise UsageError("which tenant?")
     if len(args) > 2:
         raise UsageError("too many arguments")
-    return {"tenant": tenant_arg(args[0]), "scenario": _scenario(args[1]) if len(args) == 2 else None}
+    return {"tenant": tenant_arg(args[0]), "scenario": _scenarios(args[1]) if len(args) == 2 else None}
 
 
 VERB = register(
@@ -57,14 +79,43 @@ VERB = register(
 )
 
 
-def selected(scenario: str | None) -> list[str]:
-    """The scenarios to run: one, or all four for ``None`` / ``all``."""
+Selection = str | Sequence[str] | None
+
+
+def selected(scenario: Selection) -> list[str]:
+    """The scenarios to run: one, several, or all four for ``None`` / ``all``."""
     if scenario is None or scenario == "all":
         return list(SCENARIOS)
-    return [_scenario(scenario)]
+    if isinstance(scenario, str):
+        return [_scenario(scenario)]
+    return [name for name in SCENARIOS if name in {_scenario(s) for s in scenario}] or list(SCENARIOS)
 
 
-def probes(scenario: str | None) -> list[Probe]:
+@dataclass(frozen=True)
+class Lead:
+    """What the tenant's latest triage said, as a diagnosis without a scenario is steered by it."""
+
+    scenario: Scenario | None
+    at: datetime
+    confidence: Confidence | None = None
+    runner_up: Scenario | None = None
+    inconclusive: tuple[Scenario, ...] = ()
+
+    @classmethod
+    def of(cls, verdict: Verdict, at: datetime) -> Lead:
+        return cls(verdict.scenario, at, verdict.confidence, verdict.runner_up, verdict.inconclusive)
+
+    def plausible(self, now: datetime, max_age_s: float) -> list[str]:
+        """Triage's scenario alone when it was sure; with its runner-up at low confidence; all
+        four when it was inconclusive, named none, or is too old to trust."""
+        if self.scenario is None or len(self.inconclusive) >= 2 or (now - self.at).total_seconds() > max_age_s:
+            return list(SCENARIOS)
+        if self.confidence == "low" and self.runner_up:
+            return selected((self.scenario, self.runner_up))
+        return [self.scenario]
+
+
+def probes(scenario: Selection) -> list[Probe]:
     return [Probe(key, title) for name in selected(scenario) for key, title, _ in SCENARIOS[name].PROBES]
 
 
@@ -80,7 +131,7 @@ def combine(outcomes: dict[str, Outcome]) -> tuple[Verdict, list[Verdict]]:
     if len(outcomes) == 1:
         only = next(iter(outcomes.values()))
         return only.verdict, [only.verdict]
-    fired = [outcomes[name].verdict for name in PRIORITY if outcomes[name].fired]
+    fired = [outcomes[name].verdict for name in PRIORITY if name in outcomes and outcomes[name].fired]
     if not fired:
         evidence = [
             f"{SCENARIO_TITLE[n]}: {', '.join([o.verdict.headline, *o.verdict.evidence])}" for n, o in outcomes.items()
@@ -89,15 +140,44 @@ def combine(outcomes: dict[str, Outcome]) -> tuple[Verdict, list[Verdict]]:
         return Verdict(None, "nothing wrong found" if sure else "cannot tell", evidence), []
     first = fired[0]
     others = [f"also {SCENARIO_TITLE[v.scenario]}: {v.headline}" for v in fired[1:] if v.scenario]
-    return Verdict(first.scenario, first.headline, first.evidence + others, first.next_steps), fired
+    runner_up = fired[1].scenario if len(fired) > 1 else None
+    return replace(first, evidence=first.evidence + others, runner_up=runner_up), fired
+
+
+def _overturn(verdict: Verdict, lead: Lead | None) -> Verdict:
+    """Say so when the diagnosis names another scenario than the triage that steered it."""
+    if lead is None or lead.scenario is None or verdict.scenario in (None, lead.scenario):
+        return verdict
+    assert verdict.scenario is not None
+    line = (
+        f"overturns triage's {SCENARIO_TITLE[lead.scenario]} ({lead.confidence or 'unrated'} confidence): "
+        f"the evidence here points to {SCENARIO_TITLE[verdict.scenario]}"
+    )
+    return replace(verdict, evidence=[*verdict.evidence, line], overturns=lead.scenario)
+
+
+def _cited(findings: list, outcomes: dict[str, Outcome], verdict: Verdict) -> None:
+    """Evidence a verdict rests on is never shown as healthy: its OK findings become WARN."""
+    cites = {key for o in outcomes.values() if o.fired and o.verdict.scenario == verdict.scenario for key in o.cites}
+    for f in findings:
+        if f.key in cites and f.status is Status.OK:
+            f.status = Status.WARN
 
 
 async def run_diagnose(
-    ctx: Context, tenant: str, scenario: str | None, on_finding: OnFinding | None = None
+    ctx: Context,
+    tenant: str,
+    scenario: Selection,
+    on_finding: OnFinding | None = None,
+    *,
+    lead: Lead | None = None,
 ) -> DiagnosisReport:
     tenant_arg(tenant)
-    names = selected(scenario)
     inputs = Inputs(ctx, tenant)
+    if scenario is None and lead is not None:
+        names = lead.plausible(inputs.now, ctx.config.diagnosis.triage_max_age_s)
+    else:
+        names = selected(scenario)
     specs = [
         ProbeSpec(Probe(key, title), (lambda fn=fn: fn(inputs)))  # type: ignore[misc]
         for name in names
@@ -111,6 +191,8 @@ async def run_diagnose(
     now = datetime.now(UTC).timestamp()
     outcomes = {name: SCENARIOS[name].decide(data, ctx.config, tenant, now) for name in names}
     verdict, verdicts = combine(outcomes)
+    _cited(report.findings, outcomes, verdict)
+    verdict = _overturn(verdict, lead)
     return DiagnosisReport(
         step=report.step,
         tenant=tenant,

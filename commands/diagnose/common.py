@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 
 from commands.config import RunbookConfig
 from commands.context import Context
-from commands.models import Finding, Scenario, Status, Verdict
+from commands.models import Cause, Confidence, Finding, Scenario, Status, Verdict
 from commands.promql import escalation_ratio, pct, signature_error_ratio
 from commands.triage.health import AGES, breach_start
+from integrations.errors import BackendError
 from integrations.kube import ConfigMap
 
 T = TypeVar("T")
@@ -90,15 +91,27 @@ class Trend:
 @dataclass
 class Outcome:
     """A scenario's conclusion: ``fired`` when it explains (part of) the breach; ``known``
-    False when its evidence could not be read."""
+    False when its evidence could not be read; ``cites`` the findings its verdict rests on."""
 
     verdict: Verdict
     fired: bool
     known: bool = True
+    cites: tuple[str, ...] = ()
 
 
-def fired(scenario: Scenario, headline: str, evidence: list[str], next_steps: list[str]) -> Outcome:
-    return Outcome(Verdict(scenario, headline, evidence, next_steps), True)
+def fired(
+    scenario: Scenario,
+    headline: str,
+    evidence: list[str],
+    next_steps: list[str],
+    *,
+    cause: Cause | None,
+    confidence: Confidence,
+    rule: str,
+    cites: tuple[str, ...] = (),
+) -> Outcome:
+    verdict = Verdict(scenario, headline, evidence, next_steps, cause=cause, confidence=confidence, rule=rule)
+    return Outcome(verdict, True, cites=cites)
 
 
 def quiet(scenario: Scenario, headline: str, evidence: list[str]) -> Outcome:
@@ -107,6 +120,19 @@ def quiet(scenario: Scenario, headline: str, evidence: list[str]) -> Outcome:
 
 def unknown(scenario: Scenario, reason: str) -> Outcome:
     return Outcome(Verdict(scenario, "cannot tell", [reason]), False, known=False)
+
+
+def breaching(slis: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+    """The SLIs over their SLO (``Inputs.slis``' data), each with the start of its breach: every
+    scenario's verdict checks these before it names a cause."""
+    return {
+        name: s.get("breach_start") for name, s in slis.items() if s.get("ratio") is not None and s["ratio"] > s["slo"]
+    }
+
+
+def earliest(starts: dict[str, float | None]) -> float | None:
+    known = [t for t in starts.values() if t is not None]
+    return min(known) if known else None
 
 
 @dataclass
@@ -160,6 +186,18 @@ class Inputs:
         series = ranges[0].points if ranges else []
         ago = dict(zip((label for label, _ in AGES), points, strict=True))
         return Trend(which, slo, ago.pop("now"), ago, series, breach_start(series, slo))
+
+    async def slis(self) -> dict[str, dict[str, Any]]:
+        """Both SLIs now, their SLOs and breach starts (an SLI that could not be read is left out)."""
+        found = await asyncio.gather(self.trend("escalations"), self.trend("signatures"), return_exceptions=True)
+        for failed in found:
+            if isinstance(failed, BaseException) and not isinstance(failed, BackendError):
+                raise failed
+        return {
+            t.name: {"ratio": t.now, "slo": t.slo, "breach_start": t.breach_start}
+            for t in found
+            if isinstance(t, Trend)
+        }
 
     def pod_lines(self) -> Awaitable[list[list[str]]]:
         """Each backend pod's raw log lines of the log window (`kubectl logs --since=1h`)."""

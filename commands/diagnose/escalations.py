@@ -20,6 +20,11 @@ from integrations.worm import ScanStats, WormScanner
 
 SCENARIO: Scenario = "escalations"
 FALLBACK_WINDOW = timedelta(hours=1)
+# The breach's start, computed from a 5 m rate on a 2 m step, lags the change that caused it:
+# the incident window opens this much earlier so that a young breach's first records count.
+START_SLACK = timedelta(minutes=5)
+# Fewer escalations than this in the window: whatever they show is said with low confidence.
+FEW_ESCALATIONS = 5
 
 
 def _scanner(inp: Inputs) -> WormScanner:
@@ -98,7 +103,7 @@ async def _window(inp: Inputs) -> tuple[datetime, str]:
         started = None
     if started is None:
         return inp.now - FALLBACK_WINDOW, "in the last hour"
-    return datetime.fromtimestamp(started, UTC), f"since the breach began ({clock(started)})"
+    return datetime.fromtimestamp(started, UTC) - START_SLACK, f"since the breach began ({clock(started)})"
 
 
 async def _scan(inp: Inputs, start: datetime, end: datetime) -> tuple[WindowStats, ScanStats]:
@@ -246,17 +251,39 @@ def decide(data: dict[str, dict], config: RunbookConfig, tenant: str, now: float
     dist = data.get("escalations.distribution")
     if not dist or not dist["records"]:
         evidence.append("no WORM audit records of the incident window could be read: the cause is not determined")
-        return fired(SCENARIO, "cause not determined", evidence, [f"export {tenant} escalations"])
+        return fired(
+            SCENARIO,
+            "cause not determined",
+            evidence,
+            [f"export {tenant} escalations"],
+            cause=None,
+            confidence="low",
+            rule="no WORM records of the incident window",
+            cites=("escalations.ratio",),
+        )
     proposal_text = data.get("escalations.proposal", {}).get("text")
     review = [f"for the §7 policy review: {proposal_text}"] if proposal_text else []
     cfg = config.diagnosis
     escalations, bad = dist["escalations"], dist["out_of_range"]
+    few = escalations < FEW_ESCALATIONS
+    cites = ("escalations.ratio", "escalations.distribution")
+    if few:
+        evidence.append(f"only {escalations} escalation(s) in the WORM window {dist['window']}: a thin sample")
     if escalations and bad / escalations >= cfg.corruption_share:
         evidence.append(f"{bad} of {escalations} escalations carry missing or out-of-range D_hat / coh_star")
         if dist.get("malformed_lines"):
             evidence.append(f"{dist['malformed_lines']} malformed WORM lines skipped")
         evidence.append("resolution: investigate the tenant's agent logs and upstream systems")
-        return fired(SCENARIO, "upstream corruption", evidence, [f"export {tenant} escalations", f"notify {tenant}"])
+        return fired(
+            SCENARIO,
+            "upstream corruption",
+            evidence,
+            [f"export {tenant} escalations", f"notify {tenant}"],
+            cause="upstream_corruption",
+            confidence="low" if few else "high",
+            rule=f"{bad / escalations:.0%} of escalations malformed (≥ {cfg.corruption_share:.0%})",
+            cites=cites,
+        )
     shifts = {k: v for k, v in dist["shift"].items() if v is not None and v >= cfg.shift_sigmas}
     if shifts:
         moved = ", ".join(f"{k} median moved {v:.1f} σ" for k, v in shifts.items())
@@ -264,7 +291,16 @@ def decide(data: dict[str, dict], config: RunbookConfig, tenant: str, now: float
         evidence += review
         evidence.append("resolution: discuss with the tenant; the policy may need adjusting")
         steps = [f"mitigate {tenant} degraded-mode", f"export {tenant} escalations", f"notify {tenant}"]
-        return fired(SCENARIO, "data distribution shifted", evidence, steps)
+        return fired(
+            SCENARIO,
+            "data distribution shifted",
+            evidence,
+            steps,
+            cause="distribution_shift",
+            confidence="high",
+            rule=f"a median moved ≥ {cfg.shift_sigmas:g} σ against the baseline",
+            cites=cites,
+        )
     evidence.append(
         f"the data did not move (baseline vs {dist['window']}); escalations' median D_hat "
         f"{_num(dist.get('median_D_hat'))} vs tol_D {_num(dist.get('tol_D'))}, coh_star "
@@ -273,5 +309,13 @@ def decide(data: dict[str, dict], config: RunbookConfig, tenant: str, now: float
     evidence += review
     evidence.append("resolution: propose a tolerance relaxation (needs approval and a canary)")
     return fired(
-        SCENARIO, "policy too strict", evidence, [f"export {tenant} escalations", f"mitigate {tenant} degraded-mode"]
+        SCENARIO,
+        "policy too strict",
+        evidence,
+        [f"export {tenant} escalations", f"mitigate {tenant} degraded-mode"],
+        cause="policy_too_strict",
+        # By elimination: nothing else in the data explains the escalations.
+        confidence="low" if few else "medium",
+        rule="no shift and no corruption in the WORM records: the tolerances, by elimination",
+        cites=(*cites, "escalations.proposal"),
     )

@@ -9,40 +9,27 @@ version's with its overrides on top.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict
 
 from commands.config import RunbookConfig
-from commands.diagnose.common import Inputs, Outcome, Trend, clock, fired, parse_time, quiet, unknown
+from commands.diagnose.common import Inputs, Outcome, Trend, clock, fired, quiet, unknown
 from commands.models import Finding, Scenario, Status
-from commands.policy_registry import registry_entries
+from commands.policy_registry import (
+    Active,
+    FlagChange,
+    History,
+    flag_changes,
+    flip_before,
+    history,
+    registry_entries,
+)
 from commands.promql import ratio_by_tenant
 from integrations.errors import BackendError
 
 SCENARIO: Scenario = "policy"
 # The 5 m rate window and the 2 m range step put the computed breach start a little late or early.
 START_SLACK_S = 300
-_NUMBER = re.compile(r"\d+")
-
-
-@dataclass(frozen=True)
-class Active:
-    version: str | None
-    source: str  # where it was read: the backend logs, else the tenant configmap
-    # version -> (first, last) time seen in the logs, oldest first
-    seen: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class History:
-    active: str | None
-    promoted_at: float | None
-    author: str
-    previous: str | None
-    diff: list[str]  # "tol_D: 1.6 → 1.2"
-    thresholds: dict[str, str]
 
 
 def active(inp: Inputs) -> Awaitable[Active]:
@@ -62,40 +49,6 @@ async def _active(inp: Inputs) -> Active:
         return Active(lines[-1].fields["policy_version"], "backend logs", seen)
     cm = await inp.config_map(inp.config.resources.tenant_configmap)
     return Active(cm.data.get("policy_version"), f"configmap {cm.name}")
-
-
-def _version_order(key: str, entry: dict[str, Any]) -> tuple[float, int]:
-    created = parse_time(entry.get("created_at"))
-    number = _NUMBER.search(key)
-    return (created.timestamp() if created else 0.0, int(number.group()) if number else -1)
-
-
-def history(entries: dict[str, dict[str, Any]], tenant: str, current: Active) -> History:
-    """The active version's promotion, its predecessor, and the tenant's threshold changes."""
-    versions = sorted((k for k in entries if "." not in k), key=lambda k: _version_order(k, entries[k]))
-
-    def thresholds(version: str | None) -> dict[str, str]:
-        base = entries.get(version or "", {}).get("thresholds") or {}
-        override = entries.get(f"{tenant}.{version}", {}).get("thresholds") or {}
-        return {str(k): str(v) for k, v in {**base, **override}.items()}
-
-    version = current.version
-    promoted = parse_time(entries.get(f"{tenant}.{version}", {}).get("created_at")) or parse_time(
-        entries.get(version or "", {}).get("created_at")
-    )
-    # The version the tenant ran before, as the logs show it; else the registry's predecessor.
-    before = [v for v in current.seen if v != version]
-    previous = before[-1] if before else None
-    if previous is None and version in versions and versions.index(version) > 0:
-        previous = versions[versions.index(version) - 1]
-    old, new = thresholds(previous), thresholds(version)
-    diff = [
-        f"{k}: {old.get(k, 'unset')} → {new.get(k, 'unset')}"
-        for k in sorted(old.keys() | new.keys())
-        if old.get(k) != new.get(k)
-    ]
-    author = str(entries.get(version or "", {}).get("author", "unknown"))
-    return History(version, promoted.timestamp() if promoted else None, author, previous, diff if previous else [], new)
 
 
 def registry(inp: Inputs) -> Awaitable[History]:
@@ -163,13 +116,19 @@ async def flags(inp: Inputs) -> Finding:
         summary = f"`{inp.tenant}`: " + ", ".join(f"{k}={v}" for k, v in mine.items())
         if overrides:
             summary += f" ({', '.join(overrides)} differ from global)"
+    changes = flag_changes(body, inp.tenant)
+    window = inp.config.timeouts.rollout_window_s
+    recent = [c for c in changes if inp.now.timestamp() - c.at <= window]
+    if recent:
+        summary += f"; {len(recent)} flag change(s) in the last {window / 60:.0f} min, latest {clock(recent[-1].at)}"
     return Finding(
         "policy.flags",
         "Feature flags",
-        Status.WARN if overrides else Status.OK,
+        Status.WARN if overrides or recent else Status.OK,
         summary,
         facts={f"global {k}": str(v) for k, v in general.items()},
-        data={"tenant": mine, "overrides": sorted(overrides)},
+        evidence=[f"{clock(c.at)} {c.text()}" for c in changes[-5:]],
+        data={"tenant": mine, "overrides": sorted(overrides), "changes": [asdict(c) for c in changes]},
     )
 
 
@@ -210,7 +169,9 @@ async def timing(inp: Inputs) -> Finding:
             f"breach since {clock(started)}, {lag / 60:+.0f} min after {h.active} was promoted ({clock(h.promoted_at)})"
         )
         summary += f": {'within' if within else 'outside'} the {window / 60:.0f} min rollout window"
-        status = Status.BREACH if within else Status.OK
+        if within and not h.diff:
+            summary += f", but {h.active} changed none of `{inp.tenant}`'s thresholds"
+        status = (Status.BREACH if h.diff else Status.WARN) if within else Status.OK
     breaching = ", ".join(f"{t} ({versions.get(t, '?')})" for t in others) or "none"
     return Finding(
         "policy.timing",
@@ -230,29 +191,66 @@ PROBES = (
 )
 
 
+def _flip(data: dict[str, dict], config: RunbookConfig, started: float) -> FlagChange | None:
+    changes = [FlagChange(**c) for c in data.get("policy.flags", {}).get("changes", [])]
+    return flip_before(changes, started, config.timeouts.rollout_window_s, START_SLACK_S)
+
+
 def decide(data: dict[str, dict], config: RunbookConfig, tenant: str, now: float) -> Outcome:
-    t, reg, fl = (data.get(k, {}) for k in ("policy.timing", "policy.registry", "policy.flags"))
+    t, reg = (data.get(k, {}) for k in ("policy.timing", "policy.registry"))
     if not t or not reg:
         return unknown(SCENARIO, "the rollout or the breach's start could not be read")
     if t["breach_start"] is None:
         return quiet(SCENARIO, "not policy", ["no breach running"])
+    started = t["breach_start"]
     version, promoted = reg["active"], reg["promoted_at"]
+    flip = _flip(data, config, started)
+    rollout = t["within"] and bool(reg["diff"])
+    if flip is not None and (not rollout or promoted is None or flip.at >= promoted):
+        lag = (started - flip.at) / 60
+        evidence = [
+            f"{flip.text()} at {clock(flip.at)}, breach since {clock(started)} ({lag:+.0f} min)",
+            "resolution: set the flag back to its previous value, then re-enable it with a canary",
+        ]
+        if t["within"]:
+            evidence.insert(1, f"policy {version} was promoted {clock(promoted)} too")
+        return fired(
+            SCENARIO,
+            "feature flag misconfigured",
+            evidence,
+            [f"notify {tenant}"],
+            cause="feature_flag",
+            confidence="high",
+            rule="a flag for the tenant flipped within the rollout window before the breach",
+            cites=("policy.flags", "policy.timing"),
+        )
     if not t["within"]:
         when = f"promoted {clock(promoted)}" if promoted else "promotion time unknown"
-        evidence = [f"breach since {clock(t['breach_start'])}; active policy {version} {when}, not just before it"]
+        evidence = [f"breach since {clock(started)}; active policy {version} {when}, not just before it"]
+        return quiet(SCENARIO, "not policy", evidence)
+    if not reg["diff"]:
+        evidence = [
+            f"policy {version} promoted {clock(promoted)}, just before the breach ({clock(started)}), "
+            f"but it changed none of {tenant}'s thresholds against {reg.get('previous') or 'its predecessor'}"
+        ]
         return quiet(SCENARIO, "not policy", evidence)
     evidence = [
-        f"policy {version} promoted {clock(promoted)}, breach since {clock(t['breach_start'])} "
-        f"({t['lag_s'] / 60:+.0f} min)",
+        f"policy {version} promoted {clock(promoted)}, breach since {clock(started)} ({t['lag_s'] / 60:+.0f} min)",
+        f"{tenant}'s thresholds {reg['previous']} → {version}: {'; '.join(reg['diff'])}",
     ]
-    if reg["diff"]:
-        evidence.append(f"{tenant}'s thresholds {reg['previous']} → {version}: {'; '.join(reg['diff'])}")
-    if fl.get("overrides"):
-        evidence.append(f"tenant feature flags differing from global: {', '.join(fl['overrides'])}")
     same = t.get("others_same_version", [])
     evidence.append(
         f"other tenants on {version} breaching: {', '.join(same)}" if same else f"no other tenant on {version} breaches"
     )
     evidence.append("resolution: roll back to the previous version, fix the policy and re-promote with a canary")
     rollback = f"mitigate {tenant} rollback-policy" + (f" {reg['previous']}" if reg.get("previous") else "")
-    return fired(SCENARIO, "bad policy version", evidence, [rollback])
+    return fired(
+        SCENARIO,
+        "bad policy version",
+        evidence,
+        [rollback],
+        cause="bad_thresholds",
+        confidence="high",
+        rule="a promotion that changed the tenant's thresholds, within the rollout window before the breach",
+        cites=("policy.registry", "policy.timing"),
+    )

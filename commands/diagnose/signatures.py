@@ -14,6 +14,7 @@ from commands.config import RunbookConfig
 from commands.diagnose.common import Inputs, Outcome, clock, fired, parse_time, quiet, ratio_finding, unknown
 from commands.models import Finding, Scenario, Status
 from commands.promql import pct
+from integrations.errors import BackendError
 
 SCENARIO: Scenario = "signatures"
 # A rotation up to this long after the breach's computed start still counts as before it:
@@ -89,7 +90,12 @@ async def rejections(inp: Inputs) -> Finding:
             summary += "; key ids: " + ", ".join(f"{k} ×{n}" for k, n in key_ids.most_common(3))
         if skews:
             summary += f"; {skewed} of {len(skews)} timestamped beyond ±{cfg.clock_skew_s:g} s"
-        status = Status.WARN
+        # The failures are the breach when the ratio is over its SLO; else a few, worth a look.
+        try:
+            breaching = (await inp.trend("signatures")).breaching
+        except BackendError:
+            breaching = False  # the ratio's own finding says it could not be read
+        status = Status.BREACH if breaching else Status.WARN
     facts = {"rejected": str(len(lines)), "reasons": ", ".join(f"{r} ×{n}" for r, n in reasons.most_common(3))}
     if median_skew is not None:
         facts["median skew"] = f"{median_skew:+.1f} s"
@@ -124,6 +130,22 @@ def _mentions(message: str, key: str) -> bool:
     return key in _TOKEN.findall(message)
 
 
+def _rotation_explains(rotation: dict, key: str | None, names: list[str] | None) -> str | None:
+    """Why a rotation just before the breach explains rejections with ``key``, or None: the
+    agents still sign with a key the rotation retired, removed, or moved away from."""
+    if key is None:
+        return "the rejections name no key"
+    if _mentions(rotation["message"], key):
+        return f"the rotation's event names `{key}`"
+    if names is not None and key not in names:
+        return f"`{key}` is no longer in the secret"
+    # A rotation that names only the key it added, while the agents sign with an older one it kept.
+    named = [k for k in names or () if _mentions(rotation["message"], k)]
+    if len(named) == 1:
+        return f"the rotation moved to `{named[0]}`, the agents still sign with `{key}`"
+    return None
+
+
 def decide(data: dict[str, dict], config: RunbookConfig, tenant: str, now: float) -> Outcome:
     """The scenario's verdict from its findings' data (an errored finding gives ``{}``)."""
     sli = data.get("signatures.ratio", {})
@@ -136,6 +158,7 @@ def decide(data: dict[str, dict], config: RunbookConfig, tenant: str, now: float
     evidence = [
         f"signature-error ratio {pct(value)} > SLO {pct(slo)}" + (f" since {clock(started)}" if started else "")
     ]
+    cites = ("signatures.ratio", "signatures.rejections")
     rej = data.get("signatures.rejections", {})
     timestamped, skewed = rej.get("timestamped", 0), rej.get("skewed", 0)
     if timestamped and skewed / timestamped >= config.diagnosis.clock_skew_share:
@@ -144,7 +167,19 @@ def decide(data: dict[str, dict], config: RunbookConfig, tenant: str, now: float
             f"±{config.diagnosis.clock_skew_s:g} s from receive time (median {rej.get('median_skew_s', 0):+.1f} s)"
         )
         evidence.append("resolution: the tenant's agents must sync NTP")
-        return fired(SCENARIO, "clock skew", evidence, [f"notify {tenant}"])
+        rule = (
+            f"{skewed / timestamped:.0%} of timestamped rejections skewed (≥ {config.diagnosis.clock_skew_share:.0%})"
+        )
+        return fired(
+            SCENARIO,
+            "clock skew",
+            evidence,
+            [f"notify {tenant}"],
+            cause="clock_skew",
+            confidence="high",
+            rule=rule,
+            cites=cites,
+        )
 
     key_ids: dict[str, int] = rej.get("key_ids", {})
     key = max(key_ids, key=key_ids.__getitem__) if key_ids else None
@@ -161,21 +196,36 @@ def decide(data: dict[str, dict], config: RunbookConfig, tenant: str, now: float
         ),
         None,
     )
-    retired = key is not None and (
-        (rotation is not None and _mentions(rotation["message"], key)) or (names is not None and key not in names)
-    )
-    if rotation is not None and (key is None or retired):
+    why = _rotation_explains(rotation, key, names) if rotation is not None else None
+    if rotation is not None and why is not None:
         lead = ((started or rotation["ts"]) - rotation["ts"]) / 60
         evidence.append(
-            f"key rotation at {clock(rotation['ts'])} ({rotation['message']}), {lead:.0f} min before the breach"
+            f"key rotation at {clock(rotation['ts'])} ({rotation['message']}), {lead:.0f} min before the breach: {why}"
         )
         evidence.append("resolution: enable the multi-key verification window until the agents use the new key")
         return fired(
-            SCENARIO, "rotation not synchronised", evidence, [f"mitigate {tenant} key-window", f"notify {tenant}"]
+            SCENARIO,
+            "rotation not synchronised",
+            evidence,
+            [f"mitigate {tenant} key-window", f"notify {tenant}"],
+            cause="rotation_not_synchronised",
+            confidence="high" if key is not None else "medium",
+            rule="a key rotation within the rollout window before the breach, and " + why,
+            cites=(*cites, "signatures.rotations"),
         )
     if names is not None and key is not None and key not in names:
         evidence.append(f"`{key}` is not one of the tenant's keys ({', '.join(names) or 'none'})")
     if rotation is None:
         evidence.append("no key rotation just before the breach")
     evidence.append("resolution: coordinate with the tenant to update the agent's signing key")
-    return fired(SCENARIO, "key mismatch", evidence, [f"notify {tenant}"])
+    known_key = names is not None and key is not None
+    return fired(
+        SCENARIO,
+        "key mismatch",
+        evidence,
+        [f"notify {tenant}"],
+        cause="wrong_key",
+        confidence="high" if known_key and rotation is None else "medium",
+        rule="signatures rejected with a key no recent rotation explains, timestamps in window",
+        cites=cites,
+    )

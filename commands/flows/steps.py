@@ -4,11 +4,15 @@ incident that is already open, and opens none."""
 
 from __future__ import annotations
 
+from typing import get_args
+
+from commands.diagnose import Lead
 from commands.flows.actors import Actor
 from commands.flows.incidents import IncidentOpener
 from commands.flows.jobs import Job, JobQueue
-from commands.models import Report, Status
-from commands.timeline import append
+from commands.models import Report, Scenario, Status
+from commands.timeline import append, read_timeline
+from commands.timeline.events import VerdictReached
 from commands.timeline.steps import verdict_reached
 from integrations.store import Incident, Store
 
@@ -37,3 +41,17 @@ class StepRecords:
         if verdict.scenario and incident.kind == "tenant":
             await self.store.update_incident(incident.id, scenario=verdict.scenario)
             await self.jobs.enqueue(Job.UPDATE_PARENT, {}, incident_id=incident.id)
+
+
+def _scenario(value: str | None) -> Scenario | None:
+    return value if value in get_args(Scenario) else None  # type: ignore[return-value]
+
+
+async def triage_lead(store: Store, incident_id: int) -> Lead | None:
+    """The incident's latest triage verdict as a diagnosis is steered by it (None: no triage)."""
+    for e in reversed(await read_timeline(store, incident_id)):
+        if isinstance(e.event, VerdictReached) and e.event.step == "triage":
+            v = e.event
+            pair = tuple(s for x in v.inconclusive if (s := _scenario(x)))
+            return Lead(_scenario(v.scenario), e.at, v.confidence, _scenario(v.runner_up), pair)
+    return None

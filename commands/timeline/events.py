@@ -129,6 +129,7 @@ class VerdictReached(_Event):
     confidence: Confidence | None = None
     runner_up: str | None = None
     inconclusive: tuple[str, ...] = ()  # the scenarios it could not tell apart
+    overturns: str | None = None  # a diagnosis naming another scenario: the triage's it overturned
     slis: tuple[SliValue, ...] = ()
     findings: tuple[FindingRef, ...] = ()
     breach: bool = True

@@ -39,6 +39,7 @@ def verdict_reached(report: Report) -> VerdictReached:
         confidence=verdict.confidence if verdict else None,
         runner_up=verdict.runner_up if verdict else None,
         inconclusive=verdict.inconclusive if verdict else (),
+        overturns=verdict.overturns if verdict else None,
         slis=measured_slis(report),
         findings=tuple(
             FindingRef(key=f.key, title=f.title, status=f.status.value, summary=f.summary) for f in report.findings

@@ -40,6 +40,7 @@ PROBES: tuple[tuple[str, str, object], ...] = (
     ("changes.registry", "Policy registry", changes.policy_registry),
     ("changes.configmaps", "Tenant configmaps", changes.configmaps),
     ("changes.events", "Kubernetes events", changes.events),
+    ("changes.flags", "Feature-flag changes (24h)", changes.flags),
     ("changes.commits", "Config commits (24h)", changes.commits),
 )
 

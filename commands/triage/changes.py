@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from commands.context import Context
 from commands.models import Finding, Status
+from commands.policy_registry import Active, flag_changes, history, registry_entries
 from integrations.kube import KubeError
 
 RECENT = timedelta(hours=24)
@@ -65,12 +66,18 @@ async def policy_registry(ctx: Context, tenant: str) -> Finding:
     if active in versions:
         index = versions.index(active)
         previous = versions[index - 1] if index > 0 else None
+    # What the active version changed for the tenant: a promotion that changed nothing is no lead.
+    h = history(registry_entries(registry.data), tenant, Active(active, "tenant configmap"))
+    promoted = h.promoted_at if h.promoted_at is not None else (active_created.timestamp() if active_created else None)
     data = {
         "active_version": active,
-        "active_created_at": active_created.timestamp() if active_created else None,
-        "previous_version": previous,
+        "active_created_at": promoted,
+        "previous_version": h.previous or previous,
         "tenant_keys": mine,
+        "diff": h.diff,
     }
+    if h.diff:
+        evidence.append(f"{h.previous} → {active}: {'; '.join(h.diff)}")
     if recent:
         newest_key, newest = max(recent, key=lambda kv: kv[1])
         minutes = (now - newest).total_seconds() / 60
@@ -127,7 +134,31 @@ async def events(ctx: Context, tenant: str) -> Finding:
         Status.WARN if found else Status.OK,
         summary,
         evidence=evidence,
-        data={"secret_events": [f"{e.reason}: {e.message}" for e in rotations], "count": len(found)},
+        data={
+            "secret_events": [f"{e.reason}: {e.message}" for e in rotations],
+            "secret_event_times": [t.timestamp() for e in rotations if (t := _parse_time(e.last_seen))],
+            "count": len(found),
+        },
+    )
+
+
+async def flags(ctx: Context, tenant: str) -> Finding:
+    """The dated flag changes that reach the tenant (its own and global ones) in the last 24 h."""
+    body = await ctx.admin.flags()
+    now = datetime.now(UTC).timestamp()
+    changes = [c for c in flag_changes(body, tenant) if now - c.at <= RECENT.total_seconds()]
+    evidence = [f"{datetime.fromtimestamp(c.at, UTC):%H:%M UTC} {c.text()}" for c in changes]
+    if changes:
+        summary = f"{len(changes)} flag change(s) for `{tenant}` in 24 h, latest: {changes[-1].text()}"
+    else:
+        summary = f"no flag change for `{tenant}` in 24 h"
+    return Finding(
+        "changes.flags",
+        "Feature-flag changes (24h)",
+        Status.WARN if changes else Status.OK,
+        summary,
+        evidence=evidence,
+        data={"changes": [{"at": c.at, "text": c.text()} for c in changes]},
     )
 
 

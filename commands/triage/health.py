@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from commands.context import Context
 from commands.models import Finding, Status
 from commands.promql import escalation_ratio, pct, selector, signature_error_ratio
+from commands.signals import level_onset, rise
 
 AGES: tuple[tuple[str, timedelta], ...] = (
     ("now", timedelta(0)),
@@ -15,6 +16,12 @@ AGES: tuple[tuple[str, timedelta], ...] = (
     ("6h ago", timedelta(hours=6)),
     ("24h ago", timedelta(hours=24)),
 )
+
+
+QUOTA_RANGE = timedelta(hours=6)
+QUOTA_STEP_S = 60
+# Rejections at this share of ingest or more are worth a look, whatever the SLO.
+QUOTA_NOTICE_SHARE = 0.01
 
 
 def breach_start(points: list[tuple[float, float]], slo: float) -> float | None:
@@ -82,23 +89,53 @@ async def latency(ctx: Context, tenant: str) -> Finding:
 
 
 async def quota_hits(ctx: Context, tenant: str) -> Finding:
+    """Rejections now, their share of ingest, and when they rose to this level: a rise that starts
+    with the breach is a quota lead whatever its share."""
     cfg = ctx.config
     sel, w = selector(cfg, tenant), cfg.slo.window
-    hits_1h, rate_now, ingest = await asyncio.gather(
+    now = datetime.now(UTC)
+    rejected, ingested = (f"sum(rate({m}{sel}[{w}]))" for m in (cfg.metrics.quota_exceeded, cfg.metrics.ingest))
+    hits_1h, rate_now, ingest, ranges = await asyncio.gather(
         ctx.prometheus.scalar(f"sum(increase({cfg.metrics.quota_exceeded}{sel}[1h]))"),
-        ctx.prometheus.scalar(f"sum(rate({cfg.metrics.quota_exceeded}{sel}[{w}]))"),
-        ctx.prometheus.scalar(f"sum(rate({cfg.metrics.ingest}{sel}[{w}]))"),
+        ctx.prometheus.scalar(rejected),
+        ctx.prometheus.scalar(ingested),
+        asyncio.gather(
+            *(ctx.prometheus.query_range(q, now - QUOTA_RANGE, now, QUOTA_STEP_S) for q in (rejected, ingested))
+        ),
     )
     hits_1h, rate_now = hits_1h or 0.0, rate_now or 0.0
     share = rate_now / ingest if ingest else 0.0
-    status = Status.BREACH if share > cfg.slo.quota_exceeded_share else (Status.WARN if rate_now > 0 else Status.OK)
+    rej_points, ingest_points = (r[0].points if r else [] for r in ranges)
+    onset = level_onset(rej_points)
+    grew = rise(ingest_points, onset, now.timestamp()) if onset is not None else None
+    # Over its share is breaching; a share worth noticing is suspicious; a trickle is the limit working.
+    status = (
+        Status.BREACH
+        if share > cfg.slo.quota_exceeded_share
+        else Status.WARN
+        if share >= QUOTA_NOTICE_SHARE
+        else Status.OK
+    )
+    summary = f"{hits_1h:.0f} quota rejections in the last hour; now {rate_now:.1f}/s ({share:.0%} of ingest)"
+    facts = {"last 1h": f"{hits_1h:.0f}", "now": f"{rate_now:.1f}/s", "share of ingest": f"{share:.0%}"}
+    if onset is not None:
+        facts["at this level since"] = datetime.fromtimestamp(onset, UTC).strftime("%H:%M UTC")
+        summary += f", at this level since {facts['at this level since']}"
     return Finding(
         "health.quota",
         "Rate-limit hits",
         status,
-        f"{hits_1h:.0f} quota rejections in the last hour; now {rate_now:.1f}/s ({share:.0%} of ingest)",
-        facts={"last 1h": f"{hits_1h:.0f}", "now": f"{rate_now:.1f}/s", "share of ingest": f"{share:.0%}"},
-        data={"hits_1h": hits_1h, "rate": rate_now, "share": share, "ingest_rps": ingest},
+        summary,
+        facts=facts,
+        series={"quota rejections/s": list(rej_points)},
+        data={
+            "hits_1h": hits_1h,
+            "rate": rate_now,
+            "share": share,
+            "ingest_rps": ingest,
+            "onset": onset,
+            "ingest_rise": grew,
+        },
     )
 
 
@@ -121,14 +158,21 @@ async def quota_config(ctx: Context, tenant: str) -> Finding:
 
 
 async def signature_failures(ctx: Context, tenant: str) -> Finding:
+    """The failures of the last hour, and whether they are a breach: the ratio now against its SLO."""
     cfg = ctx.config
-    sel = selector(cfg, tenant)
-    last_hour = await ctx.prometheus.scalar(f"sum(increase({cfg.metrics.signature_errors}{sel}[1h]))")
+    sel, slo = selector(cfg, tenant), cfg.slo.signature_error_ratio
+    last_hour, ratio_now = await asyncio.gather(
+        ctx.prometheus.scalar(f"sum(increase({cfg.metrics.signature_errors}{sel}[1h]))"),
+        ctx.prometheus.scalar(signature_error_ratio(cfg, tenant)),
+    )
     count = last_hour or 0.0
+    ratio = ratio_now or 0.0
+    status = Status.BREACH if ratio > slo else Status.WARN if ratio > 0.75 * slo else Status.OK
+    summary = f"{count:.0f} signature failures in the last hour; {pct(ratio)} of requests now (SLO {pct(slo)})"
     return Finding(
         "health.signatures",
         "Signature failures",
-        Status.OK,
-        f"{count:.0f} signature failures in the last hour",
-        data={"count_1h": count},
+        status,
+        summary,
+        data={"count_1h": count, "ratio": ratio, "slo": slo},
     )

@@ -1,82 +1,83 @@
-"""From triage evidence to the likely runbook scenario (A–D), with the evidence that points to it."""
+"""From triage's scorecard to the verdict: the best-supported scenario (A–D) with its confidence,
+the rule that set it and the runner-up; inconclusive when the two best are close or both rest on
+a strong lead."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from commands.config import RunbookConfig
-from commands.models import SCENARIO_TITLE, Report, Scenario, Status, Verdict
+from commands.models import SCENARIO_LETTER, SCENARIO_TITLE, Confidence, Report, Scenario, Status, Verdict
 from commands.promql import pct
+from commands.triage.scorecard import STRONG, Scorecard, letters, score
 
-
-def _data(report: Report, key: str) -> dict:
-    finding = report.finding(key)
-    return finding.data if finding and finding.status is not Status.ERROR else {}
-
-
-def _clock(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M UTC")
+# Two scenarios whose scores lie closer than this cannot be told apart.
+CLOSE = 1.0
+# The best scenario this far ahead of the runner-up is named with high confidence.
+CLEAR = 2.0
 
 
 def decide(report: Report, config: RunbookConfig) -> Verdict:
-    tenant = report.tenant
-    esc = _data(report, "sli.escalations").get("ratio")
-    err = _data(report, "sli.signatures").get("ratio")
-    quota = _data(report, "health.quota")
-    registry = _data(report, "changes.registry")
-    trend = _data(report, "health.trend")
-    events = _data(report, "changes.events")
-    others = _data(report, "identify.others").get("others", [])
-
-    if esc is None and err is None:
+    card = score(report, config)
+    if card is None:
         return Verdict(None, "Cannot tell: the SLIs could not be read (see the errors above)")
-
-    esc_breach = esc is not None and esc > config.slo.escalation_ratio
-    err_breach = err is not None and err > config.slo.signature_error_ratio
-    quota_breach = quota.get("share", 0.0) > config.slo.quota_exceeded_share
-
-    scenario: Scenario | None = None
-    evidence: list[str] = []
-    if err_breach:
-        scenario = "signatures"
-        evidence.append(f"signature-error ratio {pct(err)} > SLO {pct(config.slo.signature_error_ratio)}")
-        evidence += [f"secret event: {e}" for e in events.get("secret_events", [])[:3]]
-    elif quota_breach:
-        scenario = "quota"
-        evidence.append(f"quota rejections at {quota['rate']:.1f}/s, {quota['share']:.0%} of ingest")
-        evidence.append(f"{quota.get('hits_1h', 0):.0f} rate-limit hits in the last hour")
-        if esc_breach:
-            evidence.append(f"escalation ratio {pct(esc)} rose with them")
-    elif esc_breach:
-        evidence.append(f"escalation ratio {pct(esc)} > SLO {pct(config.slo.escalation_ratio)}")
-        started = trend.get("escalations breach_start")
-        promoted = registry.get("active_created_at")
-        window = config.timeouts.rollout_window_s
-        # A rollout is to blame when the breach began shortly after it (2 min of slack for the
-        # 5 m rate window that smooths the start).
-        if started and promoted and 0 <= started - promoted + 120 <= window:
-            scenario = "policy"
-            evidence.append(
-                f"policy {registry.get('active_version')} promoted at {_clock(promoted)}, "
-                f"breach since {_clock(started)}"
-            )
-        else:
-            scenario = "escalations"
-            if started:
-                evidence.append(f"breach since {_clock(started)}, with no policy rollout just before it")
-
-    if scenario is None:
+    if not card.breaching:
+        esc = report.finding("sli.escalations")
+        err = report.finding("sli.signatures")
+        esc_v, err_v = (f.data.get("ratio") if f else None for f in (esc, err))
         return Verdict(
             None,
-            f"No breach: escalations {pct(esc)} (SLO {pct(config.slo.escalation_ratio)}), "
-            f"signature errors {pct(err)} (SLO {pct(config.slo.signature_error_ratio)})",
-            next_steps=[],
+            f"No breach: escalations {pct(esc_v)} (SLO {pct(config.slo.escalation_ratio)}), "
+            f"signature errors {pct(err_v)} (SLO {pct(config.slo.signature_error_ratio)})",
+            confidence="high" if esc_v is not None and err_v is not None else "medium",
+            rule="no SLI over its SLO",
         )
-    if others:
-        evidence.append(f"{len(others)} other tenant(s) breaching too: isolation may be broken")
+    verdict = _verdict(card, report.tenant)
+    _mark_cited(report, card, verdict)
+    return verdict
+
+
+def _verdict(card: Scorecard, tenant: str) -> Verdict:
+    ranked = card.ranked()
+    best, top = ranked[0]
+    runner_up, second = ranked[1] if len(ranked) > 1 else (None, 0.0)
+    margin = top - second
+    strong = [s for s, _ in ranked[:2] if any(e.weight >= STRONG for e in card.for_(s))]
+    conflict = runner_up is not None and len(strong) == 2 and "signatures" not in strong
+    evidence = [e.text for e in card.for_(best)] + [f"against: {e.text}" for e in card.against(best)]
+    if runner_up is not None:
+        evidence += [f"for {SCENARIO_LETTER[runner_up]}: {e.text}" for e in card.for_(runner_up)[:2]]
+    evidence += card.notes
+    lead = card.for_(best)[0].text
+    if runner_up is not None and (margin < CLOSE or conflict):
+        pair: tuple[Scenario, ...] = tuple(sorted((best, runner_up), key=lambda s: SCENARIO_LETTER[s]))
+        why = "both rest on a strong lead" if conflict and margin >= CLOSE else f"scores {top:g} and {second:g}"
+        return Verdict(
+            best,
+            f"Inconclusive: {letters(pair)}",
+            evidence,
+            [f"diagnose {tenant} {','.join(pair)}"],
+            confidence="low",
+            rule=f"{letters(pair)} too close to tell apart ({why})",
+            runner_up=runner_up,
+            inconclusive=pair,
+        )
+    confidence: Confidence = "high" if margin >= CLEAR else "medium"
+    rule = f"{SCENARIO_LETTER[best]} scores {top:g}"
+    rule += f", {margin:g} ahead of {SCENARIO_LETTER[runner_up]}" if runner_up else ", no other scenario fits"
     return Verdict(
-        scenario,
-        f"Likely scenario {SCENARIO_TITLE[scenario]}",
-        evidence=evidence,
-        next_steps=[f"diagnose {tenant} {scenario}"],
+        best,
+        f"Likely scenario {SCENARIO_TITLE[best]}",
+        evidence,
+        [f"diagnose {tenant} {best}"],
+        confidence=confidence,
+        rule=f"{rule}: {lead}",
+        runner_up=runner_up,
     )
+
+
+def _mark_cited(report: Report, card: Scorecard, verdict: Verdict) -> None:
+    """Evidence the verdict cites is never shown as healthy: its OK findings become WARN."""
+    named = verdict.inconclusive or ((verdict.scenario,) if verdict.scenario else ())
+    cited = {e.finding for s in named for e in card.for_(s)}
+    for f in report.findings:
+        if f.key in cited and f.status is Status.OK:
+            f.status = Status.WARN

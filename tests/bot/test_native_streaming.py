@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from commands.triage import probes
 from sandbox.slack import SlackDriver
 from sandbox.up import Sandbox
 from tests.bot.harness import Harness, start_bot, triage_once, verdict_line
@@ -27,7 +28,7 @@ async def test_triage_progress_as_a_native_task_plan(sandbox: Sandbox) -> None:
         tasks = [c for c in message.chunks if c.get("type") == "task_update"]
         done = {c["id"] for c in tasks if c["status"] in ("complete", "error")}
         started = {c["id"] for c in tasks if c["status"] == "in_progress"}
-        assert len(started) == 13 and done == started
+        assert len(started) == len(probes()) and done == started
         assert any(c.get("type") == "plan_update" for c in message.chunks)
     finally:
         await driver.close()

@@ -53,7 +53,7 @@ def test_the_verdict_and_its_next_step_come_first() -> None:
     assert kinds[:3] == ["header", "section", "actions"]
     verdict = blocks[1].to_dict()["text"]["text"]
     assert verdict.startswith("*Likely scenario C")
-    assert "confidence high (onset within 2 min of the breach)" in verdict
+    assert "high confidence: onset within 2 min of the breach" in verdict
     assert blocks[2].to_dict()["elements"][0]["action_id"] == "flk_run:diagnose acme quota"
 
 

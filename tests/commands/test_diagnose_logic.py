@@ -29,6 +29,8 @@ NOW = datetime(2031, 5, 4, 12, 0, tzinfo=UTC).timestamp()
         (["t-1", "quota"], {"tenant": "t-1", "scenario": "quota"}),
         (["t-1", "B"], {"tenant": "t-1", "scenario": "escalations"}),
         (["t-1", "ALL"], {"tenant": "t-1", "scenario": "all"}),
+        (["t-1", "quota,B"], {"tenant": "t-1", "scenario": ("quota", "escalations")}),
+        (["t-1", "quota,all"], {"tenant": "t-1", "scenario": "all"}),
     ],
 )
 def test_diagnose_arguments(args: list[str], expected: dict[str, Any]) -> None:
@@ -133,6 +135,16 @@ def test_a_key_removed_from_the_secret_by_the_rotation_is_not_synchronised() -> 
     assert signatures.decide(data, CONFIG, "t1", NOW).verdict.headline == "rotation not synchronised"
 
 
+def test_a_rotation_that_names_only_the_new_key_while_agents_keep_the_old_one_is_not_synchronised() -> None:
+    """The old key is still in the secret and the event names the new key only: the old verdict
+    said key mismatch."""
+    data = sig_data()
+    data["signatures.rotations"]["rotations"][0]["message"] = "signing key rotated to k-new"
+    verdict = signatures.decide(data, CONFIG, "t1", NOW).verdict
+    assert (verdict.headline, verdict.cause) == ("rotation not synchronised", "rotation_not_synchronised")
+    assert any("moved to `k-new`" in e for e in verdict.evidence)
+
+
 def test_unknown_key_without_a_rotation_is_a_key_mismatch() -> None:
     data = sig_data(**{"signatures.rotations": {"rotations": []}})
     data["signatures.rejections"]["key_ids"] = {"k-stolen": 90}
@@ -183,35 +195,78 @@ def test_request_patterns() -> None:
     cfg, rng = CONFIG.diagnosis, random.Random(3)
     storm = quota.pattern({"a": [i * 0.5 for i in range(600)], "b": [0.25 + i * 0.5 for i in range(600)]}, cfg)
     burst = quota.pattern({"a": poisson(5, 600, rng), "b": poisson(5, 600, rng)}, cfg)
-    attack = quota.pattern({f"203.0.113.{i}": poisson(0.2, 600, rng) for i in range(60)}, cfg)
+    botnet = quota.pattern({f"203.0.113.{i}": poisson(0.2, 600, rng) for i in range(60)}, cfg)
+    few = quota.pattern(
+        {"192.0.2.7": poisson(3, 600, rng), "192.0.2.9": poisson(3, 600, rng)}
+        | {f"172.20.0.{i}": poisson(0.1, 600, rng) for i in range(6)},
+        cfg,
+    )
     slow = quota.pattern({"a": [i * 60.0 for i in range(60)]}, cfg)
-    assert [p.kind(cfg) for p in (storm, burst, attack, slow)] == [
+    # The tenant's own traffic rising with the rejections is a burst; without that rise, an attack.
+    assert [p.kind(cfg, 1.6) for p in (storm, burst, botnet, few, slow)] == [
         "retry storm",
         "legitimate burst",
-        "possible attack",
+        "legitimate burst",
+        "attack",
         "legitimate burst",
     ]
+    assert [p.kind(cfg, 1.0) for p in (burst, botnet)] == ["attack", "attack"]
+    # Ingest unknown: many sources look like an attack, few like a burst.
+    assert [p.kind(cfg, None) for p in (burst, botnet)] == ["legitimate burst", "attack"]
+    assert few.concentration > quota.CONCENTRATED > burst.concentration
     assert storm.regular_share == 1.0 and storm.per_source[0].median_interval_s == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize(
-    ("kind", "steps"),
-    [
-        ("retry storm", ["mitigate t1 quota", "notify t1"]),
-        ("possible attack", ["notify t1"]),
-        ("legitimate burst", ["mitigate t1 quota"]),
-    ],
-)
-def test_quota_verdicts(kind: str, steps: list[str]) -> None:
-    data = {
-        "quota.hits": {"hits_1h": 3000.0, "rate": 2.0, "share": 0.2},
+def quota_data(**pattern: Any) -> dict[str, dict[str, Any]]:
+    started = NOW - 1200
+    slis = {"escalations": {"ratio": 0.04, "slo": 0.02, "breach_start": started}}
+    return {
+        "quota.hits": {
+            "hits_1h": 3000.0,
+            "rate": 2.0,
+            "share": 0.05,
+            "onset": started - 60,
+            "ingest_rise": 1.0,
+            "slis": slis,
+            "breach_start": started,
+            "with_breach": True,
+            "over": False,
+        },
         "quota.logs": {"count": 3000, "sources": 2, "top": [["198.51.100.1", 2000], ["198.51.100.2", 1000]]},
-        "quota.pattern": {"kind": kind, "sources": 2, "lines": 3000, "regular_share": 0.9},
+        "quota.pattern": {"sources": 2, "lines": 3000, "regular_share": 0.0, "concentration": 0.2} | pattern,
         "quota.config": {"token_rate": 10, "burst_rate": 20, "daily_quota": 1000},
     }
+
+
+@pytest.mark.parametrize(
+    ("pattern", "rise", "headline", "cause", "steps"),
+    [
+        ({"regular_share": 0.9}, 1.0, "retry storm", "retry_storm", ["mitigate t1 quota", "notify t1"]),
+        ({}, 1.0, "possible attack", "attack", ["notify t1"]),
+        ({"concentration": 0.6}, 1.8, "possible attack", "attack", ["notify t1"]),
+        ({"sources": 14}, 1.8, "legitimate burst", "legitimate_burst", ["mitigate t1 quota"]),
+    ],
+)
+def test_quota_verdicts(pattern: dict[str, Any], rise: float, headline: str, cause: str, steps: list[str]) -> None:
+    data = quota_data(**pattern)
+    data["quota.hits"]["ingest_rise"] = rise
     outcome = quota.decide(data, CONFIG, "t1", NOW)
-    assert (outcome.verdict.headline, outcome.verdict.next_steps) == (kind, steps)
-    assert any("198.51.100.1" in e for e in outcome.verdict.evidence)
+    verdict = outcome.verdict
+    assert (verdict.headline, verdict.cause, verdict.next_steps) == (headline, cause, steps)
+    assert any("198.51.100.1" in e for e in verdict.evidence)
+    assert any("with the breach" in e for e in verdict.evidence) and verdict.confidence and verdict.rule
+
+
+def test_rejections_within_the_slo_explain_nothing() -> None:
+    """The old verdict fired on any rejection; now the SLIs must breach and the rejections lead."""
+    healthy = quota_data()
+    healthy["quota.hits"]["slis"] = {"escalations": {"ratio": 0.01, "slo": 0.02, "breach_start": None}}
+    old = quota_data()
+    old["quota.hits"] |= {"onset": NOW - 6 * 3600, "with_breach": False}
+    for data in (healthy, old):
+        outcome = quota.decide(data, CONFIG, "t1", NOW)
+        assert not outcome.fired and outcome.verdict.headline == "no quota problem"
+        assert outcome.verdict.cause is None
 
 
 def test_no_rejections_is_no_quota_problem() -> None:
@@ -254,6 +309,7 @@ def esc_data(**distribution: Any) -> dict[str, dict[str, Any]]:
 def test_escalation_verdicts(distribution: dict[str, Any], headline: str) -> None:
     outcome = escalations.decide(esc_data(**distribution), CONFIG, "t1", NOW)
     assert outcome.fired and outcome.verdict.headline == headline
+    assert outcome.verdict.confidence is not None and outcome.verdict.rule
     assert "export t1 escalations" in outcome.verdict.next_steps
 
 
@@ -299,14 +355,54 @@ def test_policy_verdicts(lag_min: int, within: bool, headline: str) -> None:
         assert outcome.verdict.next_steps == ["mitigate t1 rollback-policy v1"]
 
 
+def policy_data(**registry: Any) -> dict[str, dict[str, Any]]:
+    started = NOW - 1800
+    return {
+        "policy.timing": {"breach_start": started, "lag_s": 600.0, "within": True, "others_same_version": []},
+        "policy.registry": {"active": "v2", "promoted_at": started - 600, "previous": "v1", "diff": []} | registry,
+        "policy.flags": {"overrides": [], "changes": []},
+    }
+
+
+def test_a_promotion_that_changed_nothing_for_the_tenant_is_not_policy() -> None:
+    outcome = policy.decide(policy_data(), CONFIG, "t1", NOW)
+    assert not outcome.fired and "changed none of t1's thresholds" in outcome.verdict.evidence[0]
+
+
+def test_a_flag_flipped_just_before_the_breach_is_a_feature_flag() -> None:
+    data = policy_data()
+    flip = {"scope": "t1", "flag": "strict_schema", "value": True, "previous": False, "at": NOW - 1900, "author": "ana"}
+    data["policy.flags"]["changes"] = [flip]
+    verdict = policy.decide(data, CONFIG, "t1", NOW).verdict
+    assert (verdict.headline, verdict.cause, verdict.confidence) == (
+        "feature flag misconfigured",
+        "feature_flag",
+        "high",
+    )
+    assert "flag strict_schema False → True for t1 by ana" in verdict.evidence[0]
+    # A flip days before the breach explains nothing.
+    data["policy.flags"]["changes"] = [flip | {"at": NOW - 5 * 86400}]
+    assert policy.decide(data, CONFIG, "t1", NOW).verdict.cause is None
+
+
 # -- several scenarios ---------------------------------------------------------------------
 
 
 def test_the_headline_follows_triage_order_and_lists_the_rest() -> None:
     outcomes = {
         "signatures": quiet("signatures", "no signature problem", []),
-        "escalations": fired("escalations", "policy too strict", ["e"], ["export t1 escalations"]),
-        "quota": fired("quota", "retry storm", ["q"], ["mitigate t1 quota"]),
+        "escalations": fired(
+            "escalations",
+            "policy too strict",
+            ["e"],
+            ["export t1 escalations"],
+            cause="policy_too_strict",
+            confidence="medium",
+            rule="r",
+        ),
+        "quota": fired(
+            "quota", "retry storm", ["q"], ["mitigate t1 quota"], cause="retry_storm", confidence="high", rule="r"
+        ),
         "policy": quiet("policy", "not policy", []),
     }
     verdict, verdicts = combine(outcomes)
@@ -314,6 +410,7 @@ def test_the_headline_follows_triage_order_and_lists_the_rest() -> None:
     assert (verdict.scenario, verdict.headline, verdict.next_steps) == ("quota", "retry storm", ["mitigate t1 quota"])
     assert [v.headline for v in verdicts] == ["retry storm", "policy too strict"]
     assert verdict.evidence[-1].endswith("policy too strict")
+    assert (verdict.cause, verdict.runner_up) == ("retry_storm", "escalations")
 
 
 def test_nothing_fired_but_something_unreadable_is_cannot_tell() -> None:
