@@ -137,6 +137,7 @@ class Bot:
                 "export": partial(steps.op_export, rt, threads),
                 "isolation_triage": partial(steps.op_isolation_triage, rt, threads),
                 "apply_plan": self.mitigations.op_apply,
+                "mitigation_expiry": self.mitigations.op_expiry,
                 "post_notice": self.comms_ops.op_post_notice,
                 "post_to": self.comms_ops.op_post_to,
                 "annotate": self.comms_ops.op_annotate,

@@ -1,4 +1,4 @@
-"""Bolt listeners of buttons: a plan's Confirm / Cancel / Undo / Retry, and the buttons that run a
+"""Bolt listeners of buttons: a plan's Confirm / Cancel / Undo / Retry / Extend, and the buttons that run a
 `/flk` verb (Diagnose, Triage, the parent message's Notify / Resolve / RCA). Each acks at once."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from commands.registry import UsageError, parse
 
 
 def register(app: AsyncApp, d: Dispatcher) -> None:
-    @app.action(re.compile(r"^flk_(confirm|cancel|undo|retry_restart)$"))
+    @app.action(re.compile(r"^flk_(confirm|cancel|undo|retry_restart|extend)$"))
     async def on_mitigation_button(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         await ack()
         user = body.get("user", {}).get("id", "")
@@ -31,6 +31,8 @@ def register(app: AsyncApp, d: Dispatcher) -> None:
             work = d.mitigations.cancel(plan_id, user, respond)
         elif name == "undo":
             work = d.mitigations.undo(plan_id, user, respond)
+        elif name == "extend":
+            work = d.mitigations.extend(plan_id, user, respond)
         else:
             work = d.mitigations.retry_restart(plan_id, user, respond)
         key = f"act:{body.get('trigger_id')}:{action.get('action_ts')}"

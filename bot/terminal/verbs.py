@@ -292,6 +292,15 @@ class Verbs:
             render.outcome(record, self.console)
         return OK if record.state == "applied" else FAILED
 
+    async def do_extend(self, args: dict[str, Any], _: str) -> int:
+        """`flk extend <plan-id> [<duration>]`: keep a temporary mitigation longer."""
+        until = await self.deps.mitigation.expiries.extend(self._operator(), args["plan_id"], args["lasts_s"])
+        if self.options.json:
+            self._emit({"plan_id": args["plan_id"], "until": until.isoformat()})
+        else:
+            self.console.print(f"plan {args['plan_id']} extended until {until:%Y-%m-%d %H:%M} UTC", markup=False)
+        return OK
+
     async def undo(self, plan_id: str) -> int:
         """`flk undo <plan-id>`: plan the undo, then confirm it as any plan."""
         operator = self._operator()

@@ -15,6 +15,7 @@ from typing import Any
 from commands.context import Context
 from commands.diagnose import escalations, policy, quota, signatures
 from commands.diagnose.common import Inputs, Outcome
+from commands.diagnose.offers import offer_ip_block
 from commands.models import SCENARIO_LETTER, SCENARIO_TITLE, Probe, Report, Status, Verdict
 from commands.registry import UsageError, Verb, register, tenant_arg
 from commands.runner import OnFinding, ProbeSpec, run_probes
@@ -111,6 +112,7 @@ async def run_diagnose(
     now = datetime.now(UTC).timestamp()
     outcomes = {name: SCENARIOS[name].decide(data, ctx.config, tenant, now) for name in names}
     verdict, verdicts = combine(outcomes)
+    offer_ip_block(tenant, [verdict, *verdicts], report.findings, ctx.config)
     return DiagnosisReport(
         step=report.step,
         tenant=tenant,

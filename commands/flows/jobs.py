@@ -6,6 +6,7 @@ Jobs live in the store's queue (``outbox``): they survive a restart, run once ac
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -30,6 +31,8 @@ class Job(StrEnum):
     POST_TO = "post_to"
     ANNOTATE = "annotate"
     EXPIRE_SILENCES = "expire_silences"
+    # A temporary mitigation's expiry: queued with ``not_before`` at the expiry (flows/expiry.py).
+    MITIGATION_EXPIRY = "mitigation_expiry"
 
 
 class JobQueue:
@@ -38,8 +41,17 @@ class JobQueue:
         self.kick = kick
 
     async def enqueue(
-        self, job: Job, payload: dict[str, Any], *, key: str | None = None, incident_id: int | None = None
+        self,
+        job: Job,
+        payload: dict[str, Any],
+        *,
+        key: str | None = None,
+        incident_id: int | None = None,
+        not_before: datetime | None = None,
     ) -> None:
-        """Queue ``job`` once per ``key`` (a repeat with the same key is dropped)."""
-        await self.store.outbox.enqueue(job.value, payload, incident_id=incident_id, dedupe_key=key)
+        """Queue ``job`` once per ``key`` (a repeat with the same key is dropped); with
+        ``not_before``, it runs no earlier than that."""
+        await self.store.outbox.enqueue(
+            job.value, payload, incident_id=incident_id, dedupe_key=key, not_before=not_before
+        )
         self.kick()
