@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import (
 
 from bot.slack.limits import MAX_CONTEXT_TEXT, MAX_HEADER_TEXT, MAX_SECTION_TEXT, clip, fit
 from bot.slack.mrkdwn import escape
+from bot.slack.render_history import history_blocks
 from commands.models import SCENARIO_LETTER, Finding, Probe, Report, Status
 from commands.registry import REGISTRY
 
@@ -122,6 +123,8 @@ def report_blocks(report: Report) -> tuple[list[Block], bool]:
             blocks.append(_context(f"*{title}*"))
         seen_group = group if title else seen_group
         blocks.extend(_finding_section(finding))
+    if report.history is not None:
+        blocks.extend(history_blocks(report.history))
     errors = sum(f.status is Status.ERROR for f in report.findings)
     footer = f"{len(report.findings)} probes in {report.wall_ms:.0f} ms"
     if errors:

@@ -22,6 +22,7 @@ from bot.text_report import report_text
 from commands import diagnose
 from commands.charts import trend_chart
 from commands.export import run_export
+from commands.history import remember
 from commands.isolation import run_isolation_triage
 from commands.models import Report
 from commands.promql import pct
@@ -97,7 +98,9 @@ async def _run_step(
 
 async def op_triage(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
     tenant = item.payload["tenant"]
-    await _run_step(rt, threads, item, "triage", probes(), lambda cb: run_triage(rt.ctx, tenant, cb))
+    await _run_step(
+        rt, threads, item, "triage", probes(), lambda cb: _remembered(threads, run_triage(rt.ctx, tenant, cb))
+    )
 
 
 async def op_diagnose(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:
@@ -111,8 +114,13 @@ async def op_diagnose(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -
         item,
         "diagnose",
         diagnose.probes(scenario),
-        lambda cb: diagnose.run_diagnose(rt.ctx, tenant, scenario, cb),
+        lambda cb: _remembered(threads, diagnose.run_diagnose(rt.ctx, tenant, scenario, cb)),
     )
+
+
+async def _remembered(threads: IncidentThreads, step: Awaitable[Report]) -> Report:
+    """The step's report with the tenant's earlier incidents (commands/history.py)."""
+    return await remember(threads.store, await step)
 
 
 async def op_export(rt: Runtime, threads: IncidentThreads, item: OutboxItem) -> None:

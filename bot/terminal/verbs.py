@@ -22,6 +22,7 @@ from commands import diagnose, triage
 from commands.comms import Templates
 from commands.export import run_export
 from commands.flows.actors import Actor, FlowError, Unknown
+from commands.history import remember
 from commands.incidents import open_incidents, status_of
 from commands.models import Status
 from commands.registry import UsageError
@@ -86,6 +87,7 @@ class Verbs:
         await self._known(tenant)
         async with live_checklist(self.console, triage.probes(), quiet=self.options.json) as on_finding:
             report = await triage.run_triage(self.deps.ctx, tenant, on_finding)
+        await remember(self.deps.store, report)
         await self._record(report)
         self._report(report)
         return FAILED if report.status is Status.BREACH else OK
@@ -96,6 +98,7 @@ class Verbs:
         scenario = args.get("scenario")
         async with live_checklist(self.console, diagnose.probes(scenario), quiet=self.options.json) as on_finding:
             report = await diagnose.run_diagnose(self.deps.ctx, tenant, scenario, on_finding)
+        await remember(self.deps.store, report)
         await self._record(report)
         self._report(report)
         return FAILED if report.status is Status.BREACH else OK
