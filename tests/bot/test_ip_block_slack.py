@@ -1,9 +1,10 @@
 """The attack branch and temporary mitigations through signed Slack requests, on a generated world
 with an attack tenant: `/flk mitigate <t> ip-block … for 3s` is planned, confirmed by the on-call
-only, lands on the tenant Ingress's denylist; at its expiry the thread is reminded with Revert and
-Extend; Extend is refused to an outsider and moves the expiry for the on-call (a new reminder
-follows); Revert is an ordinary undo that takes out exactly the ranges the block added. Bad input
-changes nothing; a reminder due while the bot was down is posted once after a restart."""
+only, lands on the tenant Ingress's denylist and the SLO check after it passes; at its expiry the
+thread is reminded with Revert and Extend; Extend is refused to an outsider and moves the expiry
+for the on-call (a new reminder follows); Revert is an ordinary undo that takes out exactly the
+ranges the block added. Bad input changes nothing; a reminder due while the bot was down is posted
+once after a restart."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from tests.conftest import StartSandbox
 # (the same world and options share one running sandbox).
 SEED = 20
 CHANNEL = "C_INCIDENTS"  # the sandbox's first channel, its incident channel by default
-CONFIG = "mitigations: {authorised_groups: [S_ONCALL], verify_delays_s: [300]}\n"
+CONFIG = "mitigations: {authorised_groups: [S_ONCALL], verify_delays_s: [4]}\nslo: {window: 4s}\n"
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +84,11 @@ def plan_id_in(text: str) -> str:
 
 async def test_block_reminded_extended_then_reverted_exactly(ah: Harness) -> None:
     sb, tenant = ah.sandbox, attack_tenant()
+    remedy = sb.live.world.tenants[tenant].remedy
+    assert remedy is not None
     set_denylist(sb, tenant, "192.0.2.200/32")
-    await ah.driver.slash(f"mitigate {tenant} ip-block 203.0.113.50,198.51.100.0/24 for 3s", user="U_ALICE")
+    attackers = ",".join(remedy.sources)
+    await ah.driver.slash(f"mitigate {tenant} ip-block {attackers},198.51.100.0/24 for 3s", user="U_ALICE")
     shown = await posted(ah, tenant, "Mitigation `ip-block`")
     assert "temporary: lasts 3 s" in shown and DENYLIST in shown
     plan_id = plan_id_in(shown)
@@ -95,8 +99,12 @@ async def test_block_reminded_extended_then_reverted_exactly(ah: Harness) -> Non
     await ah.driver.click("flk_confirm", user="U_ALICE", channel=CHANNEL)
     applied = await posted(ah, tenant, "Applied `ip-block`", after=start)
     assert ":hourglass: until" in applied
-    assert denylist(sb, tenant) == "192.0.2.200/32,203.0.113.50/32,198.51.100.0/24"
+    blocked = ",".join(f"{ip}/32" for ip in remedy.sources)
+    assert denylist(sb, tenant) == f"192.0.2.200/32,{blocked},198.51.100.0/24"
     first = await posted(ah, tenant, "has reached its expiry", after=start, wait_s=15)
+    # The attackers denied at the ingress, the tenant's SLO is met again.
+    check = await posted(ah, tenant, "SLO check 1/1 after `ip-block`", after=start, wait_s=20)
+    assert check.startswith(":white_check_mark:"), check
     assert plan_id in first
     # An outsider's Extend is refused at click time and moves nothing.
     await ah.driver.click("flk_extend", user="U_CAROL", channel=CHANNEL)

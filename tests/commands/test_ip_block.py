@@ -2,10 +2,12 @@
 attack tenant: the IP block is planned from the tenant Ingress as it is, applied to the
 ingress-nginx denylist at the plan's resourceVersion, undone by taking out exactly the ranges it
 added (entries added before or since stay), refused cleanly for bad input, a 409 on a concurrent
-change; and a diagnosis naming an attack offers the block of the sources it found."""
+change; the sandbox's attack recedes once every attacker is denied; and a diagnosis naming an
+attack offers the block of the sources it found."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -151,3 +153,27 @@ def test_an_attack_verdict_offers_the_block_of_the_sources_it_found() -> None:
     assert burst.next_steps == ["mitigate t1 quota"]
     # The step offered parses back to the same block.
     assert parse_args(attack.next_steps[0].split()[1:])["ips"] == ["203.0.113.7/32", "198.51.100.4/32"]
+
+
+@pytest.mark.parametrize("seed", [12, 28])
+async def test_blocking_the_attackers_makes_the_attack_recede_and_the_undo_brings_it_back(seed: int) -> None:
+    world, tenant = generated(seed)
+    remedy = world.tenants[tenant].remedy
+    assert remedy is not None and remedy.action == "ip-block"
+    async with flow_world(world, RunbookConfig()) as fw:
+        live = fw.kw.live
+
+        def now_rps() -> float:
+            return live.value(tenant, "quota_exceeded_rps", time.time() + 0.001)
+
+        attacked = now_rps()
+        # Blocking all but one attacker is not enough: that source still floods the tenant.
+        partial = await applied(fw, f"{tenant} ip-block {','.join(remedy.sources[1:])}")
+        assert now_rps() == attacked
+        block = await applied(fw, f"{tenant} ip-block {remedy.sources[0]}")
+        assert now_rps() == remedy.recovers_to["quota_exceeded_rps"] < attacked
+        undo = await fw.flow.undo(ALICE, block)
+        await fw.flow.confirm(ALICE, undo.record.id)
+        await fw.flow.apply(undo.record.id)
+        assert now_rps() == attacked
+        assert (await fw.store.plans.get(partial)).state == "applied"
