@@ -107,9 +107,8 @@ def expiry_blocks(due: ExpiryDue) -> tuple[str, list[Block]]:
         text = f":white_check_mark: The temporary {what} reached its expiry; it was already undone. Nothing to do."
         return text, [_section(text)]
     text = f":hourglass: The temporary {what} has reached its expiry: revert it, or keep it longer."
-    buttons = [
-        ButtonElement(text="Revert", action_id="flk_undo", value=due.plan_id, style="primary"),
-        ButtonElement(text=f"Extend {span(due.extend_s)}", action_id="flk_extend", value=due.plan_id),
-    ]
+    buttons = [ButtonElement(text="Revert", action_id="flk_undo", value=due.plan_id, style="primary")]
+    if due.extend_s > 0:
+        buttons.append(ButtonElement(text=f"Extend {span(due.extend_s)}", action_id="flk_extend", value=due.plan_id))
     note = "Revert plans the exact undo (confirmed like any plan); only members of the authorised groups may"
     return text, [_section(text), _context(note), ActionsBlock(elements=buttons)]

@@ -22,6 +22,10 @@ from commands.flows.record import Recorder
 from commands.timeline.events import MitigationExpiryDue, MitigationExtended
 from integrations.store import Store
 
+# Mitigations whose change ends by itself (the key window's end time is in the ConfigMap): moving
+# the reminder would not keep them, so they are not extended, only reverted or planned again.
+SELF_ENDING = frozenset({"key-window"})
+
 
 def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
@@ -64,7 +68,10 @@ class Expiries:
         await self.record.timeline(
             incident.id, Actor("bot"), MitigationExpiryDue(plan_id=plan_id, until=until, in_place=in_place)
         )
-        notice = ExpiryDue(plan_id, plan.action, plan.tenant, until, in_place, plan.lasts_s or 0.0)
+        extendable = in_place and plan.action not in SELF_ENDING
+        notice = ExpiryDue(
+            plan_id, plan.action, plan.tenant, until, in_place, (plan.lasts_s or 0.0) if extendable else 0.0
+        )
         await self.thread.tell(incident, notice, key=f"plan:{plan_id}:expiry:{until}")
 
     async def extend(self, actor: Actor, plan_id: str, lasts_s: float | None = None) -> datetime:
@@ -82,6 +89,11 @@ class Expiries:
         applied = mitigate.Applied.from_dict(record.applied)
         if applied.until is None:
             raise Refused("This mitigation is not temporary: it stays until undone.")
+        if plan.action in SELF_ENDING:
+            raise Refused(
+                f"The key window closes by itself at its end: plan `mitigate {plan.tenant} key-window for <duration>`"
+                " to open it longer."
+            )
         seconds = lasts_s or plan.lasts_s or 0.0
         until = max(applied.until, datetime.now(UTC)) + timedelta(seconds=seconds)
         incident = await self.store.get(record.incident_id)

@@ -70,7 +70,7 @@ class CheckReported:
 @dataclass(frozen=True)
 class ExpiryDue:
     """A temporary mitigation reached its expiry: ``in_place``, offer Revert and Extend (by
-    ``extend_s``); else say it was undone before, and offer nothing."""
+    ``extend_s``; 0: it cannot be extended); else say it was undone before, and offer nothing."""
 
     plan_id: str
     action: str

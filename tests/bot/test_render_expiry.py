@@ -34,3 +34,8 @@ def test_undone_says_so_and_offers_nothing() -> None:
     )
     assert "already undone" in text and actions(blocks) == []
     assert "<!channel>" not in text
+
+
+def test_a_mitigation_that_cannot_be_extended_offers_revert_only() -> None:
+    _, blocks = expiry_blocks(ExpiryDue("1a2b3c4d5e6f", "key-window", "acme", "2026-12-02T20:00:00+00:00", True, 0))
+    assert actions(blocks) == [("flk_undo", "Revert")]

@@ -126,3 +126,16 @@ async def test_a_rollback_is_not_temporary(fw: FlowWorld) -> None:
     assert await reminders(fw, plan_id) == []
     with pytest.raises(Refused, match="not temporary"):
         await fw.flow.expiries.extend(ALICE, plan_id)
+
+
+async def test_a_key_window_ends_by_itself_so_it_is_reverted_or_planned_again_not_extended(fw: FlowWorld) -> None:
+    tenant = some_tenant(fw)
+    plan_id = await applied(fw, f"{tenant} key-window for 1h")
+    until = until_of(await fw.store.plans.get(plan_id))
+    window = datetime.fromisoformat(fw.kw.data(f"tenant-{tenant}")["multi_key_window_until"])
+    assert abs((window - until).total_seconds()) < 5  # the window was opened at the plan, the clock starts at the apply
+    with pytest.raises(Refused, match="closes by itself"):
+        await fw.flow.expiries.extend(ALICE, plan_id)
+    await fw.flow.expiries.due(plan_id, until.isoformat())
+    due = fw.thread.said[-1][1]
+    assert isinstance(due, ExpiryDue) and due.in_place and due.extend_s == 0
