@@ -332,6 +332,10 @@ class MitigationFlow:
         except (mitigate.MitigationError, BackendError) as exc:
             await self.record.both(actor, incident, RestartRetried(plan_id=plan_id, ok=False, reason=str(exc)))
             raise FlowError(f"The restart failed again: {exc}") from None
+        # In effect only now: a temporary mitigation's expiry is set (and reminded) here.
+        applied = temporary(plan, applied)
         done = await self.store.plans.transition(plan_id, ("partial",), "applied", applied=applied.to_dict())
         await self.record.both(actor, incident, RestartRetried(plan_id=plan_id, ok=True))
+        if done is not None and applied.until is not None:
+            await remind_at(self.jobs, plan_id, applied.until)
         return done or await self.store.plans.get(plan_id)

@@ -139,3 +139,21 @@ async def test_a_key_window_ends_by_itself_so_it_is_reverted_or_planned_again_no
     await fw.flow.expiries.due(plan_id, until.isoformat())
     due = fw.thread.said[-1][1]
     assert isinstance(due, ExpiryDue) and due.in_place and due.extend_s == 0
+
+
+async def test_a_half_applied_mitigation_gets_its_expiry_when_the_restart_is_retried(fw: FlowWorld) -> None:
+    tenant = next(t for t, s in fw.kw.live.world.tenants.items() if s.config.get("strict_mode") != "false")
+    planned = await fw.flow.plan(ALICE, parse_args([tenant, "degraded-mode", "for", "1h"]), "degraded-mode")
+    await fw.flow.confirm(ALICE, planned.record.id)
+    fw.kw.fake.rbac.deny("patch", "deployments")
+    try:
+        half = await fw.flow.apply(planned.record.id)
+    finally:
+        fw.kw.fake.rbac.allow("patch", "deployments")
+    assert half is not None and half.state == "partial"
+    assert await reminders(fw, planned.record.id) == []
+    done = await fw.flow.retry_restart(ALICE, planned.record.id)
+    assert done.state == "applied"
+    until = until_of(done)
+    (item,) = await reminders(fw, planned.record.id)
+    assert item.payload["until"] == until.isoformat()
