@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from commands.models import SCENARIO_TITLE, Report, Status, Verdict
+from commands.history_text import cause_text, changes_text, incident_line
+from commands.models import SCENARIO_TITLE, History, Report, Status, Verdict
 
 STYLE = {
     Status.OK: "green",
@@ -57,7 +58,32 @@ def print_report(report: Report, console: Console) -> None:
             body.append(f"\n  {line}", style="dim")
         table.add_row(Text(finding.status.value, style=STYLE[finding.status]), finding.title, body)
     console.print(table)
+    if report.history is not None:
+        print_history(report.history, console)
     console.print(f"{len(report.findings)} probes in {report.wall_ms:.0f} ms", style="dim")
+
+
+_CHECKS = {True: "checks passed", False: "checks failed", None: "no checks ran"}
+
+
+def print_history(history: History, console: Console) -> None:
+    """The tenant's earlier incidents: when, the cause found, each mitigation and its checks."""
+    title = f"past incidents ({history.days} days)"
+    if history.error:
+        console.print(Text(f"{title}: {history.error}", style="red"))
+        return
+    if not history.incidents:
+        console.print(Text(f"{title}: none", style="dim"))
+        return
+    console.print(Text(title, style="bold"))
+    if history.recurrence is not None:
+        console.print(Text(f"  {cause_text(history.recurrence)}", style="yellow"))
+    for past in history.incidents:
+        done = "; ".join(
+            f"{m.action} {changes_text(m)} ({_CHECKS[m.checks_passed]}{', undone' if m.undone else ''})"
+            for m in past.mitigations
+        )
+        console.print(Text(f"  {incident_line(past)} · {done or 'no mitigation applied'}"))
 
 
 def report_text(report: Report, width: int = 160) -> str:

@@ -43,6 +43,8 @@ class Resources(_Strict):
     policy_configmap: str = "policy-{tenant}"
     signing_secret: str = "tenant-{tenant}-signing"
     policy_registry: str = "policy-registry"
+    # The tenant's Ingress (ingress-nginx): the attack mitigation denies source ranges on it.
+    tenant_ingress: str = "tenant-{tenant}"
     deployment: str = "backend"
     backend_selector: str = "app=backend"
     backend_container: str = "backend"
@@ -121,7 +123,16 @@ class Mitigations(_Strict):
     # A plan not confirmed within this is refused: the object may have moved on.
     plan_expiry_s: float = Field(default=600, gt=0)
     # Actions that always need a second, different approver.
-    second_approver_actions: tuple[Literal["degraded-mode", "quota", "rollback-policy", "key-window"], ...] = ()
+    second_approver_actions: tuple[
+        Literal["degraded-mode", "quota", "rollback-policy", "key-window", "ip-block"], ...
+    ] = ()
+    # Temporary mitigations (all but rollback-policy) last this long unless a plan says `for <duration>`:
+    # then the thread is reminded, with Revert and Extend.
+    default_expiry_s: float = Field(default=4 * 3600, gt=0, le=7 * 86400)
+    # Source ranges wider than these prefixes are refused (a typo must not deny a whole provider).
+    ip_block_min_prefix_v4: int = Field(default=16, ge=0, le=32)
+    ip_block_min_prefix_v6: int = Field(default=48, ge=0, le=128)
+    ip_block_max_entries: int = Field(default=64, ge=1, le=1000)
     # SLO checks after each mitigation (seconds after it was applied); the last one escalates.
     verify_delays_s: tuple[PositiveFloat, ...] = Field(default=(300, 600), min_length=1)
     # The Slack user group mentioned when the last check still fails.

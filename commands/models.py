@@ -95,6 +95,51 @@ class Probe:
     title: str
 
 
+@dataclass(frozen=True)
+class PastChange:
+    key: str
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True)
+class PastMitigation:
+    plan_id: str
+    action: str
+    changes: tuple[PastChange, ...]
+    # The last SLO check after it: True passed, False failed, None: none ran.
+    checks_passed: bool | None
+    undone: bool
+
+
+@dataclass(frozen=True)
+class PastIncident:
+    id: int
+    opened_at: datetime
+    resolved_at: datetime | None
+    scenario: str | None  # the cause found: the latest diagnosis, else the latest triage
+    cause: str | None
+    mitigations: tuple[PastMitigation, ...]
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """The same cause as an earlier incident; ``fix``: the mitigation whose checks passed then."""
+
+    incident: PastIncident
+    fix: PastMitigation | None
+
+
+@dataclass(frozen=True)
+class History:
+    """The tenant's earlier incidents (newest first) over the last ``days``, from the store."""
+
+    days: int
+    incidents: tuple[PastIncident, ...] = ()
+    recurrence: Recurrence | None = None
+    error: str | None = None  # the store could not be read
+
+
 @dataclass
 class Report:
     step: str
@@ -103,6 +148,8 @@ class Report:
     started_at: datetime
     finished_at: datetime
     verdict: Verdict | None = None
+    # Earlier incidents of the tenant (triage and diagnose), added from the store after the probes.
+    history: History | None = None
 
     @property
     def wall_ms(self) -> float:

@@ -40,6 +40,15 @@ class ConfigMap:
 
 
 @dataclass(frozen=True)
+class Ingress:
+    """An Ingress as far as mitigations read it: its annotations (the controller's settings)."""
+
+    name: str
+    annotations: dict[str, str]
+    resource_version: str
+
+
+@dataclass(frozen=True)
 class Rollout:
     """A rollout restart as the API server accepted it."""
 
@@ -72,6 +81,7 @@ class Kube:
         self._api: client.ApiClient | None = None
         self._core: client.CoreV1Api | None = None
         self._apps: client.AppsV1Api | None = None
+        self._networking: client.NetworkingV1Api | None = None
 
     @classmethod
     async def connect(cls, url: str | None, token: str | None, namespace: str, timeout_s: float) -> Kube:
@@ -115,6 +125,15 @@ class Kube:
             apps = AppsV1Api(self.api)
             self._apps = apps
         return self._apps
+
+    @property
+    def networking(self) -> client.NetworkingV1Api:
+        if self._networking is None:
+            from kubernetes_asyncio.client import NetworkingV1Api
+
+            networking = NetworkingV1Api(self.api)
+            self._networking = networking
+        return self._networking
 
     async def close(self) -> None:
         if self._api is not None:
@@ -163,6 +182,31 @@ class Kube:
             ),
         )
         return ConfigMap(name=name, data=dict(cm.data or {}), resource_version=cm.metadata.resource_version)
+
+    async def ingress(self, name: str) -> Ingress:
+        found = await self._call("get", "ingresses", self.networking.read_namespaced_ingress(name, self.namespace))
+        meta = found.metadata
+        return Ingress(name=name, annotations=dict(meta.annotations or {}), resource_version=meta.resource_version)
+
+    async def patch_ingress_annotations(
+        self, name: str, annotations: dict[str, str | None], resource_version: str | None = None
+    ) -> Ingress:
+        """JSON merge patch of the Ingress's annotations (None deletes one), at ``resource_version``
+        when given (a newer object is a 409 Conflict and nothing changes)."""
+        meta: dict[str, Any] = {"annotations": annotations}
+        if resource_version is not None:
+            meta["resourceVersion"] = resource_version
+        found = await self._call(
+            "patch",
+            "ingresses",
+            self.networking.patch_namespaced_ingress(
+                name, self.namespace, {"metadata": meta}, _content_type="application/merge-patch+json"
+            ),
+        )
+        meta_out = found.metadata
+        return Ingress(
+            name=name, annotations=dict(meta_out.annotations or {}), resource_version=meta_out.resource_version
+        )
 
     async def restart_deployment(self, name: str, at: datetime | None = None) -> Rollout:
         """``kubectl rollout restart``: a strategic merge patch of the pod template's restartedAt

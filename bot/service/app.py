@@ -178,6 +178,7 @@ class Bot:
             Job.EXPORT: partial(steps.op_export, rt, threads),
             Job.ISOLATION_TRIAGE: partial(steps.op_isolation_triage, rt, threads),
             Job.APPLY_PLAN: self.mitigations.op_apply,
+            Job.MITIGATION_EXPIRY: self.mitigations.op_expiry,
             Job.POST_NOTICE: self.comms_ops.op_post_notice,
             Job.POST_TO: self.comms_ops.op_post_to,
             Job.ANNOTATE: self.comms_ops.op_annotate,

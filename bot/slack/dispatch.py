@@ -48,6 +48,8 @@ class Dispatcher:
                 await self.mitigations.request(args, user, respond, text)
             elif verb == "undo":
                 await self.mitigations.undo(args["plan_id"], user, respond)
+            elif verb == "extend":
+                await self.mitigations.extend(args["plan_id"], user, respond, args["lasts_s"])
             elif verb == "verify":
                 await self.mitigations.verify(args, user, respond)
             elif verb == "incidents" or (verb == "status" and args["tenant"] is None):

@@ -85,6 +85,7 @@ class InteractionRunner:
                 "cancel": self.d.mitigations.cancel,
                 "undo": self.d.mitigations.undo,
                 "retry_restart": self.d.mitigations.retry_restart,
+                "extend": self.d.mitigations.extend,
             }
             work = actions[name](p["plan_id"], user, respond)
             await self.d.run(work, verb=f"mitigation.{name}", respond=respond)

@@ -1,4 +1,4 @@
-"""Bolt listeners of buttons: a plan's Confirm / Cancel / Undo / Retry, and the buttons that run a
+"""Bolt listeners of buttons: a plan's Confirm / Cancel / Undo / Retry / Extend, and the buttons that run a
 `/flk` verb (Diagnose, Triage, the parent message's Notify / Resolve / RCA). Each acks at once and
 queues the work for a worker (Notify and Resolve open their modal from here)."""
 
@@ -20,7 +20,7 @@ from commands.registry import UsageError, parse
 
 
 def register(app: AsyncApp, d: Dispatcher, queue: Interactions) -> None:
-    @app.action(re.compile(r"^flk_(confirm|cancel|undo|retry_restart)$"))
+    @app.action(re.compile(r"^flk_(confirm|cancel|undo|retry_restart|extend)$"))
     async def on_mitigation_button(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         await ack()
         user = body.get("user", {}).get("id", "")

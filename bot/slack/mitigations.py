@@ -59,6 +59,11 @@ class Mitigations:
     async def undo(self, plan_id: str, user: str, respond: Respond) -> None:
         await self._run(respond, self.flow.undo(Actor(user), plan_id))
 
+    async def extend(self, plan_id: str, user: str, respond: Respond, lasts_s: float | None = None) -> None:
+        until = await self._run(respond, self.flow.expiries.extend(Actor(user), plan_id, lasts_s))
+        if until is not None:
+            await respond(text=f":hourglass_flowing_sand: Extended until {until:%H:%M} UTC.", replace_original=False)
+
     async def retry_restart(self, plan_id: str, user: str, respond: Respond) -> None:
         if await self._run(respond, self.flow.retry_restart(Actor(user), plan_id)) is not None:
             await respond(text=":white_check_mark: Rollout restart done.", replace_original=False)
@@ -72,6 +77,9 @@ class Mitigations:
 
     async def op_apply(self, item: JobItem) -> None:
         await self.flow.apply(item.payload["plan_id"])
+
+    async def op_expiry(self, item: JobItem) -> None:
+        await self.flow.expiries.due(item.payload["plan_id"], item.payload["until"])
 
     async def run_check(self, check: JobItem, late_s: float) -> dict:
         report, finding = await self.verification.run_check(check, late_s)

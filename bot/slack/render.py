@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import (
 
 from bot.slack.limits import MAX_CONTEXT_TEXT, MAX_HEADER_TEXT, MAX_SECTION_TEXT, clip, fit
 from bot.slack.mrkdwn import escape
+from bot.slack.render_history import history_blocks
 from bot.text_report import basis_line
 from commands.models import SCENARIO_LETTER, SEVERITY, Finding, Probe, Report, Status
 from commands.registry import REGISTRY
@@ -149,6 +150,8 @@ def report_blocks(report: Report) -> tuple[list[Block], bool]:
         blocks.append(DividerBlock())
         blocks.append(_context(f"*Checked and healthy* ({len(healthy)})"))
         blocks.append(SectionBlock(text=_md("\n".join(_line(f) for f in healthy))))
+    if report.history is not None:
+        blocks.extend(history_blocks(report.history))
     errors = sum(f.status is Status.ERROR for f in report.findings)
     footer = f"{len(report.findings)} probes in {report.wall_ms:.0f} ms"
     if errors:

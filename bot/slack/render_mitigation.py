@@ -1,4 +1,5 @@
-"""How a mitigation looks in Slack: the dry run with Confirm / Cancel, the result with Undo."""
+"""How a mitigation looks in Slack: the dry run with Confirm / Cancel, the result with Undo, a
+temporary mitigation's expiry with Revert / Extend."""
 
 from __future__ import annotations
 
@@ -14,7 +15,15 @@ from slack_sdk.models.blocks import (
 
 from bot.slack.limits import MAX_SECTION_TEXT, clip
 from bot.slack.render import escape
+from commands.flows.notices import ExpiryDue
 from commands.mitigate import Applied, Plan
+
+
+def span(seconds: float) -> str:
+    """3600 -> "1 h", 5400 -> "1.5 h", 90 -> "1.5 min", 4 -> "4 s"."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.3g} h"
+    return f"{seconds / 60:.3g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
 def _section(text: str) -> SectionBlock:
@@ -29,6 +38,8 @@ def plan_text(plan: Plan) -> str:
     title = "Undo" if plan.undoes else f"Mitigation `{plan.action}`"
     lines = "\n".join(f"• {escape(line)}" for line in plan.lines())
     notes = "".join(f"\n_{escape(note)}_" for note in plan.notes)
+    if plan.lasts_s and not plan.undoes:
+        notes += f"\n:hourglass: temporary: lasts {span(plan.lasts_s)}, then the thread is asked to revert or extend it"
     return f"*{title} for `{plan.tenant}`: dry run*\n{lines}{notes}"
 
 
@@ -70,6 +81,8 @@ def applied_blocks(applied: Applied, by: str, checks: str) -> list[Block]:
         _section(f":white_check_mark: *{title} for `{applied.plan.tenant}`* by {by}\n{lines}{restart}")
     ]
     blocks.append(_context(checks))
+    if applied.until is not None:
+        blocks.append(_context(f":hourglass: until {applied.until:%H:%M} UTC: a reminder to revert or extend it then"))
     if not applied.plan.undoes:
         blocks.append(ActionsBlock(elements=[ButtonElement(text="Undo", action_id="flk_undo", value=applied.plan.id)]))
     return blocks
@@ -85,3 +98,17 @@ def partial_blocks(applied: Applied, reason: str) -> list[Block]:
             ]
         ),
     ]
+
+
+def expiry_blocks(due: ExpiryDue) -> tuple[str, list[Block]]:
+    """The reminder at a temporary mitigation's expiry: Revert / Extend while it is in place."""
+    what = f"`{due.action}` for `{escape(due.tenant)}` (plan `{due.plan_id}`)"
+    if not due.in_place:
+        text = f":white_check_mark: The temporary {what} reached its expiry; it was already undone. Nothing to do."
+        return text, [_section(text)]
+    text = f":hourglass: The temporary {what} has reached its expiry: revert it, or keep it longer."
+    buttons = [ButtonElement(text="Revert", action_id="flk_undo", value=due.plan_id, style="primary")]
+    if due.extend_s > 0:
+        buttons.append(ButtonElement(text=f"Extend {span(due.extend_s)}", action_id="flk_extend", value=due.plan_id))
+    note = "Revert plans the exact undo (confirmed like any plan); only members of the authorised groups may"
+    return text, [_section(text), _context(note), ActionsBlock(elements=buttons)]

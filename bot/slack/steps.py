@@ -25,6 +25,7 @@ from commands.charts import trend_chart
 from commands.export import run_export
 from commands.flows.actors import Actor
 from commands.flows.steps import triage_lead
+from commands.history import remember
 from commands.isolation import run_isolation_triage
 from commands.models import Report
 from commands.promql import pct
@@ -127,7 +128,9 @@ async def _record_in_channel(
 
 async def op_triage(rt: Runtime, threads: IncidentThreads, item: JobItem) -> None:
     tenant = item.payload["tenant"]
-    await _run_step(rt, threads, item, "triage", probes(), lambda cb: run_triage(rt.ctx, tenant, cb))
+    await _run_step(
+        rt, threads, item, "triage", probes(), lambda cb: _remembered(threads, run_triage(rt.ctx, tenant, cb))
+    )
 
 
 async def op_diagnose(rt: Runtime, threads: IncidentThreads, item: JobItem) -> None:
@@ -143,8 +146,13 @@ async def op_diagnose(rt: Runtime, threads: IncidentThreads, item: JobItem) -> N
         item,
         "diagnose",
         diagnose.probes(shown),
-        lambda cb: diagnose.run_diagnose(rt.ctx, tenant, scenario, cb, lead=lead),
+        lambda cb: _remembered(threads, diagnose.run_diagnose(rt.ctx, tenant, scenario, cb, lead=lead)),
     )
+
+
+async def _remembered(threads: IncidentThreads, step: Awaitable[Report]) -> Report:
+    """The step's report with the tenant's earlier incidents (commands/history.py)."""
+    return await remember(threads.store, await step)
 
 
 async def op_export(rt: Runtime, threads: IncidentThreads, item: JobItem) -> None:

@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.mrkdwn import escape, mention
-from bot.slack.render_mitigation import applied_blocks, partial_blocks, plan_blocks
+from bot.slack.render_mitigation import applied_blocks, expiry_blocks, partial_blocks, plan_blocks
 from bot.slack.sender import SlackIO
 from commands import mitigate
 from commands.flows.jobs import Job, JobQueue
-from commands.flows.notices import CheckReported
+from commands.flows.notices import CheckReported, ExpiryDue
 from integrations.store import JobItem, PlanRecord, Store
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,10 @@ class ThreadMessages:
         p = dict(item.payload)
         channel, ts = await self.thread_of(item.incident_id)
         notice = p.pop("notice")
+        if notice == "expiry":
+            text, blocks = expiry_blocks(ExpiryDue(**p))
+            await self.io.post(channel, text, blocks, thread_ts=ts)
+            return
         if notice == "check":
             text = check_text(CheckReported(**p))
         elif notice == "no_channel":
@@ -131,6 +135,9 @@ class ThreadMessages:
                 f":warning: No notification channel is configured for `{escape(p['tenant'])}` (`comms.tenant_channels`"
                 f" in the runbook config), so the {p['kind']} notice was not sent. Here it is to copy:\n\n{p['text']}"
             )
+        elif notice == "extended":
+            until = p["until"][11:16]
+            text = f":hourglass_flowing_sand: {mention(p['by'])} extended plan `{p['plan_id']}` until {until} UTC."
         elif notice == "given_up":
             text = (
                 f":warning: The bot gave up on a `{p['op']}` job of this incident after {p['attempts']} attempts"

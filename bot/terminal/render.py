@@ -92,6 +92,10 @@ def plan(p: Plan, state: str, console: Console) -> None:
         console.print(Text(f"  {note}", style="italic"))
     if p.needs_second_approver:
         console.print(Text("  needs two different approvers: " + "; ".join(p.approval_reasons), style="yellow"))
+    if p.lasts_s and not p.undoes:
+        console.print(
+            Text(f"  temporary: lasts {p.lasts_s / 3600:.3g} h, then the thread is asked to revert or extend it")
+        )
     console.print(Text(f"  confirm by {p.expires_at:%H:%M} UTC", style="dim"))
 
 
@@ -103,3 +107,8 @@ def outcome(record: PlanRecord, console: Console) -> None:
     for obj in (record.applied or {}).get("objects", []):
         for change in obj.get("changes", []):
             console.print(Text(f"  {obj['ref']['name']} · {change['key']}: {change['before']} → {change['after']}"))
+    until = (record.applied or {}).get("until")
+    if until:
+        console.print(
+            Text(f"  until {until[11:16]} UTC (then a reminder: flk undo {record.id} or flk extend {record.id})")
+        )

@@ -25,6 +25,7 @@ from commands.comms import Templates
 from commands.export import run_export
 from commands.flows.actors import Actor, FlowError, Unknown
 from commands.flows.steps import triage_lead
+from commands.history import remember
 from commands.incidents import open_incidents, status_of
 from commands.models import Status
 from commands.registry import UsageError
@@ -89,6 +90,7 @@ class Verbs:
         await self._known(tenant)
         async with live_checklist(self.console, triage.probes(), quiet=self.options.json) as on_finding:
             report = await triage.run_triage(self.deps.ctx, tenant, on_finding)
+        await remember(self.deps.store, report)
         await self._record(report)
         self._report(report)
         return FAILED if report.status is Status.BREACH else OK
@@ -106,6 +108,7 @@ class Verbs:
         )
         async with live_checklist(self.console, diagnose.probes(shown), quiet=self.options.json) as on_finding:
             report = await diagnose.run_diagnose(self.deps.ctx, tenant, scenario, on_finding, lead=lead)
+        await remember(self.deps.store, report)
         await self._record(report)
         self._report(report)
         return FAILED if report.status is Status.BREACH else OK
@@ -301,6 +304,15 @@ class Verbs:
         else:
             render.outcome(record, self.console)
         return OK if record.state == "applied" else FAILED
+
+    async def do_extend(self, args: dict[str, Any], _: str) -> int:
+        """`flk extend <plan-id> [<duration>]`: keep a temporary mitigation longer."""
+        until = await self.deps.mitigation.expiries.extend(self._operator(), args["plan_id"], args["lasts_s"])
+        if self.options.json:
+            self._emit({"plan_id": args["plan_id"], "until": until.isoformat()})
+        else:
+            self.console.print(f"plan {args['plan_id']} extended until {until:%Y-%m-%d %H:%M} UTC", markup=False)
+        return OK
 
     async def undo(self, plan_id: str) -> int:
         """`flk undo <plan-id>`: plan the undo, then confirm it as any plan."""

@@ -18,6 +18,7 @@ from typing import Any
 from commands.context import Context
 from commands.diagnose import escalations, policy, quota, signatures
 from commands.diagnose.common import Inputs, Outcome
+from commands.diagnose.offers import offer_ip_block
 from commands.models import (
     SCENARIO_LETTER,
     SCENARIO_TITLE,
@@ -193,6 +194,7 @@ async def run_diagnose(
     verdict, verdicts = combine(outcomes)
     _cited(report.findings, outcomes, verdict)
     verdict = _overturn(verdict, lead)
+    offer_ip_block(tenant, [verdict, *verdicts], report.findings, ctx.config)
     return DiagnosisReport(
         step=report.step,
         tenant=tenant,

@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from commands.config import Diagnosis, RunbookConfig
 from commands.diagnose.common import Inputs, LogLine, Outcome, breaching, clock, earliest, fired, quiet, unknown
+from commands.diagnose.offers import ATTACK_SOURCES
 from commands.models import Finding, Scenario, Status
 from commands.promql import selector
 from commands.signals import SAME_TIME_S, gini, level_onset, rise
@@ -36,6 +37,9 @@ MIN_LEAD_SHARE = 0.01
 CONCENTRATED = 0.35
 # Ingest after the rejections began over before it, from which the tenant's own traffic grew.
 INGEST_ROSE = 1.2
+# A source carrying at least this share of the rejections is one an IP block would relieve: an
+# attack's block is offered for those only (blocking a long tail of one-off clients relieves nothing).
+HEAVY_SOURCE_SHARE = 0.1
 
 
 async def limits(inp: Inputs) -> Finding:
@@ -152,8 +156,13 @@ async def logs(inp: Inputs) -> Finding:
         status,
         summary,
         evidence=[f"{n:>7,} {ip}" for ip, n in top],
-        data={"count": len(lines), "sources": len(sources), "top": top},
+        data={"count": len(lines), "sources": len(sources), "top": top, ATTACK_SOURCES: _heavy(top, len(lines))},
     )
+
+
+def _heavy(top: list[tuple[str, int]], total: int) -> list[str]:
+    """The top sources that each carry a real share of the rejections (an unknown one is no address)."""
+    return [ip for ip, n in top if ip != "unknown" and total and n / total >= HEAVY_SOURCE_SHARE]
 
 
 @dataclass(frozen=True)

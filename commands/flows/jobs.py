@@ -37,6 +37,8 @@ class Job(StrEnum):
     # A Slack command, button, modal submission or event the front acked (a front end's job:
     # the flows never queue it).
     INTERACTION = "interaction"
+    # A temporary mitigation's expiry: queued with ``not_before`` at the expiry (flows/expiry.py).
+    MITIGATION_EXPIRY = "mitigation_expiry"
 
     @property
     def ordered(self) -> bool:
@@ -45,7 +47,7 @@ class Job(StrEnum):
         return self not in _UNORDERED
 
 
-_UNORDERED = frozenset({Job.SLO_CHECK, Job.RCA_REMINDER, Job.INTERACTION})
+_UNORDERED = frozenset({Job.SLO_CHECK, Job.RCA_REMINDER, Job.INTERACTION, Job.MITIGATION_EXPIRY})
 
 
 class JobQueue:

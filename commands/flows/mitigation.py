@@ -17,6 +17,7 @@ from typing import Any
 from commands import mitigate
 from commands.context import Context
 from commands.flows.actors import Actor, AuditUnavailable, FlowError, Refused, Unknown
+from commands.flows.expiry import Expiries, remind_at, stamp, temporary
 from commands.flows.gate import Gate
 from commands.flows.incidents import IncidentOpener
 from commands.flows.jobs import Job, JobQueue
@@ -98,6 +99,8 @@ class MitigationFlow:
         self.jobs = jobs
         self.incidents = incidents
         self.verification = verification
+        # Temporary mitigations' reminders and Extend, on the same store, gate, audit and thread.
+        self.expiries = Expiries(store, gate, recorder, thread, jobs)
 
     async def _authorise(self, actor: Actor, what: str, tenant: str, incident_id: int | None, **details: Any) -> None:
         await self.gate.check(actor, what, "change the cluster", tenant, incident_id, **details)
@@ -234,7 +237,7 @@ class MitigationFlow:
             saved = record.applied
             known = mitigate.Applied.from_dict(saved) if saved and not saved["restart_pending"] else None
         try:
-            applied = known or await mitigate.apply(self.ctx, plan, resume=resumed)
+            applied = known or temporary(plan, await mitigate.apply(self.ctx, plan, resume=resumed))
         except mitigate.PartialApply as exc:
             return await self._half_done(record, plan, incident, confirmer, exc)
         except (mitigate.MitigationError, BackendError) as exc:
@@ -250,11 +253,14 @@ class MitigationFlow:
             approvers=record.approvers,
             restart=applied.restarted_at,
             undoes=plan.undoes,
+            until=stamp(applied.until) if applied.until else None,
         )
         await self.record.both(confirmer, incident, event)
         done = await self.store.plans.transition(plan_id, ("applying",), "applied", applied=applied.to_dict())
         if done is None:
             return await self.store.plans.get(plan_id)
+        if applied.until is not None:
+            await remind_at(self.jobs, plan_id, applied.until)
         delays = await self.verification.after_mitigation(incident, done)
         # The outcome first: it is what the people in the thread wait for; the plan's edit follows.
         await self.thread.tell(
@@ -339,6 +345,10 @@ class MitigationFlow:
         except (mitigate.MitigationError, BackendError) as exc:
             await self.record.both(actor, incident, RestartRetried(plan_id=plan_id, ok=False, reason=str(exc)))
             raise FlowError(f"The restart failed again: {exc}") from None
+        # In effect only now: a temporary mitigation's expiry is set (and reminded) here.
+        applied = temporary(plan, applied)
         done = await self.store.plans.transition(plan_id, ("partial",), "applied", applied=applied.to_dict())
         await self.record.both(actor, incident, RestartRetried(plan_id=plan_id, ok=True))
+        if done is not None and applied.until is not None:
+            await remind_at(self.jobs, plan_id, applied.until)
         return done or await self.store.plans.get(plan_id)

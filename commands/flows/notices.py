@@ -67,7 +67,29 @@ class CheckReported:
     oncall_group: str | None
 
 
-Notice = PlanShown | PlanSettled | MitigationDone | MitigationHalfDone | ApplyResumed | CheckReported
+@dataclass(frozen=True)
+class ExpiryDue:
+    """A temporary mitigation reached its expiry: ``in_place``, offer Revert and Extend (by
+    ``extend_s``; 0: it cannot be extended); else say it was undone before, and offer nothing."""
+
+    plan_id: str
+    action: str
+    tenant: str
+    until: str
+    in_place: bool
+    extend_s: float
+
+
+@dataclass(frozen=True)
+class Extended:
+    plan_id: str
+    by: str
+    until: str
+
+
+Notice = (
+    PlanShown | PlanSettled | MitigationDone | MitigationHalfDone | ApplyResumed | CheckReported | ExpiryDue | Extended
+)
 
 
 class Thread(Protocol):

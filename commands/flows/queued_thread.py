@@ -10,6 +10,8 @@ from commands.flows.jobs import Job, JobQueue
 from commands.flows.notices import (
     ApplyResumed,
     CheckReported,
+    ExpiryDue,
+    Extended,
     MitigationDone,
     MitigationHalfDone,
     Notice,
@@ -33,6 +35,10 @@ def job_for(notice: Notice) -> tuple[Job, dict[str, Any]]:
             return Job.THREAD_NOTICE, {"notice": "resumed", "plan_id": plan_id}
         case CheckReported():
             return Job.THREAD_NOTICE, {"notice": "check", **dataclasses.asdict(notice)}
+        case ExpiryDue():
+            return Job.THREAD_NOTICE, {"notice": "expiry", **dataclasses.asdict(notice)}
+        case Extended():
+            return Job.THREAD_NOTICE, {"notice": "extended", **dataclasses.asdict(notice)}
     raise TypeError(f"not a thread notice: {notice!r}")
 
 

@@ -1,4 +1,4 @@
-"""Apply a plan: each configmap patched only at the resourceVersion the plan was read at, then the
+"""Apply a plan: each object (configmap, ingress) patched only at the resourceVersion the plan was read at, then the
 rollout restart. Either all of it happens, or nothing (a later patch that fails puts the earlier
 ones back), or a ``PartialApply`` says exactly what is in place: never a silent half-change."""
 
@@ -21,7 +21,8 @@ from commands.mitigate.models import (
     Refused,
     Uncertain,
 )
-from integrations.kube import ConfigMap, KubeError
+from commands.mitigate.objects import Snapshot, fetch, resource_of, write
+from integrations.kube import KubeError
 
 log = logging.getLogger(__name__)
 
@@ -66,26 +67,26 @@ async def retry_restart(ctx: Context, applied: Applied) -> Applied:
     return applied.restarted(rollout.restarted_at)
 
 
-async def patch(ctx: Context, change: ObjectChange) -> ConfigMap:
+async def patch(ctx: Context, change: ObjectChange) -> Snapshot:
     """One merge patch with the change's resourceVersion as its precondition."""
     ref = change.ref
     try:
-        return await ctx.kube.patch_config_map(ref.name, change.patch, change.resource_version)
+        return await write(ctx, ref, change.patch, change.resource_version)
     except KubeError as exc:
         if exc.status == 409:
             raise await conflict(ctx, change) from None
         if exc.status == 403:
-            raise Forbidden("patch", "configmaps", ref.namespace, ref.name) from None
+            raise Forbidden("patch", resource_of(ref), ref.namespace, ref.name) from None
         if exc.status < 500:
             raise Refused(f"{ref.kind.lower()}/{ref.name}: {exc.reason}; nothing changed") from None
         return await _settle(ctx, change, exc)
 
 
-async def _settle(ctx: Context, change: ObjectChange, failure: KubeError) -> ConfigMap:
+async def _settle(ctx: Context, change: ObjectChange, failure: KubeError) -> Snapshot:
     """A write without a clear answer (timeout, 5xx) may still have landed: look before saying."""
     ref = change.ref
     try:
-        cm = await ctx.kube.config_map(ref.name)
+        cm = await fetch(ctx, ref)
     except KubeError:
         raise Uncertain(
             f"{ref.kind.lower()}/{ref.name}: no clear answer to the patch ({failure.reason}) and the object "
@@ -101,30 +102,30 @@ async def _settle(ctx: Context, change: ObjectChange, failure: KubeError) -> Con
 async def conflict(ctx: Context, change: ObjectChange) -> Conflict:
     """The 409 with the object's current values, so the user sees what moved and can re-plan."""
     try:
-        cm = await ctx.kube.config_map(change.ref.name)
+        cm = await fetch(ctx, change.ref)
     except KubeError:
         return Conflict(change.ref, change.resource_version, None, {}, _planned(change))
     return Conflict(change.ref, change.resource_version, cm.resource_version, _values(cm, change), _planned(change))
 
 
-async def _patched_already(ctx: Context, change: ObjectChange) -> ConfigMap | None:
+async def _patched_already(ctx: Context, change: ObjectChange) -> Snapshot | None:
     """The object when an earlier attempt's patch landed: moved on from the plan's version and
     holding every planned value. A read that fails leaves it to the patch to find out."""
     try:
-        cm = await ctx.kube.config_map(change.ref.name)
+        cm = await fetch(ctx, change.ref)
     except KubeError:
         return None
     moved = cm.resource_version != change.resource_version
     return cm if moved and all(cm.data.get(k) == v for k, v in change.patch.items()) else None
 
 
-def observed(change: ObjectChange, cm: ConfigMap) -> ObjectChange:
+def observed(change: ObjectChange, cm: Snapshot) -> ObjectChange:
     """What the API server says changed, at the version the patch produced."""
     after = tuple(Change(c.key, c.before, cm.data.get(c.key)) for c in change.changes)
     return ObjectChange(change.ref, cm.resource_version, after)
 
 
-def _values(cm: ConfigMap, change: ObjectChange) -> dict[str, str | None]:
+def _values(cm: Snapshot, change: ObjectChange) -> dict[str, str | None]:
     return {c.key: cm.data.get(c.key) for c in change.changes}
 
 

@@ -10,7 +10,9 @@ from typing import Any, Literal, get_args
 
 from pydantic import TypeAdapter
 
-Action = Literal["degraded-mode", "quota", "rollback-policy", "key-window"]
+Action = Literal["degraded-mode", "quota", "rollback-policy", "key-window", "ip-block"]
+# Mitigations meant to be temporary: each carries an expiry, at which the thread is reminded.
+TEMPORARY: frozenset[str] = frozenset({"degraded-mode", "quota", "key-window", "ip-block"})
 ACTIONS: tuple[str, ...] = get_args(Action)
 
 
@@ -58,6 +60,16 @@ class ObjectChange:
 
 
 @dataclass(frozen=True)
+class Draft:
+    """What a plan builder found to change, before the plan's id, expiry and approvals."""
+
+    objects: tuple[ObjectChange, ...]
+    restart: bool
+    notes: tuple[str, ...] = ()
+    approval_reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Plan:
     id: str
     tenant: str
@@ -72,6 +84,8 @@ class Plan:
     notes: tuple[str, ...] = ()
     # The id of the plan this one reverses (an undo), else None.
     undoes: str | None = None
+    # A temporary mitigation lasts this long once applied (then a reminder); None: until undone.
+    lasts_s: float | None = None
 
     @property
     def inverse(self) -> tuple[ObjectChange, ...]:
@@ -106,6 +120,8 @@ class Applied:
     restarted_at: str | None = None
     # The plan's restart failed after the patch: retry it or undo.
     restart_pending: bool = False
+    # When a temporary mitigation is due to be reverted (moved on by Extend); None: not temporary.
+    until: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _APPLIED.dump_python(self, mode="json")

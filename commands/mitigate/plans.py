@@ -5,7 +5,11 @@ says exactly what it would do; nothing is written here.
 - quota: ``token_rate`` raised (default: doubled), ``burst_rate`` on request;
 - rollback-policy: ``policy_version`` in ``tenant-<t>`` and the tenant's thresholds in
   ``policy-<t>`` back to the previous (or named) registry version, then a rollout restart;
-- key-window: the multi-key verification window opened until now + the configured duration.
+- key-window: the multi-key verification window opened until now + the configured duration;
+- ip-block: source ranges added to the tenant Ingress's denylist (``ip_block.py``).
+
+All but rollback-policy are temporary: they last ``mitigations.default_expiry_s`` (or the plan's
+``for <duration>``), then the thread is reminded to revert or extend them.
 """
 
 from __future__ import annotations
@@ -14,14 +18,24 @@ import asyncio
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from commands.context import Context
 from commands.diagnose.common import parse_time
-from commands.mitigate.models import ACTIONS, Change, Forbidden, ObjectChange, ObjectRef, Plan, Refused
+from commands.mitigate.ip_block import ip_block
+from commands.mitigate.models import (
+    ACTIONS,
+    TEMPORARY,
+    Change,
+    Draft,
+    Forbidden,
+    ObjectChange,
+    ObjectRef,
+    Plan,
+    Refused,
+)
 from commands.policy_registry import registry_entries
 from commands.registry import tenant_arg
 from integrations.kube import ConfigMap, KubeError
@@ -32,14 +46,6 @@ BURST_RATE = "burst_rate"
 POLICY_VERSION = "policy_version"
 KEY_WINDOW = "multi_key_window_until"
 _NUMBER = re.compile(r"\d+")
-
-
-@dataclass(frozen=True)
-class Draft:
-    objects: tuple[ObjectChange, ...]
-    restart: bool
-    notes: tuple[str, ...] = ()
-    approval_reasons: tuple[str, ...] = ()
 
 
 Builder = Callable[[Context, str, Mapping[str, Any], datetime], Awaitable[Draft]]
@@ -194,7 +200,7 @@ async def rollback_policy(ctx: Context, tenant: str, args: Mapping[str, Any], no
 
 async def key_window(ctx: Context, tenant: str, args: Mapping[str, Any], now: datetime) -> Draft:
     ref, cm = await _tenant_map(ctx, tenant)
-    seconds = ctx.config.mitigations.key_window_s
+    seconds = float(args.get("lasts_s") or ctx.config.mitigations.key_window_s)
     until = now + timedelta(seconds=seconds)
     open_until = parse_time(cm.data.get(KEY_WINDOW))
     if open_until is not None and open_until >= until.replace(microsecond=0):
@@ -210,6 +216,7 @@ BUILDERS: dict[str, Builder] = {
     "quota": quota,
     "rollback-policy": rollback_policy,
     "key-window": key_window,
+    "ip-block": ip_block,
 }
 
 
@@ -239,4 +246,15 @@ async def plan(
         created_at=now,
         expires_at=now + timedelta(seconds=limits.plan_expiry_s),
         notes=draft.notes,
+        lasts_s=lasting(ctx, action, args or {}) if action in TEMPORARY else None,
     )
+
+
+def lasting(ctx: Context, action: str, args: Mapping[str, Any]) -> float:
+    """How long a temporary mitigation lasts: the plan's own duration, else the key window's
+    length for key-window, else the configured default."""
+    if args.get("lasts_s"):
+        return float(args["lasts_s"])
+    if action == "key-window":
+        return ctx.config.mitigations.key_window_s
+    return ctx.config.mitigations.default_expiry_s

@@ -7,8 +7,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from commands.context import Context
-from commands.mitigate.models import Applied, Conflict, ObjectChange, Plan
-from commands.mitigate.plans import read
+from commands.mitigate.ip_block import LIST_KEYS, undo_list
+from commands.mitigate.models import Applied, Change, Conflict, ObjectChange, Plan, Refused
+from commands.mitigate.objects import read
 
 
 async def plan_undo(
@@ -23,12 +24,26 @@ async def plan_undo(
     now = now or datetime.now(UTC)
     objects = []
     for change in applied.objects:
-        cm = await read(ctx, change.ref.name)
-        current = {c.key: cm.data.get(c.key) for c in change.changes}
-        ours = {c.key: c.after for c in change.changes}
+        cm = await read(ctx, change.ref)
+        values = [c for c in change.changes if c.key not in LIST_KEYS]
+        current = {c.key: cm.data.get(c.key) for c in values}
+        ours = {c.key: c.after for c in values}
         if current != ours:
             raise Conflict(change.ref, change.resource_version, cm.resource_version, current, ours)
-        objects.append(ObjectChange(change.ref, cm.resource_version, change.inverse("").changes))
+        # A list (a denylist) may have been edited since by others: take back only our entries.
+        lists = [
+            Change(c.key, cm.data.get(c.key), undo_list(c, cm.data.get(c.key)))
+            for c in change.changes
+            if c.key in LIST_KEYS
+        ]
+        back = [
+            *ObjectChange(change.ref, "", tuple(values)).inverse("").changes,
+            *(c for c in lists if c.before != c.after),
+        ]
+        if back:
+            objects.append(ObjectChange(change.ref, cm.resource_version, tuple(back)))
+    if not objects:
+        raise Refused("someone already took this change back: nothing to undo")
     original = applied.plan
     return Plan(
         id=uuid.uuid4().hex[:12],

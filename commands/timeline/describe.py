@@ -24,6 +24,8 @@ from commands.timeline.events import (
     LegacyEvent,
     MitigationApplied,
     MitigationApproved,
+    MitigationExpiryDue,
+    MitigationExtended,
     MitigationPlanned,
     MitigationResumed,
     MitigationStopped,
@@ -108,7 +110,8 @@ def _planned(e: MitigationPlanned) -> tuple[Span, ...]:
 def _applied(e: MitigationApplied) -> tuple[Span, ...]:
     head = f"undo of {e.action} (plan {e.undoes})" if e.undoes else e.action
     changes = f" ({changes_text(e.changes)})" if e.changes else ""
-    return (f"{head} applied{changes}, confirmed by ", Person(e.confirmed_by))
+    until = f", until {_clock(e.until)}" if e.until else ""
+    return (f"{head} applied{changes}{until}, confirmed by ", Person(e.confirmed_by))
 
 
 def _silence(e: SilenceChanged) -> tuple[Span, ...]:
@@ -177,6 +180,12 @@ def describe(event: Event) -> tuple[Span, ...]:
             return ("plan ", Code(event.plan_id), f" {event.outcome}" + (f": {event.reason}" if event.reason else ""))
         case MitigationResumed():
             return ("plan ", Code(event.plan_id), " resumed after an interrupted attempt")
+        case MitigationExtended():
+            return ("plan ", Code(event.plan_id), f" extended until {_clock(event.until)}")
+        case MitigationExpiryDue(in_place=True):
+            return ("plan ", Code(event.plan_id), f" reached its expiry ({_clock(event.until)}): revert or extend")
+        case MitigationExpiryDue():
+            return ("plan ", Code(event.plan_id), " reached its expiry, already undone")
         case RestartRetried():
             outcome = "done" if event.ok else "failed" + (f": {event.reason}" if event.reason else "")
             return ("restart of plan ", Code(event.plan_id), f" retried: {outcome}")

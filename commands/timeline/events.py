@@ -184,6 +184,26 @@ class MitigationApplied(_Event):
     approvers: tuple[str, ...] = ()
     restart: str | None = None
     undoes: str | None = None
+    until: str | None = None  # ISO time a temporary mitigation is due to be reverted
+
+
+class MitigationExtended(_Event):
+    """A temporary mitigation kept longer: its expiry moved from ``previous`` to ``until``."""
+
+    kind: Literal["mitigation.extended"] = "mitigation.extended"
+    plan_id: str
+    previous: str
+    until: str
+
+
+class MitigationExpiryDue(_Event):
+    """A temporary mitigation reached its expiry; ``in_place``: still applied (the thread is asked
+    to revert or extend it), else it was undone before."""
+
+    kind: Literal["mitigation.expiry_due"] = "mitigation.expiry_due"
+    plan_id: str
+    until: str
+    in_place: bool
 
 
 class MitigationStopped(_Event):
@@ -300,6 +320,8 @@ Event = Annotated[
     | MitigationApproved
     | MitigationApplied
     | MitigationStopped
+    | MitigationExtended
+    | MitigationExpiryDue
     | MitigationResumed
     | RestartRetried
     | CheckRan

@@ -196,6 +196,20 @@ class Plans:
                 update(plans).where(plans.c.id == plan_id).values(applied=scrub(applied), updated_at=self._db.clock())
             )
 
+    async def replace_applied(self, plan_id: str, seen: datetime, applied: dict[str, Any]) -> PlanRecord | None:
+        """An applied plan's ``applied`` moved on (an extended expiry) only if nobody changed the
+        record since it was read (its ``updated_at`` is still ``seen``); None when someone did."""
+        async with self._db.write() as conn:
+            row = (
+                await conn.execute(
+                    update(plans)
+                    .where(plans.c.id == plan_id, plans.c.state == "applied", plans.c.updated_at == seen)
+                    .values(applied=scrub(applied), updated_at=self._db.clock())
+                    .returning(*plans.c)
+                )
+            ).first()
+        return None if row is None else _record(row)
+
     async def set_message(self, plan_id: str, channel: str, ts: str) -> None:
         """Where the plan is shown in Slack, so that its state can be edited into it."""
         async with self._db.write() as conn:

@@ -7,7 +7,7 @@ database (unique indexes + ``ON CONFLICT``), never by a check-then-act in Python
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -270,6 +270,17 @@ class Store(TimelineRows, AlertRows):
         async with self._db.read() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else _incident(row)
+
+    async def tenant_incidents(self, tenant: str, within: timedelta, *, limit: int = 20) -> list[Incident]:
+        """The tenant's incidents opened within ``within`` of now, newest first (open ones included)."""
+        query = (
+            select(incidents)
+            .where(incidents.c.tenant == tenant, incidents.c.opened_at >= self._db.clock() - within)
+            .order_by(incidents.c.opened_at.desc(), incidents.c.id.desc())
+            .limit(limit)
+        )
+        async with self._db.read() as conn:
+            return [_incident(row) for row in await conn.execute(query)]
 
     async def open_incidents(self, *, kind: str | None = None) -> list[Incident]:
         """Unresolved incidents (of ``kind`` when given), oldest first."""

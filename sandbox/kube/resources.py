@@ -53,6 +53,7 @@ RESOURCES: dict[str, Resource] = {
         Resource("events", "Event", fields=_EVENT_FIELDS),
         Resource("services", "Service"),
         Resource("deployments", "Deployment", group="apps"),
+        Resource("ingresses", "Ingress", group="networking.k8s.io"),
         Resource("leases", "Lease", group="coordination.k8s.io"),
     )
 }

@@ -2,7 +2,7 @@
 to over plain HTTP with a bearer token.
 
 Serves core/v1 configmaps, secrets, pods (+ ``log``), events, services (+ ``proxy``);
-apps/v1 deployments; coordination.k8s.io/v1 leases; and authorization.k8s.io/v1
+apps/v1 deployments; networking.k8s.io/v1 ingresses; coordination.k8s.io/v1 leases; and authorization.k8s.io/v1
 selfsubjectaccessreviews. Requests are checked in the API server's order: authentication
 (401), authorisation against the ``Rbac`` deny table (403), then the request itself.
 """

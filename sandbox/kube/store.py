@@ -30,7 +30,7 @@ Obj = dict[str, Any]
 ChangeCallback = Callable[[str, Obj | None, Obj | None], None]
 
 # Resources whose status is written by controllers, not through the main resource.
-_STATUS_SUBRESOURCE = {"deployments", "pods", "services"}
+_STATUS_SUBRESOURCE = {"deployments", "pods", "services", "ingresses"}
 # Resources whose metadata.generation counts spec changes.
 _GENERATION = {"deployments"}
 

@@ -1,5 +1,5 @@
-"""The Kubernetes objects a world spec implies: tenant ConfigMaps and Secrets, the policy
-registry, the backend Deployment with its Pods and Service, and the tenants' Events."""
+"""The Kubernetes objects a world spec implies: tenant ConfigMaps, Secrets and Ingresses, the
+policy registry, the backend Deployment with its Pods and Service, and the tenants' Events."""
 
 from __future__ import annotations
 
@@ -38,6 +38,10 @@ def tenant_configmap(tenant: str) -> str:
     return f"tenant-{tenant}"
 
 
+def tenant_ingress(tenant: str) -> str:
+    return f"tenant-{tenant}"
+
+
 def policy_configmap(tenant: str) -> str:
     return f"policy-{tenant}"
 
@@ -55,6 +59,7 @@ def objects_from_world(live: LiveWorld) -> list[Obj]:
         objects.append(_configmap(world, tenant_configmap(tid), dict(tenant.config), labels))
         objects.append(_configmap(world, policy_configmap(tid), dict(tenant.policy), labels))
         objects.append(_secret(world, signing_secret(tid), tenant.signing_keys, labels))
+        objects.append(_ingress(world, tid, labels))
     objects.append(_configmap(world, POLICY_REGISTRY, _registry_data(live), {}))
     objects.extend(_backend(live))
     for tid, tenant in world.tenants.items():
@@ -81,6 +86,22 @@ def _secret(world: World, name: str, keys: dict[str, str], labels: dict[str, str
         "metadata": _meta(world, name, labels),
         "type": "Opaque",
         "data": data,
+    }
+
+
+def _ingress(world: World, tenant: str, labels: dict[str, str]) -> Obj:
+    """The tenant's ingest endpoint behind ingress-nginx, routed to the backend Service."""
+    backend = {"service": {"name": BACKEND_SERVICE, "port": {"number": BACKEND_PORT}}}
+    path = {"path": "/", "pathType": "Prefix", "backend": backend}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": _meta(world, tenant_ingress(tenant), labels),
+        "spec": {
+            "ingressClassName": "nginx",
+            "rules": [{"host": f"{tenant}.ingest.fractal-lba.example", "http": {"paths": [path]}}],
+        },
+        "status": {"loadBalancer": {"ingress": [{"ip": "10.96.100.1"}]}},
     }
 
 

@@ -298,8 +298,9 @@ def attack(b: Breach) -> None:
     rps = rng.uniform(1.5, MAX_QUOTA_RPS)
     _rescale_ingest(t, min(max(rps / rng.uniform(0.2, 3.0), 3.0), 200.0))
     _rejections(b, rps)
-    b.sli("escalations")
+    before = b.sli("escalations")
     fields = {"limit": "token_rate"}
+    remedy = None
     if rng.random() < 0.7:
         attackers = addresses(rng, rng.choice(("198.51.100.", "203.0.113.", "192.0.2.")), rng.randint(2, 5))
         carried = rng.uniform(0.8, 0.97)
@@ -317,12 +318,16 @@ def attack(b: Breach) -> None:
             fields=fields,
         )
         b.variant.append(f"{len(attackers)} sources carry {carried:.0%}")
+        # Denied at the ingress, the attackers' requests never reach the backend: what is left is
+        # the clients' own share of rejections.
+        left = {"quota_exceeded_rps": round(rps * (1 - carried), 3), "escalation_ratio": before}
+        remedy = {"action": "ip-block", "sources": attackers, "recovers_to": left}
     else:
         bots = [ip for prefix in ("198.51.100.", "203.0.113.", "100.64.") for ip in addresses(rng, prefix, 12)]
         bots = rng.sample(bots, rng.randint(25, len(bots)))
         t.add_log("quota exceeded", rps * 60, b.onset_s, cap=False, level="warn", sources=bots, fields=fields)
         b.variant.append(f"distributed over {len(bots)} sources")
-    b.finish("attack")
+    b.finish("attack", remedy)
 
 
 # -- D · policy -----------------------------------------------------------------------------------

@@ -4,13 +4,16 @@ nothing; undoing the right one brings the breach back.
 
 The backend reads ``token_rate`` and the multi-key window live, but ``strict_mode`` and
 ``policy_version`` only when it starts: those take effect at the next rollout restart of the
-backend deployment (a new ``kubectl.kubernetes.io/restartedAt`` on its pod template).
+backend deployment (a new ``kubectl.kubernetes.io/restartedAt`` on its pod template). An IP block
+takes effect as soon as the tenant Ingress's denylist covers every attacking source (ingress-nginx
+reloads its configuration by itself).
 
     install_remedies(live, kube_store, namespace)   # once, after the store is loaded
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import threading
@@ -21,7 +24,7 @@ from typing import Any
 
 from sandbox.kube.store import KubeStore, Obj
 from sandbox.kube.timefmt import parse_rfc3339
-from sandbox.kube.world_objects import tenant_configmap
+from sandbox.kube.world_objects import tenant_configmap, tenant_ingress
 from sandbox.world.live import LiveWorld
 from sandbox.world.spec import Remedy
 
@@ -31,6 +34,7 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 # Keys the backend reads only when its pods start.
 AT_RESTART = ("strict_mode", "policy_version")
 KEY_WINDOW = "multi_key_window_until"
+DENYLIST = "nginx.ingress.kubernetes.io/denylist-source-range"
 
 
 class Remedies:
@@ -43,6 +47,9 @@ class Remedies:
         self._lock = threading.Lock()
         world = live.world
         self._tenant_by_map = {tenant_configmap(t): t for t in world.tenants}
+        self._tenant_by_ingress = {tenant_ingress(t): t for t in world.tenants}
+        # Per tenant: the source ranges its Ingress denies.
+        self._denied: dict[str, str] = {}
         self._created = {v.version: live.at(v.created_at) for v in world.policy_registry}
         # Per tenant: the configmap as written, and its restart-bound keys as the pods last read them.
         self._latest: dict[str, dict[str, str]] = {}
@@ -78,6 +85,10 @@ class Remedies:
                     return
                 self._versions[tenant] = version
                 self._latest[tenant] = dict((after or {}).get("data") or {})
+                self._evaluate(tenant)
+            elif resource == "ingresses" and meta.get("name") in self._tenant_by_ingress:
+                tenant = self._tenant_by_ingress[meta["name"]]
+                self._denied[tenant] = ((after or {}).get("metadata") or {}).get("annotations", {}).get(DENYLIST, "")
                 self._evaluate(tenant)
             elif (
                 resource == "deployments"
@@ -122,6 +133,8 @@ class Remedies:
             on = running.get("strict_mode") == "false" != spec["strict_mode"]
         elif remedy.action == "quota":
             on = _number(latest.get("token_rate")) > _number(spec["token_rate"])
+        elif remedy.action == "ip-block":
+            on = bool(remedy.sources) and all(_denied(ip, self._denied.get(tenant, "")) for ip in remedy.sources)
         elif remedy.action == "rollback-policy":
             version = running.get("policy_version", "")
             on = version in self._created and self._created[version] < self._created[spec["policy_version"]]
@@ -129,6 +142,18 @@ class Remedies:
             until = _time(latest.get(KEY_WINDOW))
             return until if until is not None and until > now else None
         return math.inf if on else None
+
+
+def _denied(ip: str, denylist: str) -> bool:
+    """Whether ingress-nginx denies ``ip`` by a comma-separated list of CIDRs (bad entries ignored)."""
+    address = ipaddress.ip_address(ip)
+    for entry in (e.strip() for e in denylist.split(",") if e.strip()):
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def _restarted_at(obj: Obj | None) -> Any:

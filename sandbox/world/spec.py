@@ -173,8 +173,10 @@ class Commit(_Strict):
 class Remedy(_Strict):
     """The mitigation that makes this tenant's breach recede (and only that one)."""
 
-    action: Literal["degraded-mode", "quota", "rollback-policy", "key-window"]
+    action: Literal["degraded-mode", "quota", "rollback-policy", "key-window", "ip-block"]
     recovers_to: dict[Literal["escalation_ratio", "signature_error_ratio", "quota_exceeded_rps"], float]
+    # ip-block: the source addresses ingress-nginx must deny (the tenant Ingress's denylist) to stop the attack.
+    sources: tuple[str, ...] = ()
 
 
 Scenario = Literal["signatures", "escalations", "quota", "policy", "none"]

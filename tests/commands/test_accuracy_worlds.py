@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+import yaml
 
 from bench.accuracy_labels import diagnose_call, triage_call
 from bench.accuracy_run import bench_config, sandbox_context
@@ -120,7 +121,8 @@ tenants:
 TRUTH = {"kestrel": ("quota", "legitimate_burst"), "pelican": (None, None), "osprey-2": ("policy", "feature_flag")}
 # A generated world checked against its truth (the benchmark scores hundreds); the one
 # tests/bench/test_accuracy.py runs too, so that the session starts its sandbox once.
-SEEDS = (6,)
+# Seed 28 has an attack from a few sources whose IP block is the remedy.
+SEEDS = (6, 28)
 
 
 @dataclass
@@ -183,6 +185,7 @@ def test_a_flag_flipped_before_the_breach_is_named(own_world: dict[str, Steps]) 
 @pytest.mark.parametrize("seed", SEEDS)
 async def test_generated_worlds_get_their_scenarios_and_causes(start_sandbox: StartSandbox, seed: int) -> None:
     world = generate(seed)
+    remedies = {name: t.get("remedy") or {} for name, t in yaml.safe_load(world.yaml_text)["tenants"].items()}
     done = await run_world(start_sandbox, world.yaml_text, list(world.truth))
     for tenant, truth in world.truth.items():
         triage, diagnosed = done[tenant].triage.verdict, done[tenant].steered.verdict
@@ -194,3 +197,12 @@ async def test_generated_worlds_get_their_scenarios_and_causes(start_sandbox: St
         assert diagnosed.cause == truth.cause, (tenant, truth, diagnosed)
         if diagnosed.scenario != triage.scenario:
             assert diagnosed.overturns == triage.scenario
+        # An attack an IP block ends is offered that block of exactly its sources, first.
+        blocks = [s for s in diagnosed.next_steps if " ip-block " in s]
+        if remedies[tenant].get("action") == "ip-block":
+            ips = sorted(remedies[tenant]["sources"])
+            assert blocks and blocks[0] == diagnosed.next_steps[0], (tenant, diagnosed.next_steps)
+            offered = sorted(r.removesuffix("/32") for r in blocks[0].split(" ip-block ")[1].split(","))
+            assert offered == ips, (tenant, offered, ips)
+        else:
+            assert not blocks, (tenant, diagnosed.next_steps)

@@ -29,11 +29,26 @@ from commands.registry import REGISTRY, UsageError, parse
         ("mitigate acme quota 10000000", {"action": "quota", "token_rate": "10000000"}),
         ("mitigate acme key-window --dry-run", {"action": "key-window", "dry_run": True}),
         ("mitigate acme --dry-run degraded-mode", {"action": "degraded-mode", "dry_run": True}),
+        ("mitigate acme quota 300 for 2h", {"action": "quota", "token_rate": "300", "lasts_s": 7200}),
+        ("mitigate acme degraded-mode for 1h30m", {"action": "degraded-mode", "lasts_s": 5400}),
+        (
+            "mitigate acme ip-block 203.0.113.7,198.51.100.0/24 2001:db8::1 for 1d",
+            {"action": "ip-block", "ips": ["203.0.113.7/32", "198.51.100.0/24", "2001:db8::1/128"], "lasts_s": 86400},
+        ),
+        ("mitigate acme ip-block 203.0.113.7 203.0.113.7/32", {"action": "ip-block", "ips": ["203.0.113.7/32"]}),
     ],
 )
 def test_accepted(text: str, expected: dict[str, object]) -> None:
     args = parse(text).args
-    defaults = {"tenant": "acme", "token_rate": None, "burst_rate": None, "version": None, "dry_run": False}
+    defaults = {
+        "tenant": "acme",
+        "token_rate": None,
+        "burst_rate": None,
+        "version": None,
+        "ips": None,
+        "lasts_s": None,
+        "dry_run": False,
+    }
     assert args == {**defaults, **expected}
     assert parse(text).verb.mutating
 
@@ -70,6 +85,13 @@ def test_what_diagnosis_suggests_parses() -> None:
         ("mitigate", "which tenant"),
         ("mitigate acme", "which mitigation"),
         ("mitigate 'acme\"}' quota", "not a valid tenant"),
+        ("mitigate acme rollback-policy for 2h", "not temporary"),
+        ("mitigate acme quota for", "needs a duration"),
+        ("mitigate acme quota for 8d", "at most 7 days"),
+        ("mitigate acme ip-block 1.2.3", "not an IP address"),
+        ("extend", "expected"),
+        ("extend 1a2b3c4d zz", "not a duration"),
+        ("extend ../x", "not a plan id"),
         ("verify", "which tenant"),
         ("verify acme soon", "expected"),
         ("verify acme in 5x", "not a duration"),
