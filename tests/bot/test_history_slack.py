@@ -6,6 +6,7 @@ what fixed it last time."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import tempfile
 from pathlib import Path
@@ -36,7 +37,8 @@ async def diagnose_quota(h: Harness, tenant: str) -> str:
 
 
 async def wait_text(h: Harness, tenant: str, marker: str, wait_s: float = 20) -> str:
-    await h.thread_ts(tenant)
+    # The mitigation opens the incident (a diagnosis that finds no breach opens none): its thread.
+    await h.thread_ts(tenant, incident=True)
 
     def found() -> str | None:
         return next((m.all_text() for m in reversed(h.thread(tenant)) if marker in m.all_text()), None)
@@ -52,7 +54,13 @@ async def test_past_incidents_are_shown_after_a_restart(start_sandbox: StartSand
     first = await start_bot(sb, **env)
     h = Harness(sb, first, SlackDriver(sb.slack, f"{first.url}/slack/events"))
     try:
-        await diagnose_quota(h, tenant)
+        # Prometheus needs a few scrapes of the fresh world before its 4 s SLO window shows the breach.
+        for _ in range(10):
+            if "retry storm" in await diagnose_quota(h, tenant):
+                break
+            await asyncio.sleep(1)
+        else:
+            raise AssertionError("the quota tenant's retry storm was never diagnosed")
         await h.driver.slash(f"mitigate {tenant} quota", user="U_ALICE")
         plan = await wait_text(h, tenant, "Mitigation `quota`")
         change = re.search(r"token_rate: \"(\d+)\" → \"(\d+)\"", plan)

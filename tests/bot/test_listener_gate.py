@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from commands.flows.jobs import Job
 from commands.registry import REGISTRY
 from sandbox.slack.models import View
 from sandbox.up import Sandbox
@@ -31,11 +32,12 @@ comms: {stakeholder_channel: C_SRE}
 # and speaks only in the incident thread (or to the person who asked).
 LISTENERS: dict[tuple[str, str], tuple[str, ...]] = {
     ("command", "^/flk"): ("by verb",),
-    ("action", "^flk_(confirm|cancel|undo|retry_restart)$"): (
+    ("action", "^flk_(confirm|cancel|undo|retry_restart|extend)$"): (
         "mitigation.confirm",
         "mitigation.cancel",
         "mitigation.undo",
         "mitigation.retry_restart",
+        "mitigation.extend",
     ),
     ("action", "^flk_run:"): ("by verb",),
     ("view_submission", "flk_notify"): ("notify.send",),
@@ -46,6 +48,7 @@ LISTENERS: dict[tuple[str, str], tuple[str, ...]] = {
 MUTATING_VERBS = {
     "mitigate": "mitigation.plan",
     "undo": "mitigation.undo",
+    "extend": "mitigation.extend",
     "verify": "verify.schedule",
     "notify": "notify.open",
     "resolve": "resolve.open",
@@ -137,7 +140,7 @@ async def store_state(h: Harness) -> tuple[Any, ...]:
     checks: list[tuple[Any, ...]] = []
     plans: list[tuple[Any, ...]] = []
     for incident_id, _ in incidents:
-        checks += [(c.id, c.state) for c in await store.checks.for_incident(incident_id)]
+        checks += [(c.id, c.state) for c in await store.jobs.for_incident(incident_id, ops=[Job.SLO_CHECK])]
         plans += [(p.id, p.state) for p in await store.plans.for_incident(incident_id)]
     return tuple(incidents), tuple(checks), tuple(plans)
 
@@ -188,6 +191,8 @@ OUTSIDER = [
     ("Cancel", button("flk_cancel"), "mitigation.cancel"),
     ("Undo", button("flk_undo"), "mitigation.undo"),
     ("Retry the restart", button("flk_retry_restart"), "mitigation.retry_restart"),
+    ("Extend", button("flk_extend"), "mitigation.extend"),
+    ("/flk extend", slash("extend {plan} 1h"), "mitigation.extend"),
     ("flk_run: mitigate", button("flk_run:mitigate", "mitigate {t} quota"), "mitigation.plan"),
     ("notify Send", submit("notify"), "notify.send"),
     ("resolve Submit", submit("resolve"), "resolve.submit"),

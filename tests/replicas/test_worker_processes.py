@@ -39,7 +39,7 @@ async def test_a_worker_killed_mid_triage_loses_nothing(workers: Cluster) -> Non
     children = await until(lambda: len(worker_pids(front.pid)) == 2 and worker_pids(front.pid), 10, "two workers")
     # A first triage finds the breach and opens the incident: the one killed runs in its thread.
     assert (await workers.driver.slash(f"triage {tenant}")).status == 200
-    ts = await thread_ts(workers, tenant)
+    ts = await thread_ts(workers, tenant, wait_s=60)  # a cold worker on a loaded CI machine
     await until(lambda: summaries(workers, ts, tenant), 30, "the first triage summary", workers)
     incident = await store.find_open(tenant)
     assert incident is not None
