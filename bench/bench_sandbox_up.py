@@ -9,30 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
+from bench.common import figure, machine, write_results
 from sandbox.up import Sandbox
 
-RESULTS = Path(__file__).parent / "results" / "sandbox_up.json"
 GOAL_S = 10.0
-
-
-def _machine() -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
-    return {
-        "cores": os.cpu_count(),
-        "cpu_model": model or platform.processor(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 async def _one_run() -> tuple[float, dict[str, float]]:
@@ -44,13 +28,16 @@ async def _one_run() -> tuple[float, dict[str, float]]:
 
 
 async def _bench(runs: int) -> dict[str, Any]:
-    machine = _machine()
+    host = machine()
     results = [await _one_run() for _ in range(runs)]
     totals = [ready for ready, _ in results]
     parts = sorted({part for _, timings in results for part in timings})
     median = statistics.median(totals)
+    median_parts = {part: round(statistics.median(t[part] for _, t in results if part in t), 3) for part in parts}
+    slowest = max(median_parts, key=median_parts.__getitem__) if median_parts else "?"
+    value = f"{median:.2f} s (worst {max(totals):.2f}; slowest part {slowest} {median_parts.get(slowest, 0):.2f} s)"
     return {
-        "machine": machine,
+        "machine": host,
         "world": "sandbox/worlds/default.yaml",
         "runs": runs,
         "ready_s": [round(x, 3) for x in totals],
@@ -58,9 +45,12 @@ async def _bench(runs: int) -> dict[str, Any]:
         "goal_s": GOAL_S,
         "meets_goal": median < GOAL_S,
         # Seconds from the start until each part answered, median over the runs.
-        "median_part_ready_s": {
-            part: round(statistics.median(t[part] for _, t in results if part in t), 3) for part in parts
-        },
+        "median_part_ready_s": median_parts,
+        "summary": [
+            figure(
+                f"sandbox start to ready, default world (median of {runs})", value, f"≤ {GOAL_S:g} s", median < GOAL_S
+            )
+        ],
     }
 
 
@@ -69,9 +59,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     report = asyncio.run(_bench(args.runs))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"sandbox up: median {report['median_ready_s']} s over {args.runs} runs -> {RESULTS}")
+    path = write_results("sandbox_up", report)
+    print(f"sandbox up: median {report['median_ready_s']} s over {args.runs} runs -> {path}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import aiohttp
 import slack_sdk
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bench.common import figure
 from sandbox.slack import SlackConfig, SlackEmulator
 
 RESULTS = Path(__file__).parent / "results" / "slack_emulator.json"
@@ -113,6 +114,10 @@ def machine() -> dict[str, Any]:
     }
 
 
+def results_of(rates: list[float]) -> str:
+    return f"{statistics.median(rates):,.0f}/s (best {max(rates):,.0f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=10_000)
@@ -133,6 +138,20 @@ def main() -> None:
         "same_process_calls_per_s": summary(same),
         "machine": {**machine(), "load_average_1m_at_start": round(load, 2)},
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "summary": [
+            figure(
+                f"chat.postMessage calls/s, emulator in its own process ({opts.rounds} rounds)",
+                f"median {results_of(separate)}",
+                f"≥ {GOAL:g}/s",
+                statistics.median(separate) >= GOAL,
+            ),
+            figure(
+                "chat.postMessage calls/s, emulator in the client's process (as in the tests)",
+                f"median {results_of(same)}",
+                f"≥ {GOAL:g}/s",
+                statistics.median(same) >= GOAL,
+            ),
+        ],
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

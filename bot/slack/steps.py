@@ -234,13 +234,22 @@ async def stream_report(
         await progress.finish()
     shown = thread_ts or progress.ts
     assert shown is not None  # the checklist was posted (or taken over)
-    await post_report(rt, channel, shown, report)
+    posted = prior.get("report_ts") if prior else None
+    if posted:
+        # The first run died after posting its report (before its chart): edited, not posted again.
+        await rt.io.update(channel, posted, report_fallback(report), report_blocks(report)[0])
+        return report, (channel, shown)
+    posted = await post_report(rt, channel, shown, report)
+    if resume_key and progress.ts is not None:
+        remember = {"ts": progress.ts, "report_ts": posted}
+        await until_stored(partial(rt.store.keys.put, resume_key, remember), f"{step} report of {tenant}")
     return report, (channel, shown)
 
 
-async def post_report(rt: Runtime, channel: str, thread_ts: str, report: Report) -> None:
+async def post_report(rt: Runtime, channel: str, thread_ts: str, report: Report) -> str:
+    """Post the report (with its full text as a file when the blocks had to be cut); its ts."""
     blocks, cut = report_blocks(report)
-    await rt.io.post(channel, report_fallback(report), blocks, thread_ts=thread_ts)
+    response = await rt.io.post(channel, report_fallback(report), blocks, thread_ts=thread_ts)
     if cut:
         await rt.io.upload(
             channel,
@@ -249,6 +258,7 @@ async def post_report(rt: Runtime, channel: str, thread_ts: str, report: Report)
             report_text(report),
             f"Full {report.step} report for {report.tenant}",
         )
+    return str(response["ts"])
 
 
 async def list_breaching(rt: Runtime, respond: Respond) -> None:

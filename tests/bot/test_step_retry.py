@@ -47,3 +47,31 @@ async def test_a_rerun_step_edits_its_first_checklist(harness: Harness) -> None:
     checklists = [m for m in slack.thread(channel, parent.ts) if "probes done" in m.text]
     assert len(checklists) == 1, [m.text for m in checklists]
     assert checklists[0].text == f"triage of {tenant}: 2/2 probes done"
+
+
+async def test_a_rerun_after_the_report_was_posted_edits_that_report(harness: Harness) -> None:
+    """The worker died between the report and the chart: the re-run's report replaces the first
+    one's text in place (its findings are newer), no second report is posted."""
+    rt = harness.bot.rt
+    assert rt is not None
+    slack = harness.sandbox.slack
+    channel = slack.channel_id(harness.channel)
+    parent = slack.add_user_message(channel, "U_ALICE", "a thread for the report retry test")
+    tenant, key = f"retry-{uuid.uuid4().hex[:6]}", f"progress:test-{uuid.uuid4().hex}"
+    runs = iter(["First probe fine", "First probe fine again"])
+
+    async def succeeds(on_finding):  # type: ignore[no-untyped-def]
+        summary = next(runs)
+        report = _report(tenant)
+        report.findings[0] = Finding("one", "First probe", Status.OK, summary)
+        for finding in report.findings:
+            await on_finding(finding)
+        return report
+
+    await stream_report(rt, channel, parent.ts, "triage", tenant, PROBES, succeeds, resume_key=key)
+    await stream_report(rt, channel, parent.ts, "triage", tenant, PROBES, succeeds, resume_key=key)
+
+    reports = [m for m in slack.thread(channel, parent.ts) if m.text.startswith(f"triage {tenant}:")]
+    assert len(reports) == 1, [m.text for m in slack.thread(channel, parent.ts)]
+    assert "First probe fine again" in reports[0].all_text()
+    assert reports[0].edits, "the re-run edited the report"

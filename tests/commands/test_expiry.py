@@ -53,7 +53,7 @@ async def applied(fw: FlowWorld, words: str) -> str:
 
 
 async def reminders(fw: FlowWorld, plan_id: str) -> list:
-    due = await fw.store.outbox.claim_due(worker_id="test", now=datetime.now(UTC) + timedelta(days=30), limit=100)
+    due = await fw.store.jobs.claim_due(worker_id="test", now=datetime.now(UTC) + timedelta(days=30), limit=100)
     return [i for i in due if i.op == "mitigation_expiry" and i.payload["plan_id"] == plan_id]
 
 
@@ -74,7 +74,7 @@ async def test_an_applied_temporary_mitigation_has_one_reminder_at_its_expiry(fw
     (item,) = await reminders(fw, block)
     assert item.incident_id is None  # never holds the thread's later posts for hours
     assert item.payload["until"] == block_until.isoformat()
-    now_due = await fw.store.outbox.claim_due(worker_id="now", limit=100)
+    now_due = await fw.store.jobs.claim_due(worker_id="now", limit=100)
     assert not [i for i in now_due if i.op == "mitigation_expiry"]
 
 
