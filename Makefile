@@ -36,7 +36,7 @@ lint: venv
 	$(BIN)/lint-imports
 
 test: venv debs lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 # `make demo DEMO_ARGS=--keep`: the world, the bot and the workspace page keep running until Ctrl-C.
 demo: venv debs

@@ -7,9 +7,10 @@ Three kinds of process, so that no event loop serves both sides of a measurement
 - this one runs the sandbox (default world: Slack emulator, Prometheus, Kubernetes fake...)
   and prepares the slash commands (trigger ids and response URLs issued by the emulator);
 - the app under test, a fresh process per measurement, with the sandbox's env: ``flk serve``
-  (ours), the lazy-listener app, and, as a diagnosis, ours with Bolt's
-  ``process_before_response=True`` (``python -m bench.bench_ack --serve lazy|inline``);
-- the load generator, a spawned process: the senders share one aiohttp session and sign each
+  (ours: the front, which acks and queues, and its worker processes), the lazy-listener app,
+  and, as a diagnosis, ours with Bolt's ``process_before_response=True`` (both in
+  ``bench/ack_apps.py``);
+- the load generator (``bench/ack_load.py``), a spawned process: the senders share one aiohttp session and sign each
   request just before sending it, as Slack does; a latency is the time from sending the
   request to having read the whole response.
 
@@ -33,50 +34,29 @@ Cores (``--pin``, the default on 2 cores or more): the app under test's process 
 threads) runs on core 0; the load generator, the sandbox and our worker processes share the
 other core(s). So the lazy app's triages compete with its acks on core 0, as they must in one
 process, while ours run in the workers: that separation is what is measured.
-
-The lazy-listener app is Bolt with its defaults (``process_before_response=False``): its
-``ack=`` function acks with the same text; its ``lazy=`` function hands the request to the
-bot's own Bolt app (a ``Bot`` started in the same process, not listening), so both apps start
-the same background work and only the ack path differs. Writes ``bench/results/ack.json``.
+Writes ``bench/results/ack.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import multiprocessing
 import os
-import random
-import signal
 import sys
-import time
 import urllib.parse
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import aiohttp
-from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncApp
-from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.signature import SignatureVerifier
-from slack_sdk.web.async_client import AsyncWebClient
-
+from bench.ack_apps import LAZY_READY
+from bench.ack_load import APP_CORE, children, fire, other_cores, pin
 from bench.common import figure, latency_ms, machine, print_summary, serve_bot, write_results
-from bot import cli
-from bot.service import app as bot_app
-from bot.service.app import Bot
-from bot.service.settings import load_settings
 from sandbox.slack import payloads
 from sandbox.up import Sandbox
 
 P99_GOAL_MS = 5.0
 RATIO_GOAL = 0.1
-LAZY_READY = "lazy ready"
 READY_MARKERS = {"ours": "flk ready", "lazy": LAZY_READY, "inline": "flk ready"}
 APP_DESCRIPTIONS = {
     "ours": "`flk serve` as it is",
@@ -85,170 +65,6 @@ APP_DESCRIPTIONS = {
 }
 MODES = ("paced", "back-to-back")
 WORKLOADS = ("isolated", "busy")
-# The lazy app acks with the text ours acks with (bot/slack/listeners_commands.py).
-ACK_TEXT = ":hourglass_flowing_sand: `/flk triage` started…"
-ACK_MARK = "started"
-
-Sample = tuple[float, int, bool]  # seconds, HTTP status, whether the body is the expected ack
-APP_CORE = 0
-
-
-def _other_cores() -> set[int]:
-    return (os.sched_getaffinity(0) - {APP_CORE}) or {APP_CORE}
-
-
-def _pin(pid: int, cores: set[int]) -> None:
-    """Every thread of ``pid`` onto ``cores`` (a process's affinity is per thread)."""
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(int(task.name), cores)
-
-
-def _children(pid: int) -> set[int]:
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            found |= {int(p) for p in (task / "children").read_text().split()}
-    return found
-
-
-# -- the lazy-listener app (its own process) ------------------------------------------------
-
-
-async def _run_lazy_app() -> None:
-    settings, config = load_settings()
-    # The bot itself, not listening for Slack: its own /flk listener does the background work, so
-    # that both apps start the same work and only the ack path differs.
-    inner = Bot(settings, config)
-    await inner.start(http=False)
-    assert inner.app is not None
-    client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
-    app = AsyncApp(client=client, signing_secret=settings.slack_signing_secret.get_secret_value())
-
-    async def ack_at_once(ack: Any) -> None:
-        await ack(text=ACK_TEXT)
-
-    async def work_later(request: AsyncBoltRequest) -> None:
-        assert inner.app is not None
-        await inner.app.async_dispatch(AsyncBoltRequest(body=request.raw_body, headers=request.headers))
-
-    app.command("/flk")(ack=ack_at_once, lazy=[work_later])
-
-    async def events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    web_app = web.Application()
-    web_app.router.add_post("/slack/events", events)
-    web_app.router.add_get("/healthz", healthz)
-    runner = web.AppRunner(web_app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, settings.host, settings.port).start()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    print(f"{LAZY_READY}: http://{settings.host}:{settings.port}/slack/events", flush=True)
-    await stop.wait()
-    await runner.cleanup()
-    await inner.stop()
-
-
-def _serve_inline() -> int:
-    """`flk serve` with one change, Bolt's process_before_response=True: the listener (which acks
-    and hands the work to a task) runs before the response instead of being polled for its ack."""
-    original = bot_app.AsyncApp
-
-    def inline_app(**kwargs: Any) -> AsyncApp:
-        return original(**{**kwargs, "process_before_response": True})
-
-    bot_app.AsyncApp = inline_app  # type: ignore[misc, assignment]
-    return cli.main(["serve"])
-
-
-# -- the load generator (its own process) ---------------------------------------------------
-
-
-def fire(
-    url: str,
-    secret: str,
-    warm_up: list[str],
-    bodies: list[str],
-    concurrency: int,
-    interval: float | None,
-    pin: bool,
-    background: list[str],
-) -> tuple[list[Sample], float]:
-    """Send ``warm_up`` back to back (not measured), then ``background`` all at once (not
-    measured, not awaited before the rest), then ``bodies``: paced every ``interval``
-    seconds per sender, or back to back when ``interval`` is None. Returns the samples and the
-    seconds the measured part took."""
-    if pin:
-        _pin(os.getpid(), _other_cores())
-    return asyncio.run(_fire(url, secret, warm_up, bodies, concurrency, interval, background))
-
-
-async def _fire(
-    url: str,
-    secret: str,
-    warm_up: list[str],
-    bodies: list[str],
-    concurrency: int,
-    interval: float | None,
-    background: list[str],
-) -> tuple[list[Sample], float]:
-    verifier = SignatureVerifier(secret)
-    timeout = aiohttp.ClientTimeout(total=10)
-    connector = aiohttp.TCPConnector(limit=0 if interval else concurrency)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-
-        async def send(body: str) -> Sample:
-            timestamp = str(int(time.time()))
-            headers = {
-                "Content-Type": "application/x-www-form-urlencoded",
-                "X-Slack-Request-Timestamp": timestamp,
-                "X-Slack-Signature": verifier.generate_signature(timestamp=timestamp, body=body),
-            }
-            data = body.encode()
-            started = time.perf_counter()
-            try:
-                async with session.post(url, data=data, headers=headers) as response:
-                    text = await response.text()
-            except (aiohttp.ClientError, TimeoutError):
-                return time.perf_counter() - started, 0, False
-            return time.perf_counter() - started, response.status, ACK_MARK in text
-
-        async def back_to_back(todo: Iterator[str], out: list[Sample]) -> None:
-            for body in todo:
-                out.append(await send(body))
-
-        warm = iter(warm_up)
-        await asyncio.gather(*(back_to_back(warm, []) for _ in range(concurrency)))
-        started = [asyncio.create_task(send(body)) for body in background]
-        began = time.perf_counter()
-        if interval is None:
-            samples: list[Sample] = []
-            todo = iter(bodies)
-            await asyncio.gather(*(back_to_back(todo, samples) for _ in range(concurrency)))
-            seconds = time.perf_counter() - began
-            await asyncio.gather(*started)
-            return samples, seconds
-        # Request i is sender i % concurrency's (i // concurrency)-th, at its phase plus that many intervals.
-        phases = [random.uniform(0, interval) for _ in range(concurrency)]
-        at = sorted((phases[i % concurrency] + (i // concurrency) * interval, i) for i in range(len(bodies)))
-        tasks = []
-        for offset, i in at:
-            delay = began + offset - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(send(bodies[i])))
-        paced = list(await asyncio.gather(*tasks))
-        seconds = time.perf_counter() - began
-        await asyncio.gather(*started)
-        return paced, seconds
-
-
 # -- the orchestration (this process) -------------------------------------------------------
 
 
@@ -310,7 +126,7 @@ class Setup:
 async def _measure(
     sandbox: Sandbox, pool: ProcessPoolExecutor, setup: Setup, app: str, mode: str, workload: str
 ) -> dict[str, Any]:
-    command = None if app == "ours" else [sys.executable, "-m", "bench.bench_ack", "--serve", app]
+    command = None if app == "ours" else [sys.executable, "-m", "bench.ack_apps", app]
     secret = sandbox.slack_config.signing_secret
     warm_up = _slash_bodies(sandbox, ["help"] * setup.concurrency * 2)
     bodies = _slash_bodies(sandbox, setup.measured)
@@ -318,9 +134,9 @@ async def _measure(
     interval = setup.interval if mode == "paced" else None
     async with serve_bot(sandbox.env, command, ready_marker=READY_MARKERS[app]) as bot:
         if setup.pin:
-            _pin(bot.process.pid, {APP_CORE})
-            for worker in _children(bot.process.pid):
-                _pin(worker, _other_cores())
+            pin(bot.process.pid, {APP_CORE})
+            for worker in children(bot.process.pid):
+                pin(worker, other_cores())
         before, reports = _slack_activity(sandbox), _triage_reports(sandbox)
         samples, seconds = await asyncio.get_running_loop().run_in_executor(
             pool, fire, bot.events_url, secret, warm_up, bodies, setup.concurrency, interval, setup.pin, background
@@ -383,7 +199,7 @@ async def _bench(
     host = machine()
     results: dict[str, Any] = {}
     if pin:
-        _pin(os.getpid(), _other_cores())  # the sandbox (and what it starts) off the app's core
+        pin(os.getpid(), other_cores())  # the sandbox (and what it starts) off the app's core
     async with Sandbox() as sandbox:
         tenants = sorted(sandbox.live.world.tenants)
         unknown = _unknown_tenant(set(tenants))
@@ -419,7 +235,7 @@ async def _bench(
         "background_triages": triages,
         "pinned": (
             f"app under test (every thread) on core {APP_CORE}; load generator, sandbox and worker processes "
-            f"on cores {sorted(_other_cores())}"
+            f"on cores {sorted(other_cores())}"
             if pin
             else "not pinned"
         ),
@@ -448,13 +264,7 @@ def main() -> None:
         "--pin", action=argparse.BooleanOptionalAction, default=len(os.sched_getaffinity(0)) >= 2, help="pin cores"
     )
     parser.add_argument("--no-diagnosis", action="store_true", help="skip ours with process_before_response=True")
-    parser.add_argument("--serve", choices=("lazy", "inline"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve == "lazy":
-        asyncio.run(_run_lazy_app())
-        return
-    if args.serve == "inline":
-        raise SystemExit(_serve_inline())
     apps = ("ours", "lazy") if args.no_diagnosis else ("ours", "lazy", "inline")
     report = asyncio.run(
         _bench(args.requests, args.concurrency, args.interval, args.rounds, apps, args.triages, args.pin)
