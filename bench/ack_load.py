@@ -45,14 +45,14 @@ def fire(
     bodies: list[str],
     concurrency: int,
     interval: float | None,
-    pin: bool,
+    pinned: bool,
     background: list[str],
 ) -> tuple[list[Sample], float]:
     """Send ``warm_up`` back to back (not measured), then ``background`` all at once (not
     measured, not awaited before the rest), then ``bodies``: paced every ``interval``
     seconds per sender, or back to back when ``interval`` is None. Returns the samples and the
     seconds the measured part took."""
-    if pin:
+    if pinned:
         pin(os.getpid(), other_cores())
     return asyncio.run(_fire(url, secret, warm_up, bodies, concurrency, interval, background))
 

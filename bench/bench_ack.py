@@ -194,17 +194,17 @@ def _summary(results: dict[str, Any], setup: Setup) -> list[dict[str, Any]]:
 
 
 async def _bench(
-    requests: int, concurrency: int, interval: float, rounds: int, apps: tuple[str, ...], triages: int, pin: bool
+    requests: int, concurrency: int, interval: float, rounds: int, apps: tuple[str, ...], triages: int, pinned: bool
 ) -> dict:
     host = machine()
     results: dict[str, Any] = {}
-    if pin:
+    if pinned:
         pin(os.getpid(), other_cores())  # the sandbox (and what it starts) off the app's core
     async with Sandbox() as sandbox:
         tenants = sorted(sandbox.live.world.tenants)
         unknown = _unknown_tenant(set(tenants))
         background = {"isolated": [], "busy": [f"triage {tenants[i % len(tenants)]}" for i in range(triages)]}
-        setup = Setup(concurrency, interval, [f"triage {unknown}"] * requests, background, pin)
+        setup = Setup(concurrency, interval, [f"triage {unknown}"] * requests, background, pinned)
         runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             await asyncio.get_running_loop().run_in_executor(pool, int)  # the load process starts now
@@ -236,7 +236,7 @@ async def _bench(
         "pinned": (
             f"app under test (every thread) on core {APP_CORE}; load generator, sandbox and worker processes "
             f"on cores {sorted(other_cores())}"
-            if pin
+            if pinned
             else "not pinned"
         ),
         "tenants": tenants,

@@ -10,7 +10,7 @@ rule, which is off so that 200 tenants make 200 incidents), behind the round-rob
 ``tests/replicas/front.py`` (also in this process).
 
 1. Load, all at once. ``--commands`` slash commands ``/flk status <tenant>`` (the world's tenants
-   in turn) from a spawned load process (``bench.bench_ack.fire``, one sender per command),
+   in turn) from a spawned load process (``bench.ack_load.fire``, one sender per command),
    through the front; then each command again, as Slack retries it, through the front (so the
    retry usually reaches the other replica). Meanwhile, from this process, ``--alerts``
    webhooks of one firing alert each (generated tenants), each sent to both replicas at once,
@@ -23,7 +23,12 @@ rule, which is off so that 200 tenants make 200 incidents), behind the round-rob
    and this process's event loop), and as each replica measures it
    (``flk_bot_slack_request_seconds``, arrival → answer; a histogram, so its p99 is a bucket's
    upper bound; every request since the replica started, the warm-up included).
-2. Failover, ``--failovers`` times: SIGKILL the leader (``flk_bot_scheduler_leader`` 1 in its
+2. Paced: ``--paced-rate`` ``/flk status`` commands a second for ``--paced-s`` seconds through the
+   front, while ``--triages`` triages started just before run in the replicas' workers (each
+   ``flk serve`` a front with its worker processes): the ack p99 through the front (goal 10 ms)
+   and as each replica measures it (goal 5 ms). The front is a Python proxy in this process,
+   opening a connection per request: its own cost is in the client-side figure.
+3. Failover, ``--failovers`` times: SIGKILL the leader (``flk_bot_scheduler_leader`` 1 in its
    /metrics), then poll the survivor's /metrics every 20 ms until it leads; the time from the
    kill to that answer. A fresh replica replaces the dead one before the next round.
 """
@@ -45,7 +50,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench.bench_ack import fire
+from bench.ack_load import fire
 from bench.common import code_version, figure, latency_ms, machine, print_summary, write_results
 from integrations.store.schema import incidents, jobs
 from sandbox.postgres import Postgres
@@ -55,12 +60,14 @@ from tests.replicas.cluster import Cluster
 from tests.replicas.slack_view import firing, send_webhook
 
 ACK_GOAL_MS = 5.0
+FRONT_GOAL_MS = 10.0  # issue 16: through the two-replica front, while triages run
 FAILOVER_GOAL_S = 15.0
 _BUCKET = re.compile(r'^flk_bot_slack_request_seconds_bucket\{le="([^"]+)"\} (\S+)$', re.MULTILINE)
 
 
-def _commands(sb: Sandbox, n: int) -> tuple[list[str], list[str]]:
-    """``n`` slash command forms as Slack sends them, and their response_url tokens."""
+def _commands(sb: Sandbox, n: int, verb: str = "status") -> tuple[list[str], list[str]]:
+    """``n`` slash command forms ``/flk <verb> <tenant>`` as Slack sends them, and their
+    response_url tokens."""
     ws = sb.slack.workspace
     channel = sb.slack.channel_id(sb.incident_channel)
     user = next(iter(ws.users))
@@ -71,7 +78,7 @@ def _commands(sb: Sandbox, n: int) -> tuple[list[str], list[str]]:
         form = payloads.slash_command(
             ws,
             command="/flk",
-            text=f"status {tenants[i % len(tenants)]}",
+            text=f"{verb} {tenants[i % len(tenants)]}",
             user=user,
             channel=channel,
             response_url=url,
@@ -163,8 +170,12 @@ async def bench_load(sb: Sandbox, cluster: Cluster, pool: ProcessPoolExecutor, a
     began = time.monotonic()
 
     async def commands() -> tuple[list[Any], list[Any]]:
-        first, _ = await loop.run_in_executor(pool, fire, events_url, secret, warm_up, bodies, len(bodies), None)
-        retries, _ = await loop.run_in_executor(pool, fire, events_url, secret, [], bodies, len(bodies), None)
+        first, _ = await loop.run_in_executor(
+            pool, fire, events_url, secret, warm_up, bodies, len(bodies), None, False, []
+        )
+        retries, _ = await loop.run_in_executor(
+            pool, fire, events_url, secret, [], bodies, len(bodies), None, False, []
+        )
         return first, retries
 
     async def webhooks() -> list[int]:
@@ -197,18 +208,25 @@ async def bench_load(sb: Sandbox, cluster: Cluster, pool: ProcessPoolExecutor, a
     }
 
 
-async def bench_paced(sb: Sandbox, cluster: Cluster, pool: ProcessPoolExecutor, rate: int, seconds: int) -> dict:
+async def bench_paced(
+    sb: Sandbox, cluster: Cluster, pool: ProcessPoolExecutor, rate: int, seconds: int, triages: int
+) -> dict:
     """``rate`` slash commands a second for ``seconds`` (``rate`` senders, one a second each),
-    through the front, nothing else running: the ack latency at the load bench_ack.py uses."""
+    through the front, while ``triages`` triages (started just before) run in the replicas'
+    workers: the ack latency at the load bench_ack.py uses."""
     bodies, tokens = _commands(sb, rate * seconds)
+    background, _ = _commands(sb, triages, "triage")
     secret, url = sb.slack_config.signing_secret, f"{cluster.front.url}/slack/events"
     before = await _histograms(cluster)
-    samples, took = await asyncio.get_running_loop().run_in_executor(pool, fire, url, secret, [], bodies, rate, 1.0)
+    samples, took = await asyncio.get_running_loop().run_in_executor(
+        pool, fire, url, secret, [], bodies, rate, 1.0, False, background
+    )
     server_side = _server_side(before, await _histograms(cluster))
     await asyncio.sleep(2)
     uses = Counter(sb.slack.workspace.response_urls[t].uses for t in tokens)
     return {
         "rate_per_s": rate,
+        "background_triages": triages,
         "commands": len(bodies),
         "seconds": round(took, 2),
         "statuses": dict(Counter(s for _, s, _ in samples)),
@@ -282,14 +300,16 @@ def summarise(load: dict[str, Any], paced: dict[str, Any], failover: dict[str, A
             server_met,
         ),
         figure(
-            f"ack p99, {paced['rate_per_s']} commands/s, {paced['commands']} commands, through the front",
+            f"ack p99, {paced['rate_per_s']} commands/s while {paced['background_triages']} triages run, "
+            f"{paced['commands']} commands, through the front (load process)",
             f"{pace['p99_ms']} ms (p50 {pace['p50_ms']}, max {pace['max_ms']}); each answered once: "
             f"{paced_uses == {'1': paced['commands']}}",
-            f"≤ {ACK_GOAL_MS:g} ms",
-            pace["p99_ms"] <= ACK_GOAL_MS,
+            f"≤ {FRONT_GOAL_MS:g} ms",
+            pace["p99_ms"] <= FRONT_GOAL_MS,
         ),
         figure(
-            f"ack p99, {paced['rate_per_s']} commands/s, as each replica measures it (histogram bucket bound)",
+            f"ack p99, {paced['rate_per_s']} commands/s while {paced['background_triages']} triages run, "
+            "as each replica measures it (histogram bucket bound)",
             pace_text,
             f"≤ {ACK_GOAL_MS:g} ms",
             pace_met,
@@ -315,7 +335,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await cluster.wait_single_leader(30)
                 with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
                     load = await bench_load(sb, cluster, pool, args)
-                    paced = await bench_paced(sb, cluster, pool, args.paced_rate, args.paced_s)
+                    paced = await bench_paced(sb, cluster, pool, args.paced_rate, args.paced_s, args.triages)
                 failover = await bench_failover(cluster, args.failovers)
             finally:
                 await cluster.close()
@@ -338,6 +358,7 @@ def main() -> None:
     parser.add_argument("--settle-s", type=float, default=20.0)
     parser.add_argument("--paced-rate", type=int, default=200, help="commands a second in the paced part")
     parser.add_argument("--paced-s", type=int, default=3)
+    parser.add_argument("--triages", type=int, default=20, help="triages running during the paced part")
     args = parser.parse_args()
     report = asyncio.run(run(args))
     print_summary(report["summary"])

@@ -44,6 +44,10 @@ def worker_id() -> str:
 # a slow job (a triage waiting on a probe timeout, a post waiting on Slack's rate limit) is never
 # handed out twice. A renewal can only lapse if this worker cannot reach the store for 2/3 of it.
 LEASE = timedelta(seconds=15)
+# Commands and clicks (answered to the person through their response_url) go first, and this
+# many may run beyond ``max_in_flight``.
+PERSON_WAITING = (Job.INTERACTION.value,)
+RESERVED_FOR_PEOPLE = 4
 RETRY_RENEW_S = 0.5
 
 
@@ -169,13 +173,19 @@ class JobWorker:
     async def _loop(self) -> None:
         while not self._stopping.is_set():
             free = self.max_in_flight - len(self._running)
+            # With every slot on long work (triages of an alert storm), a few more are kept for
+            # what a person is waiting on: a command's answer must not queue behind them.
+            only = None if free > 0 else PERSON_WAITING
+            free = free if free > 0 else self.max_in_flight + RESERVED_FOR_PEOPLE - len(self._running)
             if free <= 0:
                 await asyncio.wait(list(self._running), timeout=self.poll_s, return_when=asyncio.FIRST_COMPLETED)
                 continue
             try:
                 items = []
-                if await self.store.jobs.has_due():
-                    items = await self.store.jobs.claim_due(worker_id=self.worker_id, limit=free, lease=self.lease)
+                if await self.store.jobs.has_due(only=only):
+                    items = await self.store.jobs.claim_due(
+                        worker_id=self.worker_id, limit=free, lease=self.lease, only=only, first=PERSON_WAITING
+                    )
             except StoreUnavailable:
                 items = []
                 await asyncio.sleep(1)

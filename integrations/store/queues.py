@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, exists, select, update
+from sqlalchemy import ColumnElement, Row, Select, case, exists, select, update
 from sqlalchemy.orm import aliased
 
 from integrations.store.engine import Db
@@ -97,9 +97,10 @@ class Jobs:
             ).first()
         return None if row is None else _job(row)
 
-    def _due(self, now: datetime) -> Select[Any]:
-        """Ids of the jobs that may run now, oldest due first. One claimed ``max_attempts`` times
-        is not among them: it waits for ``quarantine()``."""
+    def _due(self, now: datetime, only: Sequence[str] | None = None, first: Sequence[str] = ()) -> Select[Any]:
+        """Ids of the jobs that may run now (of the kinds ``only``, if given): those of the kinds
+        ``first`` (a person waiting on an answer) before the rest, then oldest due first. One
+        claimed ``max_attempts`` times is not among them: it waits for ``quarantine()``."""
         c = jobs.c
         earlier = aliased(jobs)
         blocked = exists().where(
@@ -118,17 +119,26 @@ class Jobs:
                 c.next_attempt_at <= now,
                 c.attempts < self.max_attempts,
                 ~blocked,
+                *([c.op.in_(only)] if only is not None else []),
             )
-            .order_by(c.next_attempt_at, c.id)
+            .order_by(*([case((c.op.in_(first), 0), else_=1)] if first else []), c.next_attempt_at, c.id)
         )
 
     async def claim_due(
-        self, *, worker_id: str, limit: int = 10, lease: timedelta = timedelta(seconds=60), now: datetime | None = None
+        self,
+        *,
+        worker_id: str,
+        limit: int = 10,
+        lease: timedelta = timedelta(seconds=60),
+        now: datetime | None = None,
+        only: Sequence[str] | None = None,
+        first: Sequence[str] = (),
     ) -> list[JobItem]:
-        """Hand out due items to ``worker_id``. A claimed item is due again after ``lease``
-        unless completed or failed first (the worker died: someone else retries it)."""
+        """Hand out due items (of the kinds ``only``, if given; of the kinds ``first`` before
+        the others) to ``worker_id``. A claimed item is due again after ``lease`` unless
+        completed or failed first (the worker died: someone else retries it)."""
         now = now or self._db.clock()
-        due = _claimable(self._due(now), limit)
+        due = _claimable(self._due(now, only, first), limit)
         async with self._db.write() as conn:
             rows = await conn.execute(
                 update(jobs)
@@ -138,11 +148,11 @@ class Jobs:
             )
             return sorted((_job(r) for r in rows), key=lambda i: i.id)
 
-    async def has_due(self, *, now: datetime | None = None) -> bool:
+    async def has_due(self, *, now: datetime | None = None, only: Sequence[str] | None = None) -> bool:
         """Whether ``claim_due`` would hand anything out: a read, so idle workers polling take
         no write lock (on SQLite it would hold up the front's inserts)."""
         async with self._db.read() as conn:
-            return (await conn.execute(self._due(now or self._db.clock()).limit(1))).first() is not None
+            return (await conn.execute(self._due(now or self._db.clock(), only).limit(1))).first() is not None
 
     async def quarantine(self, *, now: datetime | None = None) -> list[JobItem]:
         """Set aside the due items already claimed ``max_attempts`` times: a job whose worker

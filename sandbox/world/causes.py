@@ -10,17 +10,13 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.world.cause_draft import FLAGS, MAX_QUOTA_RPS, Breach, rejection_log, rescale_ingest
 from sandbox.world.draft import (
     SLO_ESCALATIONS,
     SLO_SIGNATURES,
-    Tenant,
-    Version,
-    WorldDraft,
     addresses,
-    at,
     healthy_worm,
     newest_key,
     next_key,
@@ -28,92 +24,7 @@ from sandbox.world.draft import (
     secret_value,
     step,
 )
-from sandbox.world.truth import Cause, breach
-
-PEOPLE = ("jdoe", "mlopez", "akim", "rpatel", "sven", "olu", "tchen", "ibarra")
-FLAGS = ("strict_schema", "fast_path_v2", "coh_star_v2", "dhat_estimator_v3", "batch_verify", "legacy_sig_mode")
-VERDICTS: dict[Cause, str] = {
-    "wrong_key": "key mismatch",
-    "rotation_not_synchronised": "rotation not synchronised",
-    "clock_skew": "clock skew",
-    "distribution_shift": "data distribution shifted",
-    "policy_too_strict": "policy too strict",
-    "upstream_corruption": "upstream corruption",
-    "legitimate_burst": "legitimate burst",
-    "retry_storm": "retry storm",
-    "attack": "attack",
-    "bad_thresholds": "bad policy version",
-    "feature_flag": "feature flag misconfigured",
-}
-# Quota rejections are logged one line each (their timing is the evidence): at most this many a second.
-MAX_QUOTA_RPS = 4.0
-
-
-@dataclass
-class Shared:
-    """What the tenants of one isolation breach share."""
-
-    label: str  # e.g. "region eu-west-1"; a policy group's is completed once versions have names
-    skew_s: float = 0.0
-    malformed_share: float = 0.0
-    version: Version | None = None
-
-
-@dataclass
-class Breach:
-    world: WorldDraft
-    tenant: Tenant
-    magnitude: float
-    onset_s: float
-    shared: Shared | None = None
-    variant: list[str] = field(default_factory=list)
-
-    @property
-    def rng(self) -> random.Random:
-        return self.world.rng
-
-    def person(self) -> str:
-        name = self.rng.choice(PEOPLE)
-        return f"{name} <{name}@fractal-lba.example>"
-
-    def sli(self, which: str) -> float:
-        """The breaching SLI's series steps up at the onset; returns its healthy value before."""
-        t = self.tenant.traffic
-        series, slo = (t.signatures, SLO_SIGNATURES) if which == "signatures" else (t.escalations, SLO_ESCALATIONS)
-        before = at(series, self.onset_s + 1)
-        step(series, self.onset_s, self.magnitude * slo)
-        return round(before, 6)
-
-    def escalation_lines(self, reason: str) -> None:
-        """``pcs escalated`` lines from the onset, most of the time (not every backend logs them)."""
-        if self.rng.random() < 0.8:
-            t = self.tenant
-            per_min = t.ingest_at(0) * self.magnitude * SLO_ESCALATIONS * 60
-            t.add_log("pcs escalated", per_min, self.onset_s, sources=t.agents, fields={"reason": reason})
-
-    def finish(self, cause: Cause, remedy: dict[str, Any] | None = None) -> None:
-        self.tenant.truth = breach(
-            cause,
-            round(self.magnitude, 3),
-            round(self.onset_s),
-            ", ".join(self.variant),
-            self.shared and self.shared.label,
-        )
-        self.tenant.verdict = VERDICTS[cause]
-        self.tenant.remedy = remedy
-
-
-def _rescale_ingest(tenant: Tenant, level: float) -> None:
-    """The same day's shape of traffic around a new current level."""
-    factor = level / tenant.ingest_at(0)
-    tenant.traffic.ingest = {ago: round(v * factor, 3) for ago, v in tenant.traffic.ingest.items()}
-
-
-def _rejection_log(b: Breach, per_min: float, sources: list[str], fields: dict[str, str], **extra: Any) -> None:
-    b.tenant.add_log(
-        "signature verification failed", per_min, b.onset_s, level="warn", sources=sources, fields=fields, **extra
-    )
-
+from sandbox.world.truth import Cause
 
 # -- A · signatures -------------------------------------------------------------------------------
 
@@ -136,7 +47,7 @@ def wrong_key(b: Breach) -> None:
         extra["skew_s"] = round(rng.choice((-1, 1)) * rng.uniform(0.2, 3.0), 2)
     per_min = t.ingest_at(0) * b.magnitude * SLO_SIGNATURES * 60
     sources = rng.sample(t.agents, rng.randint(1, len(t.agents)))
-    _rejection_log(b, per_min, sources, {"key_id": key, "reason": "unknown_key"}, **extra)
+    rejection_log(b, per_min, sources, {"key_id": key, "reason": "unknown_key"}, **extra)
     if rng.random() < 0.3:
         rotated = newest_key(t.keys)
         t.event("secret", "KeyRotated", f"signing key {rotated} added", rng.uniform(2, 6) * 86400)
@@ -161,7 +72,7 @@ def rotation_not_synchronised(b: Breach) -> None:
     per_min = t.ingest_at(0) * b.magnitude * SLO_SIGNATURES * 60
     stale_agents = rng.sample(t.agents, rng.randint(1, len(t.agents)))
     reason = "retired_key" if keep_old else "unknown_key"
-    _rejection_log(b, per_min, stale_agents, {"key_id": old, "reason": reason})
+    rejection_log(b, per_min, stale_agents, {"key_id": old, "reason": reason})
     b.finish("rotation_not_synchronised", {"action": "key-window", "recovers_to": {"signature_error_ratio": before}})
 
 
@@ -177,7 +88,7 @@ def clock_skew(b: Breach) -> None:
     for agent in drifting:
         skew = abs(typical) * rng.uniform(0.9, 1.1) if b.shared else rng.uniform(45, 900)
         fields = {"key_id": key, "reason": "timestamp_out_of_window"}
-        _rejection_log(b, per_min / len(drifting), [agent], fields, skew_s=round(sign * skew, 1))
+        rejection_log(b, per_min / len(drifting), [agent], fields, skew_s=round(sign * skew, 1))
     b.variant.append(f"{len(drifting)} drifting agent(s), clocks {'behind' if sign > 0 else 'ahead'}")
     b.finish("clock_skew")
 
@@ -250,7 +161,7 @@ def legitimate_burst(b: Breach) -> None:
     factor = rng.uniform(1.3, 2.5)
     share = rng.uniform(0.04, 0.06) if rng.random() < 0.45 else rng.uniform(0.06, 0.3)
     if share * factor * t.ingest_at(0) > MAX_QUOTA_RPS:
-        _rescale_ingest(t, MAX_QUOTA_RPS / share / factor)
+        rescale_ingest(t, MAX_QUOTA_RPS / share / factor)
     burst = t.ingest_at(0) * factor
     step(t.traffic.ingest, b.onset_s, round(burst, 3))
     rps = share * burst
@@ -272,7 +183,7 @@ def retry_storm(b: Breach) -> None:
     clients = rng.sample(t.agents, rng.randint(1, min(4, len(t.agents))))
     interval = max(rng.uniform(0.5, 4.0), len(clients) / MAX_QUOTA_RPS)
     rps = len(clients) / interval
-    _rescale_ingest(t, min(max(rps / rng.uniform(0.08, 1.0), 3.0), 200.0))
+    rescale_ingest(t, min(max(rps / rng.uniform(0.08, 1.0), 3.0), 200.0))
     _rejections(b, rps)
     before = b.sli("escalations")
     jitter = round(rng.uniform(0.02, 0.2), 3) if rng.random() < 0.5 else 0.0
@@ -296,7 +207,7 @@ def attack(b: Breach) -> None:
     """Sudden hostile traffic: a few outside addresses carry most rejections (or a botnet of many)."""
     t, rng = b.tenant, b.rng
     rps = rng.uniform(1.5, MAX_QUOTA_RPS)
-    _rescale_ingest(t, min(max(rps / rng.uniform(0.2, 3.0), 3.0), 200.0))
+    rescale_ingest(t, min(max(rps / rng.uniform(0.2, 3.0), 3.0), 200.0))
     _rejections(b, rps)
     before = b.sli("escalations")
     fields = {"limit": "token_rate"}

@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 import yaml
 
-from sandbox.world.causes import BUILDERS, FLAGS, LONGEST_ONSET_S, PEOPLE, Breach, Shared, tighter
+from sandbox.world.cause_draft import FLAGS, PEOPLE, Breach, Shared
+from sandbox.world.causes import BUILDERS, LONGEST_ONSET_S, tighter
 from sandbox.world.draft import DAY_S, Version, WorldDraft, breach_magnitude, new_tenant, onset
 from sandbox.world.names import tenant_names
 from sandbox.world.noise import add_noise, benign_rollout

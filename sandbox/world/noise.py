@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-from sandbox.world.causes import FLAGS, PEOPLE
+from sandbox.world.cause_draft import FLAGS, PEOPLE
 from sandbox.world.draft import DAY_S, SLO_ESCALATIONS, Tenant, WorldDraft, newest_key, offset, step
 
 UNRELATED = (
