@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -17,19 +16,10 @@ from bot.slack.incidents import IncidentThreads
 from commands.flows.alerts import AlertIntake, Batch
 from commands.flows.jobs import JobQueue
 from commands.tenants import well_formed
+from commands.timestamps import parse_time
 from integrations.store import AlertIn, StoreUnavailable
 
 log = logging.getLogger(__name__)
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str) or value.startswith("0001-"):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def parse_batch(body: Any, alert_name: str) -> Batch:
@@ -52,7 +42,7 @@ def parse_batch(body: Any, alert_name: str) -> Batch:
             batch.skipped.append("missing or invalid tenant_id")
             continue
         status = raw.get("status")
-        starts = _time(raw.get("startsAt"))
+        starts = parse_time(raw.get("startsAt"))
         if status not in ("firing", "resolved") or starts is None:
             batch.skipped.append("bad status or startsAt")
             continue
@@ -64,7 +54,7 @@ def parse_batch(body: Any, alert_name: str) -> Batch:
             tenant=tenant,
             status=status,
             starts_at=starts,
-            ends_at=_time(raw.get("endsAt")),
+            ends_at=parse_time(raw.get("endsAt")),
             generator_url=raw.get("generatorURL") if isinstance(raw.get("generatorURL"), str) else None,
             labels={str(k): str(v) for k, v in labels.items()},
             annotations={str(k): str(v) for k, v in (raw.get("annotations") or {}).items()},

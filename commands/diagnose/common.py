@@ -14,6 +14,7 @@ from commands.config import RunbookConfig
 from commands.context import Context
 from commands.models import Cause, Confidence, Finding, Scenario, Status, Verdict
 from commands.promql import escalation_ratio, pct, signature_error_ratio
+from commands.timestamps import parse_time
 from commands.triage.health import AGES, breach_start
 from integrations.errors import BackendError
 from integrations.kube import ConfigMap
@@ -24,16 +25,6 @@ T = TypeVar("T")
 _PAIR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
 _ESCAPE = re.compile(r"\\(.)")
 RANGE_STEP_S = 120
-
-
-def parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def clock(ts: float | datetime | None) -> str:

@@ -11,9 +11,10 @@ import statistics
 from collections import Counter
 
 from commands.config import RunbookConfig
-from commands.diagnose.common import Inputs, Outcome, clock, fired, parse_time, quiet, ratio_finding, unknown
+from commands.diagnose.common import Inputs, Outcome, clock, fired, quiet, ratio_finding, unknown
 from commands.models import Finding, Scenario, Status
 from commands.promql import pct
+from commands.timestamps import parse_time
 from integrations.errors import BackendError
 
 SCENARIO: Scenario = "signatures"

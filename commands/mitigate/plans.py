@@ -23,7 +23,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from commands.context import Context
-from commands.diagnose.common import parse_time
 from commands.mitigate.ip_block import ip_block
 from commands.mitigate.models import (
     ACTIONS,
@@ -38,6 +37,7 @@ from commands.mitigate.models import (
 )
 from commands.policy_registry import registry_entries
 from commands.registry import tenant_arg
+from commands.timestamps import parse_time
 from integrations.kube import ConfigMap, KubeError
 
 STRICT_MODE = "strict_mode"

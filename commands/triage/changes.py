@@ -9,19 +9,10 @@ from datetime import UTC, datetime, timedelta
 from commands.context import Context
 from commands.models import Finding, Status
 from commands.policy_registry import Active, flag_changes, history, registry_entries
+from commands.timestamps import parse_time
 from integrations.kube import KubeError
 
 RECENT = timedelta(hours=24)
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def concerns(key: str, tenant: str) -> bool:
@@ -56,12 +47,12 @@ async def policy_registry(ctx: Context, tenant: str) -> Finding:
     now = datetime.now(UTC)
     evidence, recent = [], []
     for key in mine + ([active] if active in entries else []):
-        created = _parse_time(entries[key].get("created_at"))
+        created = parse_time(entries[key].get("created_at"))
         when = created.strftime("%Y-%m-%d %H:%M UTC") if created else "unknown time"
         evidence.append(f"{key}: created {when}")
         if created and now - created < RECENT:
             recent.append((key, created))
-    active_created = _parse_time(entries.get(active or "", {}).get("created_at"))
+    active_created = parse_time(entries.get(active or "", {}).get("created_at"))
     previous = None
     if active in versions:
         index = versions.index(active)
@@ -136,7 +127,7 @@ async def events(ctx: Context, tenant: str) -> Finding:
         evidence=evidence,
         data={
             "secret_events": [f"{e.reason}: {e.message}" for e in rotations],
-            "secret_event_times": [t.timestamp() for e in rotations if (t := _parse_time(e.last_seen))],
+            "secret_event_times": [t.timestamp() for e in rotations if (t := parse_time(e.last_seen))],
             "count": len(found),
         },
     )
