@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from commands.config import RunbookConfig
-from commands.flows.actors import Actor, AuditUnavailable, AuthorityUnavailable, Refused
+from commands.flows.actors import Actor, AuditUnavailable, AuthorityUnavailable, Refused, Unknown
 from commands.mitigate import parse_args
 from sandbox.testing import second_world_yaml
 from sandbox.world.spec import World
@@ -168,3 +168,15 @@ async def test_a_membership_that_cannot_be_checked_changes_nothing_and_is_audite
     assert (await fw.store.plans.get(plan_id)).state == "planned"
     assert fw.kw.snapshot() == before
     assert fw.audit_actions()[-1] == "refused"
+
+
+async def test_verify_of_a_tenant_that_does_not_exist_opens_nothing_and_schedules_nothing(fw: FlowWorld) -> None:
+    with pytest.raises(Unknown, match="unknown tenant `nosuchtenant`"):
+        await fw.flow.verification.request(ALICE, "nosuchtenant", 60)
+    assert await fw.store.find_open("nosuchtenant") is None
+    assert await fw.store.jobs.pending() == []
+    # A tenant of the world: one check, on its incident.
+    tenant = tenant_of(fw.kw.live.world, "escalations")
+    incident = await fw.flow.verification.request(ALICE, tenant, 60)
+    [check] = await fw.store.jobs.for_incident(incident.id, ops=["slo_check"])
+    assert check.payload["tenant"] == tenant
